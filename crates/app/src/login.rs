@@ -1,0 +1,163 @@
+//! Logging in with an access code, and out.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use mestring_domain::access_code::{AccessCode, CodeError};
+use mestring_ipcrypt::RequestIp;
+use mestring_store::accounts::AccountRow;
+use mestring_store::sessions::SessionRow;
+use mestring_web::session::{self, SESSION_COOKIE};
+use mestring_web::{AppError, AppState, Ctx};
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    ctx: Ctx,
+    error: Option<String>,
+    notice: Option<String>,
+    typed: String,
+}
+
+#[derive(Template)]
+#[template(path = "throttled.html")]
+struct ThrottledPage {
+    ctx: Ctx,
+    message: String,
+}
+
+/// `GET /login`.
+pub async fn show_login(ctx: Ctx, q: web::Query<LoginQuery>) -> Result<HttpResponse, AppError> {
+    let notice = q.logged_out.then(|| ctx.t("login.logged_out").to_owned());
+    let page = LoginPage {
+        ctx,
+        error: None,
+        notice,
+        typed: String::new(),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page.render()?))
+}
+
+/// Query flags for the login page.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    logged_out: bool,
+}
+
+/// The login form. `Debug` is not derived: it holds the code.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    code: String,
+}
+
+fn form_error(ctx: Ctx, key: &str, typed: String) -> Result<HttpResponse, AppError> {
+    let error = Some(ctx.t(key).to_owned());
+    let page = LoginPage {
+        ctx,
+        error,
+        notice: None,
+        typed,
+    };
+    Ok(HttpResponse::build(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY)
+        .content_type("text/html; charset=utf-8")
+        .body(page.render()?))
+}
+
+/// The 429 answer, in plain words, with `Retry-After`.
+fn throttled(ctx: Ctx, secs: u64) -> Result<HttpResponse, AppError> {
+    let message = ctx
+        .tr
+        .fill("login.throttled", &[("seconds", &secs.to_string())]);
+    let html = ThrottledPage { ctx, message }.render()?;
+    Err(AppError::TooManyRequests {
+        retry_after_secs: secs,
+        html,
+    })
+}
+
+/// `POST /login`: throttle check, parse, look up by HMAC, start a session.
+pub async fn submit_login(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    ip: RequestIp,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, AppError> {
+    if let Err(retry) = state.ip.login_gate(&ip) {
+        return throttled(ctx, retry.seconds());
+    }
+
+    let typed = form.into_inner().code;
+    if typed.trim().is_empty() {
+        return form_error(ctx, "login.empty", typed);
+    }
+    // Format errors are typing mistakes, caught before any lookup; they
+    // do not count as failed logins.
+    let code = match AccessCode::parse(&typed) {
+        Ok(code) => code,
+        Err(CodeError::CheckFailed) => return form_error(ctx, "login.check_failed", typed),
+        Err(CodeError::WrongLength) => return form_error(ctx, "login.wrong_length", typed),
+        Err(CodeError::InvalidCharacter) => {
+            return form_error(ctx, "login.invalid_character", typed);
+        }
+    };
+
+    let hash = state.pepper.hash(&code);
+    let now = state.clock.now();
+    let account = state
+        .store
+        .run(move |conn| {
+            let Some(account) = AccountRow::find_by_code_hash(conn, &hash)? else {
+                return Ok(None);
+            };
+            if !account.can_log_in(now) {
+                // Expired by age: make it permanent so the daily job and
+                // the dashboard agree.
+                AccountRow::deactivate(conn, &account.id(), now)?;
+                return Ok(None);
+            }
+            AccountRow::record_login(conn, &account.id(), now)?;
+            Ok(Some(account))
+        })
+        .await?;
+
+    let Some(account) = account else {
+        if let Err(retry) = state.ip.record_failed_login(&ip) {
+            return throttled(ctx, retry.seconds());
+        }
+        // One message for unknown, deactivated and expired codes alike.
+        return form_error(ctx, "login.failed", typed);
+    };
+
+    let token = session::start(&state, account.id()).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/app"))
+        .cookie(token.cookie(SESSION_COOKIE, state.config.secure_cookies))
+        .finish())
+}
+
+/// `POST /logout`: ends this session (if any) and clears the cookie.
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        let hash = session::hash_token(cookie.value());
+        state
+            .store
+            .run(move |conn| SessionRow::delete(conn, &hash))
+            .await?;
+    }
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/login?logged_out=true"))
+        .cookie(session::removal_cookie(
+            SESSION_COOKIE,
+            state.config.secure_cookies,
+        ))
+        .finish())
+}
+

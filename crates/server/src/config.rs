@@ -1,0 +1,137 @@
+//! Typed configuration from the environment, validated at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use mestring_ipcrypt::TrustedProxies;
+use mestring_store::DatabaseUrl;
+
+/// Everything the server reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `MESTRING_DATABASE_URL`.
+    pub database_url: DatabaseUrl,
+    /// `MESTRING_LISTEN`.
+    pub listen: SocketAddr,
+    /// `MESTRING_DATA_DIR`: key files, outbox, default SQLite file.
+    pub data_dir: PathBuf,
+    /// `MESTRING_BASE_URL`.
+    pub base_url: String,
+    /// `MESTRING_TRUSTED_PROXIES`.
+    pub trusted_proxies: TrustedProxies,
+    /// `MESTRING_SMTP_URL` (empty: file outbox).
+    pub smtp_url: Option<String>,
+    /// `MESTRING_CONTENT_DIR`: programs and questionnaires.
+    pub content_dir: PathBuf,
+    /// `MESTRING_SECURITY_LOG_DAYS`: how long sealed security events live.
+    pub security_log_days: i64,
+    /// HTTP worker threads (`MESTRING_WORKERS`, default: one per core).
+    pub workers: Option<usize>,
+}
+
+/// A configuration value that cannot be used; the message names the
+/// variable and what is wrong, never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable has an unusable value.
+    #[error("{var}: {problem}")]
+    Invalid {
+        /// The environment variable.
+        var: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+fn invalid(var: &'static str, problem: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        problem: problem.to_string(),
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let database_url = DatabaseUrl::parse(
+            &var("MESTRING_DATABASE_URL").unwrap_or_else(|| "sqlite://data/mestring.sqlite3".into()),
+        )
+        .map_err(|e| invalid("MESTRING_DATABASE_URL", e))?;
+        let listen = var("MESTRING_LISTEN")
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
+            .parse()
+            .map_err(|_| invalid("MESTRING_LISTEN", "expected HOST:PORT, e.g. 127.0.0.1:8080"))?;
+        let base_url = var("MESTRING_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(invalid("MESTRING_BASE_URL", "must start with http:// or https://"));
+        }
+        let trusted_proxies = TrustedProxies::parse(&var("MESTRING_TRUSTED_PROXIES").unwrap_or_default())
+            .map_err(|e| invalid("MESTRING_TRUSTED_PROXIES", e))?;
+        let security_log_days = match var("MESTRING_SECURITY_LOG_DAYS") {
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (1..=365).contains(d))
+                .ok_or_else(|| invalid("MESTRING_SECURITY_LOG_DAYS", "a whole number of days, 1 to 365"))?,
+            None => mestring_domain::retention::SECURITY_LOG_RETENTION_DAYS,
+        };
+        let workers = match var("MESTRING_WORKERS") {
+            Some(v) => Some(
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=256).contains(n))
+                    .ok_or_else(|| invalid("MESTRING_WORKERS", "a number from 1 to 256"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            database_url,
+            listen,
+            data_dir: var("MESTRING_DATA_DIR").unwrap_or_else(|| "data".into()).into(),
+            base_url,
+            trusted_proxies,
+            smtp_url: var("MESTRING_SMTP_URL"),
+            content_dir: var("MESTRING_CONTENT_DIR").unwrap_or_else(|| "content".into()).into(),
+            security_log_days,
+            workers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = from(&[]).expect("defaults are valid");
+        assert_eq!(c.database_url, DatabaseUrl::Sqlite("data/mestring.sqlite3".into()));
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.base_url, "http://127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.security_log_days, 30);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = from(&[("MESTRING_DATABASE_URL", "mysql://x")]).expect_err("rejected");
+        assert!(e.to_string().starts_with("MESTRING_DATABASE_URL"));
+        let e = from(&[("MESTRING_LISTEN", "nope")]).expect_err("rejected");
+        assert!(e.to_string().starts_with("MESTRING_LISTEN"));
+        let e = from(&[("MESTRING_SECURITY_LOG_DAYS", "0")]).expect_err("rejected");
+        assert!(e.to_string().starts_with("MESTRING_SECURITY_LOG_DAYS"));
+    }
+}

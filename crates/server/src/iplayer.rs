@@ -1,0 +1,362 @@
+//! Wiring the IP layer (crate `mestring-ipcrypt`) to the database, the
+//! key file and the operator's commands.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use clap::Subcommand;
+use mestring_domain::clock::Clock;
+use mestring_ipcrypt::{
+    IpState, IpStateConfig, KeyId, SealingKeyRing, SecurityEvent, SecurityEventKind,
+    SecurityEventSink, TagKey, TagKeys,
+};
+use mestring_store::Store;
+use mestring_store::security::{AuditRow, IpBlocks, SecurityEventRow, TagKeyRow};
+use mestring_web::AppState;
+use rand::RngCore;
+
+use crate::config::Config;
+
+/// The sealing key ring's file in the data directory.
+pub const KEYRING_FILE: &str = "ip-sealing.keys";
+
+fn keyring_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(KEYRING_FILE)
+}
+
+/// Writes security events to the database without blocking the request.
+struct StoreSink {
+    store: Store,
+}
+
+impl SecurityEventSink for StoreSink {
+    fn record(&self, event: SecurityEvent) {
+        let store = self.store.clone();
+        let write = async move {
+            let result = store
+                .run(move |conn| {
+                    SecurityEventRow::insert(
+                        conn,
+                        event.at,
+                        event.kind.as_str(),
+                        &event.tag_hex,
+                        i64::from(event.sealed.key_id().get()),
+                        event.sealed.as_bytes(),
+                    )
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "failed to write a security event");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(write);
+            }
+            Err(_) => tracing::error!("security event outside a runtime was dropped"),
+        }
+    }
+}
+
+/// The UTC day a tag key is current for.
+fn day_id(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// Loads today's tag key (creating it if no instance has) and yesterday's.
+async fn load_tag_keys(store: &Store, now: DateTime<Utc>) -> anyhow::Result<TagKeys> {
+    let today = day_id(now);
+    let yesterday = day_id(now - Duration::days(1));
+    let mut fresh = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut fresh);
+    let (current, previous) = store
+        .run(move |conn| {
+            let current = TagKeyRow::get_or_create(conn, &today, &fresh, now)?;
+            let previous = TagKeyRow::find(conn, &yesterday)?;
+            Ok((current, previous))
+        })
+        .await?;
+    let to_key = |row: TagKeyRow| -> anyhow::Result<TagKey> {
+        let secret: [u8; 32] = row
+            .secret
+            .as_slice()
+            .try_into()
+            .context("stored tag key has the wrong length")?;
+        Ok(TagKey { id: row.id, secret })
+    };
+    Ok(TagKeys::new(to_key(current)?, previous.map(to_key).transpose()?))
+}
+
+async fn load_blocks(store: &Store, now: DateTime<Utc>) -> anyhow::Result<HashSet<String>> {
+    Ok(store
+        .run(move |conn| IpBlocks::active(conn, now))
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Builds the IP layer's state for the server.
+pub async fn build_state(
+    config: &Config,
+    store: &Store,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<IpState>> {
+    let ring = SealingKeyRing::load_or_create(&keyring_path(&config.data_dir))
+        .context("failed to load the IP sealing key file")?;
+    let now = clock.now();
+    let tag_keys = load_tag_keys(store, now).await?;
+    let mut ip_config = IpStateConfig::new(
+        config.trusted_proxies.clone(),
+        tag_keys,
+        Arc::new(ring),
+        Arc::new(StoreSink {
+            store: store.clone(),
+        }),
+    );
+    ip_config.now = Arc::new(move || clock.now());
+    let state = Arc::new(IpState::new(ip_config));
+    state.set_blocked(load_blocks(store, now).await?);
+    Ok(state)
+}
+
+/// Periodic refresh: the day's tag keys, blocks, the key file (after a
+/// rotation by the CLI) and crypto-shredding of unused sealing keys.
+pub async fn refresh(state: &AppState, data_dir: &Path) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    if state.ip.current_tag_key_id() != day_id(now) {
+        state.ip.set_tag_keys(load_tag_keys(&state.store, now).await?);
+    }
+    let store = state.store.clone();
+    let purged_keys = store.run(move |conn| TagKeyRow::purge_old(conn, now)).await?;
+    if purged_keys > 0 {
+        tracing::info!(purged_keys, "old IP tag keys deleted");
+    }
+    state.ip.set_blocked(load_blocks(&state.store, now).await?);
+
+    // Reload the key file first, so this instance never seals under a key
+    // that is about to be destroyed.
+    let path = keyring_path(data_dir);
+    let mut ring = SealingKeyRing::load(&path).context("failed to reload the IP key file")?;
+    let in_use = sealing_keys_in_use(&state.store).await?;
+    let destroyed = ring.destroy_unused(&path, &in_use)?;
+    if !destroyed.is_empty() {
+        tracing::info!(count = destroyed.len(), "unused IP sealing keys destroyed");
+    }
+    state.ip.set_sealing_keys(Arc::new(ring));
+    Ok(())
+}
+
+async fn sealing_keys_in_use(store: &Store) -> anyhow::Result<HashSet<KeyId>> {
+    Ok(store
+        .run(SecurityEventRow::key_ids_in_use)
+        .await?
+        .into_iter()
+        .filter_map(|id| u32::try_from(id).ok().map(KeyId::new))
+        .collect())
+}
+
+/// `mestring ip …`.
+#[derive(Debug, Subcommand)]
+pub enum IpCommand {
+    /// Break-glass: print `time kind ip` for matching security events.
+    /// Every use is written to the audit log with its reason.
+    Reveal {
+        /// Why the addresses are needed (stored in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// How far back, e.g. 30m, 24h, 7d.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Only events of this kind (failed_login, throttled, blocked, bad_csrf, …).
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// Refuse every request from an address (403).
+    Block {
+        /// The address.
+        ip: String,
+        /// For how long, e.g. 24h; without it the block stays until lifted.
+        #[arg(long = "for")]
+        duration: Option<String>,
+    },
+    /// Lift a block.
+    Unblock {
+        /// The address.
+        ip: String,
+    },
+}
+
+/// `mestring keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new current IP sealing key; old keys stay until no row uses them.
+    RotateIp,
+}
+
+/// Parses `30s`, `15m`, `24h`, `7d`.
+pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = num
+        .parse()
+        .ok()
+        .filter(|n| *n > 0 && *n <= 100_000)
+        .with_context(|| format!("{s:?} is not a duration like 30m, 24h or 7d"))?;
+    match unit {
+        "s" => Ok(Duration::seconds(n)),
+        "m" => Ok(Duration::minutes(n)),
+        "h" => Ok(Duration::hours(n)),
+        "d" => Ok(Duration::days(n)),
+        _ => anyhow::bail!("{s:?} is not a duration like 30m, 24h or 7d"),
+    }
+}
+
+fn parse_ip(s: &str) -> anyhow::Result<IpAddr> {
+    s.trim()
+        .parse::<IpAddr>()
+        .map(mestring_ipcrypt::normalise)
+        .map_err(|_| anyhow::anyhow!("not an IP address"))
+}
+
+/// Runs an `ip` subcommand.
+pub async fn run_ip_command(
+    command: IpCommand,
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    let store = crate::app::open_store(config).await?;
+    let ring = SealingKeyRing::load_or_create(&keyring_path(&config.data_dir))
+        .context("failed to load the IP sealing key file")?;
+    let now = clock.now();
+    match command {
+        IpCommand::Reveal {
+            reason,
+            since,
+            kind,
+        } => {
+            let reason = reason.trim().to_owned();
+            anyhow::ensure!(reason.chars().count() >= 3, "--reason must say why (at least 3 characters)");
+            if let Some(k) = &kind {
+                anyhow::ensure!(
+                    SecurityEventKind::parse(k).is_some(),
+                    "unknown --kind; use one of failed_login, throttled, blocked, bad_csrf, bad_webhook_signature, break_glass"
+                );
+            }
+            let from = now - parse_duration(&since)?;
+            let rows = store
+                .run(move |conn| SecurityEventRow::list_since(conn, from, kind.as_deref()))
+                .await?;
+            let mut lines = Vec::with_capacity(rows.len());
+            let mut unreadable = 0usize;
+            for row in &rows {
+                match ring.open(&row.sealed_ip, &row.kind, row.at()) {
+                    Ok(ip) => lines.push(format!("{} {} {}", row.at().to_rfc3339(), row.kind, ip)),
+                    Err(_) => unreadable += 1,
+                }
+            }
+            let count = i64::try_from(lines.len()).unwrap_or(i64::MAX);
+            // The audit row is written before anything is shown.
+            store
+                .run(move |conn| AuditRow::insert(conn, now, "ip_reveal", &reason, count))
+                .await?;
+            let mut out = std::io::stdout().lock();
+            for line in lines {
+                writeln!(out, "{line}")?;
+            }
+            if unreadable > 0 {
+                eprintln!("{unreadable} row(s) could not be opened (key destroyed or row altered)");
+            }
+            Ok(())
+        }
+        IpCommand::Block { ip, duration } => {
+            let ip = parse_ip(&ip)?;
+            let until = duration.as_deref().map(parse_duration).transpose()?.map(|d| now + d);
+            let hash = ring.block_hash(ip);
+            store
+                .run(move |conn| {
+                    IpBlocks::block(conn, &hash, until, now)?;
+                    AuditRow::insert(conn, now, "ip_block", "operator block", 1)
+                })
+                .await?;
+            match until {
+                Some(t) => eprintln!("blocked until {}", t.to_rfc3339()),
+                None => eprintln!("blocked until lifted with `mestring ip unblock`"),
+            }
+            eprintln!("running servers apply it within a minute");
+            Ok(())
+        }
+        IpCommand::Unblock { ip } => {
+            let hash = ring.block_hash(parse_ip(&ip)?);
+            let existed = store
+                .run(move |conn| {
+                    let existed = IpBlocks::unblock(conn, &hash)?;
+                    AuditRow::insert(conn, now, "ip_unblock", "operator unblock", i64::from(existed))?;
+                    Ok(existed)
+                })
+                .await?;
+            eprintln!("{}", if existed { "block lifted" } else { "that address was not blocked" });
+            Ok(())
+        }
+    }
+}
+
+/// Runs a `keys` subcommand.
+pub async fn run_keys_command(
+    command: KeysCommand,
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::RotateIp => {
+            let path = keyring_path(&config.data_dir);
+            let mut ring = SealingKeyRing::load_or_create(&path)
+                .context("failed to load the IP sealing key file")?;
+            let id = ring.rotate(&path)?;
+            let store = crate::app::open_store(config).await?;
+            let now = clock.now();
+            store
+                .run(move |conn| AuditRow::insert(conn, now, "ip_key_rotate", "operator rotation", 1))
+                .await?;
+            eprintln!("new current IP sealing key: {id}; running servers pick it up within a minute");
+            Ok(())
+        }
+    }
+}
+
+/// `mestring audit list`.
+pub async fn list_audit(config: &Config) -> anyhow::Result<()> {
+    let store = crate::app::open_store(config).await?;
+    let rows = store.run(AuditRow::list).await?;
+    let mut out = std::io::stdout().lock();
+    for row in rows {
+        writeln!(
+            out,
+            "{} {} rows={} reason={:?}",
+            row.at().to_rfc3339(),
+            row.action,
+            row.row_count,
+            row.reason
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("24h").expect("ok"), Duration::hours(24));
+        assert_eq!(parse_duration("7d").expect("ok"), Duration::days(7));
+        assert_eq!(parse_duration("30m").expect("ok"), Duration::minutes(30));
+        assert!(parse_duration("24").is_err());
+        assert!(parse_duration("-1h").is_err());
+        assert!(parse_duration("h").is_err());
+    }
+}

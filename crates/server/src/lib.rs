@@ -1,0 +1,15 @@
+//! The `mestring` binary's library: configuration, key files, the app
+//! builder shared by production and tests, background jobs and the CLI.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod jobs;
+pub mod iplayer;
+pub mod keys;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Config;

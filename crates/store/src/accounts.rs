@@ -1,0 +1,150 @@
+//! Accounts: one per access code, found by the code's HMAC.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use mestring_domain::access_code::CodeHash;
+use mestring_domain::id::Id;
+use mestring_domain::retention;
+
+use crate::schema::accounts;
+use crate::{DbConn, StoreError, from_db, to_db};
+
+/// An account row. `code_hash` is an HMAC, never the code itself.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = accounts)]
+pub struct AccountRow {
+    /// Random id.
+    pub id: String,
+    /// HMAC of the code (never the code).
+    pub code_hash: String,
+    /// The organisation that issued the code; `None` for bought codes.
+    pub org_id: Option<String>,
+    /// The program the code was issued for, if any.
+    pub program_slug: Option<String>,
+    created_at: NaiveDateTime,
+    last_login_at: Option<NaiveDateTime>,
+    deactivated_at: Option<NaiveDateTime>,
+}
+
+/// What a new account needs.
+#[derive(Debug)]
+pub struct NewAccount<'a> {
+    /// HMAC of the code.
+    pub code_hash: &'a CodeHash,
+    /// Issuing organisation.
+    pub org_id: Option<&'a Id>,
+    /// Program slug.
+    pub program_slug: Option<&'a str>,
+}
+
+impl AccountRow {
+    /// The account's id.
+    pub fn id(&self) -> Id {
+        Id::from_trusted(self.id.clone())
+    }
+
+    /// When the code was issued.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        from_db(self.created_at)
+    }
+
+    /// When the code was last used to log in.
+    pub fn last_login_at(&self) -> Option<DateTime<Utc>> {
+        self.last_login_at.map(from_db)
+    }
+
+    /// When the account was deactivated, if it was.
+    pub fn deactivated_at(&self) -> Option<DateTime<Utc>> {
+        self.deactivated_at.map(from_db)
+    }
+
+    /// Whether the code may log in at `now`: not deactivated and within
+    /// its lifetime.
+    pub fn can_log_in(&self, now: DateTime<Utc>) -> bool {
+        self.deactivated_at.is_none()
+            && retention::code_is_active(self.created_at(), self.last_login_at(), now)
+    }
+
+    /// Creates an account for a new code.
+    pub fn insert(
+        conn: &mut DbConn,
+        new: &NewAccount<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Id, StoreError> {
+        let id = Id::generate();
+        diesel::insert_into(accounts::table)
+            .values((
+                accounts::id.eq(id.as_str()),
+                accounts::code_hash.eq(new.code_hash.as_str()),
+                accounts::org_id.eq(new.org_id.map(Id::as_str)),
+                accounts::program_slug.eq(new.program_slug),
+                accounts::created_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        Ok(id)
+    }
+
+    /// Finds the account a code belongs to (unique index lookup).
+    pub fn find_by_code_hash(
+        conn: &mut DbConn,
+        hash: &CodeHash,
+    ) -> Result<Option<Self>, StoreError> {
+        accounts::table
+            .filter(accounts::code_hash.eq(hash.as_str()))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+            .map_err(StoreError::from)
+    }
+
+    /// Finds an account by id.
+    pub fn find(conn: &mut DbConn, id: &Id) -> Result<Self, StoreError> {
+        accounts::table
+            .find(id.as_str())
+            .select(Self::as_select())
+            .first(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// Records a successful login.
+    pub fn record_login(conn: &mut DbConn, id: &Id, now: DateTime<Utc>) -> Result<(), StoreError> {
+        diesel::update(accounts::table.find(id.as_str()))
+            .set(accounts::last_login_at.eq(Some(to_db(now))))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Marks an account deactivated; its code can no longer log in.
+    pub fn deactivate(conn: &mut DbConn, id: &Id, now: DateTime<Utc>) -> Result<(), StoreError> {
+        diesel::update(accounts::table.find(id.as_str()))
+            .filter(accounts::deactivated_at.is_null())
+            .set(accounts::deactivated_at.eq(Some(to_db(now))))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Deactivates every account whose code has outlived its lifetime;
+    /// returns how many. The SQL filter is a coarse pre-selection (a few
+    /// days early); the exact calendar rule is applied per row.
+    pub fn deactivate_expired(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let coarse = to_db(
+            now - Duration::days(365 * i64::from(retention::CODE_LIFETIME_YEARS) - 3),
+        );
+        let candidates: Vec<Self> = accounts::table
+            .filter(accounts::deactivated_at.is_null())
+            .filter(accounts::created_at.le(coarse))
+            .filter(
+                accounts::last_login_at
+                    .is_null()
+                    .or(accounts::last_login_at.le(coarse)),
+            )
+            .select(Self::as_select())
+            .load(conn)?;
+        let mut n = 0;
+        for row in candidates.iter().filter(|r| !r.can_log_in(now)) {
+            Self::deactivate(conn, &row.id(), now)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}

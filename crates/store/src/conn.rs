@@ -1,0 +1,178 @@
+//! Connections, the pool and the single async entry point.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::StoreError;
+use crate::url::{Backend, DatabaseUrl};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// One connection to either backend; queries written once run on both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// PostgreSQL, for production.
+    Pg(PgConnection),
+    /// Embedded SQLite, the default.
+    Sqlite(SqliteConnection),
+}
+
+/// Settings applied to every SQLite connection. `secure_delete` overwrites
+/// deleted content so it does not linger in free pages; WAL lets readers
+/// run beside the single writer; the busy timeout turns lock contention
+/// into waiting rather than errors.
+const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON;
+PRAGMA journal_mode = WAL;
+PRAGMA busy_timeout = 10000;
+PRAGMA secure_delete = ON;
+PRAGMA synchronous = NORMAL;";
+
+/// Opens the right variant for the URL's scheme.
+fn establish(url: &DatabaseUrl) -> Result<DbConn, ConnectError> {
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| ConnectError(e.to_string()))?;
+            }
+            let path = path.to_str().ok_or_else(|| ConnectError("non-UTF-8 path".into()))?;
+            let mut conn =
+                SqliteConnection::establish(path).map_err(|e| ConnectError(e.to_string()))?;
+            conn.batch_execute(SQLITE_PRAGMAS)
+                .map_err(|e| ConnectError(e.to_string()))?;
+            Ok(DbConn::Sqlite(conn))
+        }
+        DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+            .map(DbConn::Pg)
+            .map_err(|e| ConnectError(e.to_string())),
+    }
+}
+
+/// Why a connection could not be opened (libpq's message has no secrets).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectError(String);
+
+struct Manager {
+    url: DatabaseUrl,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<DbConn, ConnectError> {
+        establish(&self.url)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| ConnectError(e.to_string()))
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// The database: a small pool and the way to run work on it.
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects (lazily growing a pool up to `max_size`) and checks that
+    /// one connection can be opened.
+    pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Self, StoreError> {
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager { url: url.clone() })
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self {
+            pool,
+            backend: url.backend(),
+        })
+    }
+
+    /// Which engine this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies every pending embedded migration for this backend.
+    pub fn migrate(&self) -> Result<usize, StoreError> {
+        self.run_blocking(|conn| {
+            let applied = match conn {
+                DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+                DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+            };
+            applied.map_err(|e| StoreError::Migration(e.to_string()))
+        })
+    }
+
+    /// Runs `f` with a pooled connection on the calling thread. For the CLI
+    /// and for code already on a blocking thread.
+    pub fn run_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        f(&mut conn)
+    }
+
+    /// Runs `f` with a pooled connection on tokio's blocking pool, so
+    /// diesel's synchronous calls never stall the async workers.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.run_blocking(f))
+            .await
+            .map_err(|_| StoreError::Task)?
+    }
+
+    /// Runs `f` inside one transaction.
+    pub async fn transaction<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(move |conn| conn.transaction(f)).await
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        self.run(|conn| {
+            conn.batch_execute("SELECT 1")
+                .map_err(StoreError::from)
+        })
+        .await
+        .is_ok()
+    }
+
+    /// On SQLite, moves everything from the WAL into the main file and
+    /// truncates the WAL, so deleted bytes leave the WAL too. A no-op on
+    /// PostgreSQL (see docs/deletion.md).
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.run(|conn| match conn {
+            DbConn::Sqlite(c) => c
+                .batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(StoreError::from),
+            DbConn::Pg(_) => Ok(()),
+        })
+        .await
+    }
+}

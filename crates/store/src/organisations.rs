@@ -1,0 +1,73 @@
+//! Organisations that issue codes.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use mestring_domain::id::Id;
+
+use crate::schema::organisations;
+use crate::{DbConn, StoreError, from_db, to_db};
+
+/// An organisation row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = organisations)]
+pub struct OrganisationRow {
+    /// Random id.
+    pub id: String,
+    /// Display name, shown to staff and in consent questions.
+    pub name: String,
+    created_at: NaiveDateTime,
+}
+
+impl OrganisationRow {
+    /// When the organisation was created.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        from_db(self.created_at)
+    }
+
+    /// Creates an organisation and returns its id.
+    pub fn insert(conn: &mut DbConn, name: &str, now: DateTime<Utc>) -> Result<Id, StoreError> {
+        let id = Id::generate();
+        diesel::insert_into(organisations::table)
+            .values((
+                organisations::id.eq(id.as_str()),
+                organisations::name.eq(name),
+                organisations::created_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        Ok(id)
+    }
+
+    /// Finds an organisation by id.
+    pub fn find(conn: &mut DbConn, id: &Id) -> Result<Self, StoreError> {
+        organisations::table
+            .find(id.as_str())
+            .select(Self::as_select())
+            .first(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// Number of organisations (the demo seeds only an empty database).
+    pub fn count(conn: &mut DbConn) -> Result<i64, StoreError> {
+        organisations::table
+            .count()
+            .get_result(conn)
+            .map_err(StoreError::from)
+    }
+}
+
+impl OrganisationRow {
+    /// The organisation's id.
+    pub fn id(&self) -> Id {
+        Id::from_trusted(self.id.clone())
+    }
+
+    /// Finds an organisation by exact name (the demo uses this).
+    pub fn find_by_name(conn: &mut DbConn, name: &str) -> Result<Option<Self>, StoreError> {
+        organisations::table
+            .filter(organisations::name.eq(name))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+            .map_err(StoreError::from)
+    }
+}

@@ -1,0 +1,72 @@
+//! Diesel schema shared by both backends. Only types `MultiBackend`
+//! supports appear here (Text, BigInt, Bool, Binary, Timestamp).
+
+diesel::table! {
+    organisations (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        code_hash -> Text,
+        org_id -> Nullable<Text>,
+        program_slug -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_login_at -> Nullable<Timestamp>,
+        deactivated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        account_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(accounts -> organisations (org_id));
+diesel::joinable!(sessions -> accounts (account_id));
+diesel::allow_tables_to_appear_in_same_query!(organisations, accounts, sessions);
+
+diesel::table! {
+    security_events (id) {
+        id -> Text,
+        at -> Timestamp,
+        kind -> Text,
+        tag -> Text,
+        key_id -> BigInt,
+        sealed_ip -> Binary,
+    }
+}
+
+diesel::table! {
+    ip_tag_keys (id) {
+        id -> Text,
+        secret -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ip_blocks (block_hash) {
+        block_hash -> Text,
+        created_at -> Timestamp,
+        until_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> Timestamp,
+        action -> Text,
+        reason -> Text,
+        row_count -> BigInt,
+    }
+}

@@ -1,0 +1,134 @@
+//! Server-side sessions, stored by the SHA-256 of their token.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use mestring_domain::id::Id;
+
+use crate::accounts::AccountRow;
+use crate::schema::{accounts, sessions};
+use crate::{DbConn, StoreError, from_db, to_db};
+
+/// A session row; the token itself is never stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// The account logged in.
+    pub account_id: String,
+    created_at: NaiveDateTime,
+    last_seen_at: NaiveDateTime,
+}
+
+/// How long sessions may live.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// Inactivity after which the session ends.
+    pub idle: Duration,
+    /// Age after which the session ends regardless of activity.
+    pub absolute: Duration,
+}
+
+impl SessionRow {
+    /// When the session was created.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        from_db(self.created_at)
+    }
+
+    /// When the session was last used.
+    pub fn last_seen_at(&self) -> DateTime<Utc> {
+        from_db(self.last_seen_at)
+    }
+
+    /// Whether the session is still alive at `now`.
+    pub fn is_live(&self, limits: SessionLimits, now: DateTime<Utc>) -> bool {
+        now < self.last_seen_at() + limits.idle && now < self.created_at() + limits.absolute
+    }
+
+    /// Stores a new session.
+    pub fn insert(
+        conn: &mut DbConn,
+        token_hash: &str,
+        account: &Id,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::token_hash.eq(token_hash),
+                sessions::account_id.eq(account.as_str()),
+                sessions::created_at.eq(to_db(now)),
+                sessions::last_seen_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Finds a live session and its account, refreshing `last_seen_at`.
+    /// An expired session is deleted on sight.
+    pub fn resume(
+        conn: &mut DbConn,
+        token_hash: &str,
+        limits: SessionLimits,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Self, AccountRow)>, StoreError> {
+        let found: Option<(Self, AccountRow)> = sessions::table
+            .inner_join(accounts::table)
+            .filter(sessions::token_hash.eq(token_hash))
+            .select((Self::as_select(), AccountRow::as_select()))
+            .first(conn)
+            .optional()?;
+        let Some((session, account)) = found else {
+            return Ok(None);
+        };
+        if !session.is_live(limits, now) || account.deactivated_at().is_some() {
+            Self::delete(conn, token_hash)?;
+            return Ok(None);
+        }
+        // Writing on every request would serialise all traffic on SQLite;
+        // a minute of slack in the idle timeout is harmless.
+        if now - session.last_seen_at() >= Duration::minutes(1) {
+            diesel::update(sessions::table.find(token_hash))
+                .set(sessions::last_seen_at.eq(to_db(now)))
+                .execute(conn)?;
+        }
+        Ok(Some((session, account)))
+    }
+
+    /// Ends one session.
+    pub fn delete(conn: &mut DbConn, token_hash: &str) -> Result<(), StoreError> {
+        diesel::delete(sessions::table.find(token_hash)).execute(conn)?;
+        Ok(())
+    }
+
+    /// Ends every session of an account, optionally sparing one (the
+    /// session that asked, e.g. after a code rotation).
+    pub fn delete_for_account(
+        conn: &mut DbConn,
+        account: &Id,
+        except_token_hash: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let q = sessions::table.filter(sessions::account_id.eq(account.as_str()));
+        let n = match except_token_hash {
+            Some(keep) => diesel::delete(q.filter(sessions::token_hash.ne(keep))).execute(conn)?,
+            None => diesel::delete(q).execute(conn)?,
+        };
+        Ok(n)
+    }
+
+    /// Deletes sessions that can no longer be resumed.
+    pub fn purge_expired(
+        conn: &mut DbConn,
+        limits: SessionLimits,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let n = diesel::delete(
+            sessions::table.filter(
+                sessions::last_seen_at
+                    .le(to_db(now - limits.idle))
+                    .or(sessions::created_at.le(to_db(now - limits.absolute))),
+            ),
+        )
+        .execute(conn)?;
+        Ok(n)
+    }
+}

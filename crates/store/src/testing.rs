@@ -1,0 +1,68 @@
+//! Helpers for tests that need a fresh PostgreSQL database.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+/// Creates a database named `name` through the admin URL (which must point
+/// at an existing database such as `postgres`) and returns its URL.
+///
+/// `name` must be a plain identifier (ASCII letters, digits, `_`).
+pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, String> {
+    check_identifier(name)?;
+    let mut conn = PgConnection::establish(admin_url).map_err(|e| e.to_string())?;
+    conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .map_err(|e| e.to_string())?;
+    Ok(replace_database(admin_url, name))
+}
+
+/// Drops a database created by [`create_postgres_database`], ending any
+/// connections still open to it.
+pub fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), String> {
+    check_identifier(name)?;
+    let mut conn = PgConnection::establish(admin_url).map_err(|e| e.to_string())?;
+    conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .map_err(|e| e.to_string())
+}
+
+fn check_identifier(name: &str) -> Result<(), String> {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        Ok(())
+    } else {
+        Err("database name must be a plain identifier".into())
+    }
+}
+
+/// Swaps the database name (the path) of a `postgres://` URL.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..authority_end], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            replace_database("postgres://h:5432?sslmode=disable", "t1"),
+            "postgres://h:5432/t1?sslmode=disable"
+        );
+    }
+}

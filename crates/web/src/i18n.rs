@@ -1,0 +1,146 @@
+//! The message catalog: every user-facing string, bokmål and English.
+//!
+//! Messages live in `messages/{nb,en}.toml` (compiled in). Keys are
+//! `section.name`. A test checks both files have the same keys and that
+//! every key a template asks for exists.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use mestring_domain::content::Lang;
+
+/// All messages of one language.
+#[derive(Debug)]
+pub struct Catalog {
+    messages: HashMap<String, String>,
+}
+
+static NB: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(include_str!("../messages/nb.toml")));
+static EN: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(include_str!("../messages/en.toml")));
+
+impl Catalog {
+    fn parse(src: &str) -> Self {
+        // The files are compiled in and checked by tests, so a parse
+        // failure is a build defect, caught before release.
+        let table: toml::Table = toml::from_str(src).unwrap_or_default();
+        let mut messages = HashMap::new();
+        flatten("", &table, &mut messages);
+        Self { messages }
+    }
+
+    /// The catalog for `lang`.
+    pub fn get(lang: Lang) -> &'static Catalog {
+        match lang {
+            Lang::Nb => &NB,
+            Lang::En => &EN,
+        }
+    }
+
+    /// Keys present in this catalog.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.messages.keys().map(String::as_str)
+    }
+
+    /// The message for `key`; a missing key shows itself (and is caught by
+    /// the template key test before it ships).
+    pub fn t<'a>(&'a self, key: &'a str) -> &'a str {
+        match self.messages.get(key) {
+            Some(m) => m,
+            None => {
+                tracing::warn!(key, "missing message");
+                key
+            }
+        }
+    }
+
+    /// The message for `key` with `{name}` placeholders filled in.
+    pub fn fill(&self, key: &str, args: &[(&str, &str)]) -> String {
+        let mut s = self.t(key).to_owned();
+        for (name, value) in args {
+            s = s.replace(&format!("{{{name}}}"), value);
+        }
+        s
+    }
+}
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut HashMap<String, String>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) => flatten(&key, t, out),
+            toml::Value::String(s) => {
+                out.insert(key, s.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn both_languages_have_the_same_keys() {
+        let nb: BTreeSet<_> = Catalog::get(Lang::Nb).keys().collect();
+        let en: BTreeSet<_> = Catalog::get(Lang::En).keys().collect();
+        assert!(nb.len() > 10, "catalog failed to parse");
+        assert_eq!(nb, en);
+    }
+
+    #[test]
+    fn every_key_used_in_templates_and_code_exists() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let mut missing = Vec::new();
+        let mut seen = 0;
+        for dir in ["templates", "crates/web/src", "crates/app/src", "crates/dashboard/src"] {
+            visit(&std::path::Path::new(root).join(dir), &mut |text| {
+                for key in used_keys(text) {
+                    seen += 1;
+                    if !Catalog::get(Lang::Nb).messages.contains_key(&key) {
+                        missing.push(key);
+                    }
+                }
+            });
+        }
+        assert!(seen > 5, "found too few message keys; the scanner is broken");
+        assert!(missing.is_empty(), "missing message keys: {missing:?}");
+    }
+
+    fn visit(dir: &std::path::Path, f: &mut dyn FnMut(&str)) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                visit(&p, f);
+            } else if let Ok(text) = std::fs::read_to_string(&p) {
+                f(&text);
+            }
+        }
+    }
+
+    /// Finds `.t("section.key")` and `.fill("section.key"` uses.
+    fn used_keys(text: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        for marker in [".t(\"", ".fill(\""] {
+            let mut rest = text;
+            while let Some(i) = rest.find(marker) {
+                rest = &rest[i + marker.len()..];
+                if let Some(end) = rest.find('"') {
+                    let key = &rest[..end];
+                    if key.contains('.') && !key.contains(' ') && !key.contains('{') {
+                        keys.push(key.to_owned());
+                    }
+                }
+            }
+        }
+        keys
+    }
+}

@@ -1,0 +1,16 @@
+//! Shared web plumbing: application state, sessions, CSRF, security
+//! headers, the message catalog, error pages and the page context every
+//! template receives.
+
+pub mod access_log;
+pub mod csrf;
+pub mod error;
+pub mod headers;
+pub mod i18n;
+pub mod page;
+pub mod session;
+pub mod state;
+
+pub use error::AppError;
+pub use page::Ctx;
+pub use state::{AppState, WebConfig};

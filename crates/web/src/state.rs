@@ -1,0 +1,51 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use mestring_domain::access_code::CodePepper;
+use mestring_domain::clock::Clock;
+use mestring_domain::retention;
+use mestring_ipcrypt::IpState;
+use mestring_store::Store;
+use mestring_store::sessions::SessionLimits;
+
+/// Settings the web layer needs, already validated by the server.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Absolute base URL, e.g. `https://mestring.example`.
+    pub base_url: String,
+    /// Whether cookies get `Secure` (true whenever the base URL is https).
+    pub secure_cookies: bool,
+    /// Timeouts for end-user sessions.
+    pub user_sessions: SessionLimits,
+}
+
+impl WebConfig {
+    /// Config for a base URL with the standard session limits.
+    pub fn new(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            secure_cookies: base_url.starts_with("https://"),
+            user_sessions: SessionLimits {
+                idle: Duration::minutes(retention::USER_SESSION_IDLE_MINUTES),
+                absolute: Duration::hours(retention::SESSION_ABSOLUTE_HOURS),
+            },
+        }
+    }
+}
+
+/// Shared state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The one source of "now".
+    pub clock: Arc<dyn Clock>,
+    /// Turns access codes into their stored HMAC.
+    pub pepper: Arc<CodePepper>,
+    /// Web settings.
+    pub config: Arc<WebConfig>,
+    /// The IP layer (tags, sealing, throttles).
+    pub ip: Arc<IpState>,
+}
