@@ -2,6 +2,8 @@
 
 mod login;
 mod pages;
+mod program;
+mod settings;
 
 use actix_web::web;
 
@@ -13,5 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(login::logout))
         .route("/app", web::get().to(pages::show_home))
         .route("/privacy", web::get().to(pages::show_privacy))
-        .route("/lang/{lang}", web::get().to(pages::switch_language));
+        .route("/lang/{lang}", web::get().to(pages::switch_language))
+        .configure(program::configure)
+        .configure(settings::configure);
 }

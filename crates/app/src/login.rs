@@ -63,9 +63,11 @@ fn form_error(ctx: Ctx, key: &str, typed: String) -> Result<HttpResponse, AppErr
         notice: None,
         typed,
     };
-    Ok(HttpResponse::build(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY)
-        .content_type("text/html; charset=utf-8")
-        .body(page.render()?))
+    Ok(
+        HttpResponse::build(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY)
+            .content_type("text/html; charset=utf-8")
+            .body(page.render()?),
+    )
 }
 
 /// The 429 answer, in plain words, with `Retry-After`.
@@ -160,4 +162,3 @@ pub async fn logout(
         ))
         .finish())
 }
-

@@ -44,8 +44,13 @@ fn add_calendar_years_oslo(t: DateTime<Utc>, years: i32) -> DateTime<Utc> {
     // on the same calendar day.
     Oslo.from_local_datetime(&naive)
         .earliest()
-        .or_else(|| Oslo.from_local_datetime(&(naive + Duration::hours(1))).earliest())
-        .map_or(t + Duration::days(365 * i64::from(years)), |d| d.with_timezone(&Utc))
+        .or_else(|| {
+            Oslo.from_local_datetime(&(naive + Duration::hours(1)))
+                .earliest()
+        })
+        .map_or(t + Duration::days(365 * i64::from(years)), |d| {
+            d.with_timezone(&Utc)
+        })
 }
 
 #[cfg(test)]
@@ -53,7 +58,9 @@ mod tests {
     use super::*;
 
     fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("valid").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("valid")
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -68,7 +75,10 @@ mod tests {
     fn last_login_extends_the_life() {
         let created = utc("2026-01-10T09:00:00Z");
         let login = utc("2028-06-01T12:00:00Z");
-        assert_eq!(code_expires_at(created, Some(login)), utc("2033-06-01T12:00:00Z"));
+        assert_eq!(
+            code_expires_at(created, Some(login)),
+            utc("2033-06-01T12:00:00Z")
+        );
     }
 
     #[test]

@@ -62,6 +62,7 @@ impl Application {
             state.clone(),
             config.security_log_days,
             config.data_dir.clone(),
+            std::time::Duration::from_secs(config.maintenance_secs),
         );
         Ok(Self {
             port,

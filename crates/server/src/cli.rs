@@ -21,7 +21,11 @@ use crate::{Application, clock, demo, iplayer, keys, telemetry};
 pub const MAX_CODES_PER_ISSUE: u32 = 10_000;
 
 #[derive(Debug, Parser)]
-#[command(name = "mestring", version, about = "Mestring: pseudonymous self-help therapy")]
+#[command(
+    name = "mestring",
+    version,
+    about = "Mestring: pseudonymous self-help therapy"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -154,21 +158,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Codes {
-            command: CodesCommand::Issue {
-                org,
-                count,
-                program,
-            },
+            command:
+                CodesCommand::Issue {
+                    org,
+                    count,
+                    program,
+                },
         } => {
             anyhow::ensure!(
                 (1..=MAX_CODES_PER_ISSUE).contains(&count),
                 "--count must be between 1 and {MAX_CODES_PER_ISSUE}"
             );
-            let org = Id::parse(&org).map_err(|_| anyhow::anyhow!("--org is not a valid organisation id"))?;
+            let org = Id::parse(&org)
+                .map_err(|_| anyhow::anyhow!("--org is not a valid organisation id"))?;
             if let Some(slug) = &program {
                 let catalog = mestring_content::load(&config.content_dir)
                     .map_err(|e| anyhow::anyhow!("content is invalid: {e}"))?;
-                anyhow::ensure!(catalog.program(slug).is_some(), "no program with slug {slug:?}");
+                anyhow::ensure!(
+                    catalog.program(slug).is_some(),
+                    "no program with slug {slug:?}"
+                );
             }
             let store = crate::app::open_store(&config).await?;
             let check_org = org.clone();
@@ -180,8 +189,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     other => other.into(),
                 })?;
             let pepper = keys::pepper(&config.data_dir)?;
-            let codes =
-                issue_codes(&store, &pepper, Some(&org), program.as_deref(), count, clock.now()).await?;
+            let codes = issue_codes(
+                &store,
+                &pepper,
+                Some(&org),
+                program.as_deref(),
+                count,
+                clock.now(),
+            )
+            .await?;
             let mut out = std::io::stdout().lock();
             for code in codes {
                 writeln!(out, "{}", code.reveal())?;
@@ -192,10 +208,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             command: ContentCommand::Check,
         } => match mestring_content::load(&config.content_dir) {
             Ok(catalog) => {
-                eprintln!(
-                    "content OK: {} program(s)",
-                    catalog.programs().count()
-                );
+                eprintln!("content OK: {} program(s)", catalog.programs().count());
                 Ok(())
             }
             Err(e) => anyhow::bail!("content check failed:\n{e}"),

@@ -25,6 +25,9 @@ pub struct Config {
     pub content_dir: PathBuf,
     /// `MESTRING_SECURITY_LOG_DAYS`: how long sealed security events live.
     pub security_log_days: i64,
+    /// Seconds between maintenance passes (`MESTRING_MAINTENANCE_SECS`,
+    /// default 60): code expiry, session and log purges, key refresh, blocks.
+    pub maintenance_secs: u64,
     /// HTTP worker threads (`MESTRING_WORKERS`, default: one per core).
     pub workers: Option<usize>,
 }
@@ -60,7 +63,8 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let database_url = DatabaseUrl::parse(
-            &var("MESTRING_DATABASE_URL").unwrap_or_else(|| "sqlite://data/mestring.sqlite3".into()),
+            &var("MESTRING_DATABASE_URL")
+                .unwrap_or_else(|| "sqlite://data/mestring.sqlite3".into()),
         )
         .map_err(|e| invalid("MESTRING_DATABASE_URL", e))?;
         let listen = var("MESTRING_LISTEN")
@@ -69,16 +73,25 @@ impl Config {
             .map_err(|_| invalid("MESTRING_LISTEN", "expected HOST:PORT, e.g. 127.0.0.1:8080"))?;
         let base_url = var("MESTRING_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(invalid("MESTRING_BASE_URL", "must start with http:// or https://"));
+            return Err(invalid(
+                "MESTRING_BASE_URL",
+                "must start with http:// or https://",
+            ));
         }
-        let trusted_proxies = TrustedProxies::parse(&var("MESTRING_TRUSTED_PROXIES").unwrap_or_default())
-            .map_err(|e| invalid("MESTRING_TRUSTED_PROXIES", e))?;
+        let trusted_proxies =
+            TrustedProxies::parse(&var("MESTRING_TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|e| invalid("MESTRING_TRUSTED_PROXIES", e))?;
         let security_log_days = match var("MESTRING_SECURITY_LOG_DAYS") {
             Some(v) => v
                 .parse::<i64>()
                 .ok()
                 .filter(|d| (1..=365).contains(d))
-                .ok_or_else(|| invalid("MESTRING_SECURITY_LOG_DAYS", "a whole number of days, 1 to 365"))?,
+                .ok_or_else(|| {
+                    invalid(
+                        "MESTRING_SECURITY_LOG_DAYS",
+                        "a whole number of days, 1 to 365",
+                    )
+                })?,
             None => mestring_domain::retention::SECURITY_LOG_RETENTION_DAYS,
         };
         let workers = match var("MESTRING_WORKERS") {
@@ -90,14 +103,32 @@ impl Config {
             ),
             None => None,
         };
+        let maintenance_secs = match var("MESTRING_MAINTENANCE_SECS") {
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=3600).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        "MESTRING_MAINTENANCE_SECS",
+                        "a number of seconds, 1 to 3600",
+                    )
+                })?,
+            None => 60,
+        };
         Ok(Self {
             database_url,
+            maintenance_secs,
             listen,
-            data_dir: var("MESTRING_DATA_DIR").unwrap_or_else(|| "data".into()).into(),
+            data_dir: var("MESTRING_DATA_DIR")
+                .unwrap_or_else(|| "data".into())
+                .into(),
             base_url,
             trusted_proxies,
             smtp_url: var("MESTRING_SMTP_URL"),
-            content_dir: var("MESTRING_CONTENT_DIR").unwrap_or_else(|| "content".into()).into(),
+            content_dir: var("MESTRING_CONTENT_DIR")
+                .unwrap_or_else(|| "content".into())
+                .into(),
             security_log_days,
             workers,
         })
@@ -110,15 +141,20 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
     #[test]
     fn defaults_are_the_documented_ones() {
         let c = from(&[]).expect("defaults are valid");
-        assert_eq!(c.database_url, DatabaseUrl::Sqlite("data/mestring.sqlite3".into()));
+        assert_eq!(
+            c.database_url,
+            DatabaseUrl::Sqlite("data/mestring.sqlite3".into())
+        );
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.base_url, "http://127.0.0.1:8080");
         assert_eq!(c.data_dir, PathBuf::from("data"));

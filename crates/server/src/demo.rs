@@ -30,5 +30,13 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<AccessCode>> {
         tracing::warn!("database has data but no demo organisation; no demo code issued");
         return Ok(Vec::new());
     };
-    issue_codes(&state.store, &state.pepper, Some(&org), DEMO_PROGRAM, 1, now).await
+    issue_codes(
+        &state.store,
+        &state.pepper,
+        Some(&org),
+        DEMO_PROGRAM,
+        1,
+        now,
+    )
+    .await
 }

@@ -89,7 +89,10 @@ async fn load_tag_keys(store: &Store, now: DateTime<Utc>) -> anyhow::Result<TagK
             .context("stored tag key has the wrong length")?;
         Ok(TagKey { id: row.id, secret })
     };
-    Ok(TagKeys::new(to_key(current)?, previous.map(to_key).transpose()?))
+    Ok(TagKeys::new(
+        to_key(current)?,
+        previous.map(to_key).transpose()?,
+    ))
 }
 
 async fn load_blocks(store: &Store, now: DateTime<Utc>) -> anyhow::Result<HashSet<String>> {
@@ -129,10 +132,14 @@ pub async fn build_state(
 pub async fn refresh(state: &AppState, data_dir: &Path) -> anyhow::Result<()> {
     let now = state.clock.now();
     if state.ip.current_tag_key_id() != day_id(now) {
-        state.ip.set_tag_keys(load_tag_keys(&state.store, now).await?);
+        state
+            .ip
+            .set_tag_keys(load_tag_keys(&state.store, now).await?);
     }
     let store = state.store.clone();
-    let purged_keys = store.run(move |conn| TagKeyRow::purge_old(conn, now)).await?;
+    let purged_keys = store
+        .run(move |conn| TagKeyRow::purge_old(conn, now))
+        .await?;
     if purged_keys > 0 {
         tracing::info!(purged_keys, "old IP tag keys deleted");
     }
@@ -240,7 +247,10 @@ pub async fn run_ip_command(
             kind,
         } => {
             let reason = reason.trim().to_owned();
-            anyhow::ensure!(reason.chars().count() >= 3, "--reason must say why (at least 3 characters)");
+            anyhow::ensure!(
+                reason.chars().count() >= 3,
+                "--reason must say why (at least 3 characters)"
+            );
             if let Some(k) = &kind {
                 anyhow::ensure!(
                     SecurityEventKind::parse(k).is_some(),
@@ -275,7 +285,11 @@ pub async fn run_ip_command(
         }
         IpCommand::Block { ip, duration } => {
             let ip = parse_ip(&ip)?;
-            let until = duration.as_deref().map(parse_duration).transpose()?.map(|d| now + d);
+            let until = duration
+                .as_deref()
+                .map(parse_duration)
+                .transpose()?
+                .map(|d| now + d);
             let hash = ring.block_hash(ip);
             store
                 .run(move |conn| {
@@ -295,11 +309,24 @@ pub async fn run_ip_command(
             let existed = store
                 .run(move |conn| {
                     let existed = IpBlocks::unblock(conn, &hash)?;
-                    AuditRow::insert(conn, now, "ip_unblock", "operator unblock", i64::from(existed))?;
+                    AuditRow::insert(
+                        conn,
+                        now,
+                        "ip_unblock",
+                        "operator unblock",
+                        i64::from(existed),
+                    )?;
                     Ok(existed)
                 })
                 .await?;
-            eprintln!("{}", if existed { "block lifted" } else { "that address was not blocked" });
+            eprintln!(
+                "{}",
+                if existed {
+                    "block lifted"
+                } else {
+                    "that address was not blocked"
+                }
+            );
             Ok(())
         }
     }
@@ -320,9 +347,13 @@ pub async fn run_keys_command(
             let store = crate::app::open_store(config).await?;
             let now = clock.now();
             store
-                .run(move |conn| AuditRow::insert(conn, now, "ip_key_rotate", "operator rotation", 1))
+                .run(move |conn| {
+                    AuditRow::insert(conn, now, "ip_key_rotate", "operator rotation", 1)
+                })
                 .await?;
-            eprintln!("new current IP sealing key: {id}; running servers pick it up within a minute");
+            eprintln!(
+                "new current IP sealing key: {id}; running servers pick it up within a minute"
+            );
             Ok(())
         }
     }

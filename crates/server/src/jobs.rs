@@ -12,13 +12,15 @@ use mestring_web::AppState;
 
 use crate::iplayer;
 
-/// How often maintenance runs.
-const PERIOD: Duration = Duration::from_secs(60);
-
 /// Starts the maintenance loop on the current runtime.
-pub fn spawn(state: AppState, security_log_days: i64, data_dir: std::path::PathBuf) {
+pub fn spawn(
+    state: AppState,
+    security_log_days: i64,
+    data_dir: std::path::PathBuf,
+    period: Duration,
+) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(PERIOD);
+        let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
             if let Err(e) = run_once(&state, security_log_days, &data_dir).await {

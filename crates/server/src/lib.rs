@@ -6,8 +6,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
-pub mod jobs;
 pub mod iplayer;
+pub mod jobs;
 pub mod keys;
 pub mod telemetry;
 

@@ -127,9 +127,8 @@ impl AccountRow {
     /// returns how many. The SQL filter is a coarse pre-selection (a few
     /// days early); the exact calendar rule is applied per row.
     pub fn deactivate_expired(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let coarse = to_db(
-            now - Duration::days(365 * i64::from(retention::CODE_LIFETIME_YEARS) - 3),
-        );
+        let coarse =
+            to_db(now - Duration::days(365 * i64::from(retention::CODE_LIFETIME_YEARS) - 3));
         let candidates: Vec<Self> = accounts::table
             .filter(accounts::deactivated_at.is_null())
             .filter(accounts::created_at.le(coarse))

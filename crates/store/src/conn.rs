@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -39,7 +39,9 @@ fn establish(url: &DatabaseUrl) -> Result<DbConn, ConnectError> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| ConnectError(e.to_string()))?;
             }
-            let path = path.to_str().ok_or_else(|| ConnectError("non-UTF-8 path".into()))?;
+            let path = path
+                .to_str()
+                .ok_or_else(|| ConnectError("non-UTF-8 path".into()))?;
             let mut conn =
                 SqliteConnection::establish(path).map_err(|e| ConnectError(e.to_string()))?;
             conn.batch_execute(SQLITE_PRAGMAS)
@@ -112,7 +114,9 @@ impl Store {
         self.run_blocking(|conn| {
             let applied = match conn {
                 DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-                DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+                DbConn::Pg(c) => c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.len()),
             };
             applied.map_err(|e| StoreError::Migration(e.to_string()))
         })
@@ -145,22 +149,24 @@ impl Store {
     }
 
     /// Runs `f` inside one transaction.
+    ///
+    /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the
+    /// write lock up front: a deferred transaction that reads and then
+    /// writes fails at once with "database is locked" when another writer
+    /// got in between, instead of waiting out the busy timeout.
     pub async fn transaction<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run(move |conn| conn.transaction(f)).await
+        self.run(move |conn| transaction_on(conn, f)).await
     }
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> bool {
-        self.run(|conn| {
-            conn.batch_execute("SELECT 1")
-                .map_err(StoreError::from)
-        })
-        .await
-        .is_ok()
+        self.run(|conn| conn.batch_execute("SELECT 1").map_err(StoreError::from))
+            .await
+            .is_ok()
     }
 
     /// On SQLite, moves everything from the WAL into the main file and
@@ -174,5 +180,37 @@ impl Store {
             DbConn::Pg(_) => Ok(()),
         })
         .await
+    }
+}
+
+/// See [`Store::transaction`].
+pub(crate) fn transaction_on<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if !matches!(conn, DbConn::Sqlite(_)) {
+        return conn.transaction(f);
+    }
+    // The derived multi-connection delegates transaction state to the
+    // inner connection, so beginning and ending on the inner SQLite
+    // connection keeps nested `transaction` calls (savepoints) working.
+    if let DbConn::Sqlite(c) = conn {
+        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+    }
+    let result = f(conn);
+    let DbConn::Sqlite(c) = conn else {
+        unreachable!("checked above that this is SQLite");
+    };
+    match result {
+        Ok(v) => {
+            AnsiTransactionManager::commit_transaction(c)?;
+            Ok(v)
+        }
+        Err(e) => {
+            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(c) {
+                tracing::error!(error = %rollback, "rollback failed");
+            }
+            Err(e)
+        }
     }
 }

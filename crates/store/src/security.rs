@@ -72,8 +72,10 @@ impl SecurityEventRow {
 
     /// Deletes events older than `cutoff`; returns how many.
     pub fn purge_before(conn: &mut DbConn, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
-        Ok(diesel::delete(security_events::table.filter(security_events::at.lt(to_db(cutoff))))
-            .execute(conn)?)
+        Ok(
+            diesel::delete(security_events::table.filter(security_events::at.lt(to_db(cutoff))))
+                .execute(conn)?,
+        )
     }
 
     /// Sealing key ids that still have rows.
@@ -182,7 +184,8 @@ impl IpBlocks {
 
     /// Hashes blocked at `now`; expired blocks are deleted on the way.
     pub fn active(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
-        diesel::delete(ip_blocks::table.filter(ip_blocks::until_at.le(to_db(now)))).execute(conn)?;
+        diesel::delete(ip_blocks::table.filter(ip_blocks::until_at.le(to_db(now))))
+            .execute(conn)?;
         ip_blocks::table
             .select(ip_blocks::block_hash)
             .load(conn)

@@ -90,8 +90,14 @@ mod tests {
             DatabaseUrl::parse("postgres://u@h/db").map(|u| u.backend()),
             Ok(Backend::Postgres)
         );
-        assert_eq!(DatabaseUrl::parse("data/x.db"), Err(DatabaseUrlError::UnknownScheme));
-        assert_eq!(DatabaseUrl::parse("sqlite://"), Err(DatabaseUrlError::EmptyPath));
+        assert_eq!(
+            DatabaseUrl::parse("data/x.db"),
+            Err(DatabaseUrlError::UnknownScheme)
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://"),
+            Err(DatabaseUrlError::EmptyPath)
+        );
     }
 
     #[test]

@@ -62,17 +62,18 @@ pub async fn guard(
     req.extensions_mut().insert(CsrfToken(token.clone()));
 
     let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if state_changing && !EXEMPT.contains(&req.path()) {
-        if let Err(why) = check(&mut req, existing.as_deref()).await {
-            tracing::warn!(reason = ?why, "request refused by CSRF check");
-            if let Some(state) = req.app_data::<web::Data<AppState>>() {
-                if let Some(ip) = req.extensions().get::<mestring_ipcrypt::RequestIp>() {
-                    state.ip.record_event(ip, mestring_ipcrypt::SecurityEventKind::BadCsrf);
-                }
-            }
-            let resp = AppError::Forbidden.error_response();
-            return Ok(req.into_response(resp).map_into_right_body());
+    let checked = state_changing && !EXEMPT.contains(&req.path());
+    if checked && let Err(why) = check(&mut req, existing.as_deref()).await {
+        tracing::warn!(reason = ?why, "request refused by CSRF check");
+        if let Some(state) = req.app_data::<web::Data<AppState>>()
+            && let Some(ip) = req.extensions().get::<mestring_ipcrypt::RequestIp>()
+        {
+            state
+                .ip
+                .record_event(ip, mestring_ipcrypt::SecurityEventKind::BadCsrf);
         }
+        let resp = AppError::Forbidden.error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
     }
 
     let secure = req
@@ -92,10 +93,10 @@ pub async fn guard(
 }
 
 async fn check(req: &mut ServiceRequest, cookie: Option<&str>) -> Result<(), Rejection> {
-    if let Some(site) = req.headers().get("sec-fetch-site") {
-        if !matches!(site.to_str(), Ok("same-origin" | "none")) {
-            return Err(Rejection::CrossSite);
-        }
+    if let Some(site) = req.headers().get("sec-fetch-site")
+        && !matches!(site.to_str(), Ok("same-origin" | "none"))
+    {
+        return Err(Rejection::CrossSite);
     }
     let cookie = cookie.ok_or(Rejection::MissingCookie)?;
     let body = req

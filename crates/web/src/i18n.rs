@@ -15,16 +15,30 @@ pub struct Catalog {
     messages: HashMap<String, String>,
 }
 
-static NB: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(include_str!("../messages/nb.toml")));
-static EN: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(include_str!("../messages/en.toml")));
+/// One file per area, so areas can grow without touching each other.
+macro_rules! catalog_files {
+    ($lang:literal) => {
+        [
+            include_str!(concat!("../messages/", $lang, "/core.toml")),
+            include_str!(concat!("../messages/", $lang, "/program.toml")),
+            include_str!(concat!("../messages/", $lang, "/consent.toml")),
+            include_str!(concat!("../messages/", $lang, "/dashboard.toml")),
+        ]
+    };
+}
+
+static NB: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(&catalog_files!("nb")));
+static EN: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(&catalog_files!("en")));
 
 impl Catalog {
-    fn parse(src: &str) -> Self {
-        // The files are compiled in and checked by tests, so a parse
-        // failure is a build defect, caught before release.
-        let table: toml::Table = toml::from_str(src).unwrap_or_default();
+    fn parse(sources: &[&str]) -> Self {
         let mut messages = HashMap::new();
-        flatten("", &table, &mut messages);
+        for src in sources {
+            // The files are compiled in and a test parses each one, so a
+            // broken file is caught before release.
+            let table: toml::Table = toml::from_str(src).unwrap_or_default();
+            flatten("", &table, &mut messages);
+        }
         Self { messages }
     }
 
@@ -86,6 +100,19 @@ mod tests {
     use std::collections::BTreeSet;
 
     #[test]
+    fn every_catalog_file_parses() {
+        for src in catalog_files!("nb")
+            .iter()
+            .chain(catalog_files!("en").iter())
+        {
+            assert!(
+                toml::from_str::<toml::Table>(src).is_ok(),
+                "a messages/*.toml file does not parse"
+            );
+        }
+    }
+
+    #[test]
     fn both_languages_have_the_same_keys() {
         let nb: BTreeSet<_> = Catalog::get(Lang::Nb).keys().collect();
         let en: BTreeSet<_> = Catalog::get(Lang::En).keys().collect();
@@ -98,7 +125,12 @@ mod tests {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
         let mut missing = Vec::new();
         let mut seen = 0;
-        for dir in ["templates", "crates/web/src", "crates/app/src", "crates/dashboard/src"] {
+        for dir in [
+            "templates",
+            "crates/web/src",
+            "crates/app/src",
+            "crates/dashboard/src",
+        ] {
             visit(&std::path::Path::new(root).join(dir), &mut |text| {
                 for key in used_keys(text) {
                     seen += 1;
@@ -108,7 +140,10 @@ mod tests {
                 }
             });
         }
-        assert!(seen > 5, "found too few message keys; the scanner is broken");
+        assert!(
+            seen > 5,
+            "found too few message keys; the scanner is broken"
+        );
         assert!(missing.is_empty(), "missing message keys: {missing:?}");
     }
 
@@ -126,7 +161,7 @@ mod tests {
         }
     }
 
-    /// Finds `.t("section.key")` and `.fill("section.key"` uses.
+    /// Finds the keys passed as string literals to the `t` and `fill` methods.
     fn used_keys(text: &str) -> Vec<String> {
         let mut keys = Vec::new();
         for marker in [".t(\"", ".fill(\""] {

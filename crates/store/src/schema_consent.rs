@@ -1,0 +1,1 @@
+//! Diesel tables for the consent area (kept apart so areas grow independently).

@@ -1,0 +1,1 @@
+//! Diesel tables for the program area (kept apart so areas grow independently).

@@ -1,0 +1,1 @@
+//! Diesel tables for the staff area (kept apart so areas grow independently).

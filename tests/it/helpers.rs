@@ -1,0 +1,575 @@
+//! Test harness: `TestApp` (the app in-process on port 0, with a clock the
+//! test controls), `Client` (HTTP with a cookie jar), and helpers that run
+//! the `mestring` executable as a separate process.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use mestring_domain::access_code::AccessCode;
+use mestring_domain::clock::Clock;
+use mestring_domain::id::Id;
+use mestring_server::{Application, Config};
+use mestring_store::organisations::OrganisationRow;
+use mestring_web::AppState;
+use tempfile::TempDir;
+
+/// The database engine a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL too when `MESTRING_TEST_POSTGRES_URL` is set.
+/// A set but unreachable URL fails the test rather than skipping it.
+pub fn backends() -> Vec<Backend> {
+    let mut b = vec![Backend::Sqlite];
+    if postgres_admin_url().is_some() {
+        b.push(Backend::Postgres);
+    }
+    b
+}
+
+fn postgres_admin_url() -> Option<String> {
+    std::env::var("MESTRING_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// Runs the body once per backend, each time against a fresh app.
+#[macro_export]
+macro_rules! e2e {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
+        $(#[$meta])*
+        #[actix_web::test]
+        async fn $name() {
+            for backend in $crate::helpers::backends() {
+                eprintln!("-- {} on {:?}", stringify!($name), backend);
+                let $app = $crate::helpers::TestApp::spawn(backend).await;
+                $body
+            }
+        }
+    };
+}
+
+/// A fresh database: a temp SQLite file, or a new PostgreSQL database that
+/// is dropped when this value is.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    pub dir: TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("mestring.sqlite3").display());
+                Self {
+                    backend,
+                    url,
+                    dir,
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url().expect("postgres url");
+                let name = format!("mestring_test_{}", Id::generate());
+                let url = mestring_store::testing::create_postgres_database(&admin, &name)
+                    .unwrap_or_else(|e| {
+                        panic!("MESTRING_TEST_POSTGRES_URL is set but unusable: {e}")
+                    });
+                Self {
+                    backend,
+                    url,
+                    dir,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// Waits (up to ten seconds) until the security log holds `n` rows;
+    /// the server writes them off the request path.
+    pub async fn wait_for_security_events(&self, n: usize) {
+        let url = mestring_store::DatabaseUrl::parse(&self.url).expect("url");
+        let store = mestring_store::Store::connect(&url, 1).expect("connect");
+        let since = Utc::now() - Duration::days(1);
+        let mut seen = 0;
+        for _ in 0..100 {
+            seen = store
+                .run(move |conn| {
+                    mestring_store::security::SecurityEventRow::list_since(conn, since, None)
+                })
+                .await
+                .expect("read")
+                .len();
+            if seen >= n {
+                return;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        panic!("expected {n} security events, found {seen}");
+    }
+
+    /// The SQLite file (and WAL) paths, for byte scans.
+    pub fn sqlite_files(&self) -> Vec<PathBuf> {
+        let main = self.dir.path().join("mestring.sqlite3");
+        vec![main.clone(), main.with_extension("sqlite3-wal")]
+    }
+
+    /// Every byte the database holds as files we can scan: the SQLite
+    /// file and WAL, or a `pg_dump` of the PostgreSQL database.
+    pub fn dump_bytes(&self) -> Vec<u8> {
+        match self.backend {
+            Backend::Sqlite => self
+                .sqlite_files()
+                .iter()
+                .filter_map(|p| std::fs::read(p).ok())
+                .flatten()
+                .collect(),
+            Backend::Postgres => {
+                let out = Command::new("pg_dump")
+                    .arg("--data-only")
+                    .arg(&self.url)
+                    .output()
+                    .expect("pg_dump runs");
+                assert!(
+                    out.status.success(),
+                    "pg_dump failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                out.stdout
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let (Some(name), Some(admin)) = (&self.pg_name, postgres_admin_url()) {
+            let _ = mestring_store::testing::drop_postgres_database(&admin, name);
+        }
+    }
+}
+
+/// A clock the test moves by hand.
+#[derive(Debug)]
+pub struct MockClock(Mutex<DateTime<Utc>>);
+
+impl MockClock {
+    pub fn advance(&self, d: Duration) {
+        let mut t = self.0.lock().expect("clock lock");
+        *t += d;
+    }
+}
+
+impl Clock for MockClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().expect("clock lock").trunc_subsecs(6)
+    }
+}
+
+/// The app running in-process on a free port.
+pub struct TestApp {
+    pub base: String,
+    pub db: TestDb,
+    pub clock: Arc<MockClock>,
+    pub state: AppState,
+    handle: actix_web::dev::ServerHandle,
+}
+
+pub fn test_config(db: &TestDb, listen: &str) -> Config {
+    let data_dir = db.dir.path().join("data");
+    let url = db.url.clone();
+    let listen = listen.to_owned();
+    let content = workspace_root().join("content");
+    Config::from_lookup(move |k| match k {
+        "MESTRING_DATABASE_URL" => Some(url.clone()),
+        "MESTRING_LISTEN" => Some(listen.clone()),
+        "MESTRING_DATA_DIR" => Some(data_dir.display().to_string()),
+        "MESTRING_CONTENT_DIR" => Some(content.display().to_string()),
+        "MESTRING_WORKERS" => Some("1".into()),
+        _ => None,
+    })
+    .expect("test config is valid")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let db = TestDb::new(backend);
+        let clock = Arc::new(MockClock(Mutex::new(Utc::now().trunc_subsecs(6))));
+        let app = Application::build(test_config(&db, "127.0.0.1:0"), clock.clone())
+            .await
+            .expect("app builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        Self {
+            base,
+            db,
+            clock,
+            state,
+            handle,
+        }
+    }
+
+    /// A new browser-like client (own cookie jar) from 127.0.0.1.
+    pub fn client(&self) -> Client {
+        Client::new(&self.base, None)
+    }
+
+    /// A client whose connections come from `ip` (e.g. 127.0.0.2).
+    pub fn client_from(&self, ip: &str) -> Client {
+        Client::new(&self.base, Some(ip.parse().expect("ip")))
+    }
+
+    /// Fixture: an organisation.
+    pub async fn create_org(&self, name: &str) -> Id {
+        let name = name.to_owned();
+        let now = self.clock.now();
+        self.state
+            .store
+            .run(move |conn| OrganisationRow::insert(conn, &name, now))
+            .await
+            .expect("org created")
+    }
+
+    /// Fixture: codes issued by a new organisation for `program`.
+    pub async fn issue_codes(&self, count: u32, program: Option<&str>) -> Vec<AccessCode> {
+        let org = self.create_org("Testklinikken").await;
+        mestring_server::cli::issue_codes(
+            &self.state.store,
+            &self.state.pepper,
+            Some(&org),
+            program,
+            count,
+            self.clock.now(),
+        )
+        .await
+        .expect("codes issued")
+    }
+
+    /// Fixture: one code.
+    pub async fn issue_code(&self) -> String {
+        self.issue_codes(1, None).await[0].reveal()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting; the database is dropped with `db`.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.header("location")
+    }
+}
+
+/// An HTTP client with a cookie jar, not following redirects.
+pub struct Client {
+    base: String,
+    http: awc::Client,
+    jar: RefCell<BTreeMap<String, String>>,
+}
+
+impl Client {
+    pub fn new(base: &str, local: Option<IpAddr>) -> Self {
+        let mut connector = awc::Connector::new().timeout(StdDuration::from_secs(10));
+        if let Some(ip) = local {
+            connector = connector.local_address(ip);
+        }
+        let http = awc::Client::builder()
+            .connector(connector)
+            .disable_redirects()
+            .timeout(StdDuration::from_secs(30))
+            .finish();
+        Self {
+            base: base.to_owned(),
+            http,
+            jar: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar.borrow().get(name).cloned()
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.jar.borrow_mut().insert(name.into(), value.into());
+    }
+
+    fn cookie_header(&self) -> String {
+        self.jar
+            .borrow()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn absorb(&self, headers: &[(String, String)]) {
+        for (k, v) in headers {
+            if !k.eq_ignore_ascii_case("set-cookie") {
+                continue;
+            }
+            let first = v.split(';').next().unwrap_or_default();
+            let Some((name, value)) = first.split_once('=') else {
+                continue;
+            };
+            let expired = v.to_ascii_lowercase().contains("max-age=0");
+            let mut jar = self.jar.borrow_mut();
+            if expired || value.is_empty() {
+                jar.remove(name.trim());
+            } else {
+                jar.insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        req: awc::ClientRequest,
+        form: Option<&[(&str, &str)]>,
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = req.insert_header(("Cookie", self.cookie_header()));
+        for (k, v) in extra {
+            req = req.insert_header((*k, *v));
+        }
+        let sent = match form {
+            Some(f) => req.send_form(&f).await,
+            None => req.send().await,
+        };
+        let mut res = sent.expect("request sent");
+        let status = res.status().as_u16();
+        let headers: Vec<(String, String)> = res
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let body = res.body().limit(32 << 20).await.expect("body read");
+        self.absorb(&headers);
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.http.get(format!("{}{}", self.base, path)), None, &[])
+            .await
+    }
+
+    /// POST a form exactly as given (no CSRF token added).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        self.send(
+            self.http.post(format!("{}{}", self.base, path)),
+            Some(fields),
+            headers,
+        )
+        .await
+    }
+
+    /// POST a form the way the browser would: with the CSRF token (fetching
+    /// a page first if the jar has none yet) and same-origin fetch metadata.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        if self.cookie("mestring_csrf").is_none() {
+            self.get("/login").await;
+        }
+        let token = self
+            .cookie("mestring_csrf")
+            .expect("csrf cookie set by GET");
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        self.post_raw(path, &all, &[("Sec-Fetch-Site", "same-origin")])
+            .await
+    }
+
+    /// Logs in with `code`; returns the response to the POST.
+    pub async fn login(&self, code: &str) -> Resp {
+        self.post("/login", &[("code", code)]).await
+    }
+}
+
+/// The workspace root (where `content/` and `target/` live).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `mestring` executable built next to this test binary.
+pub fn mestring_exe() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    // target/<profile>/deps/it-<hash> -> target/<profile>/mestring
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("mestring"))
+        .expect("target dir");
+    assert!(
+        path.exists(),
+        "{} is missing: run the suite with `cargo test --workspace` so the executable is built",
+        path.display()
+    );
+    path
+}
+
+/// Runs `mestring ARGS` against `db` and waits for it.
+pub fn run_cli(db: &TestDb, args: &[&str]) -> Output {
+    cli_command(db, args).output().expect("mestring runs")
+}
+
+/// A `mestring` command configured for `db`'s database and data dir.
+pub fn cli_command(db: &TestDb, args: &[&str]) -> Command {
+    let mut cmd = Command::new(mestring_exe());
+    cmd.args(args)
+        .env("MESTRING_DATABASE_URL", &db.url)
+        .env("MESTRING_DATA_DIR", db.dir.path().join("data"))
+        .env("MESTRING_CONTENT_DIR", workspace_root().join("content"))
+        .env("MESTRING_LOG", "info")
+        .env_remove("MESTRING_LISTEN")
+        .env_remove("MESTRING_CLOCK_FILE")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A free TCP port on loopback (for servers run as processes).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `mestring serve` as a child process, its output captured to files.
+pub struct ServerProcess {
+    pub base: String,
+    child: std::process::Child,
+    pub stdout_path: PathBuf,
+    pub stderr_path: PathBuf,
+}
+
+impl ServerProcess {
+    pub async fn start(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let stdout_path = db.dir.path().join(format!("server-{port}.out"));
+        let stderr_path = db.dir.path().join(format!("server-{port}.err"));
+        let mut cmd = cli_command(db, &[&["serve"], args].concat());
+        cmd.env("MESTRING_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MESTRING_BASE_URL", format!("http://127.0.0.1:{port}"))
+            .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr_path).expect("stderr file"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let server = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            child: cmd.spawn().expect("server starts"),
+            stdout_path,
+            stderr_path,
+        };
+        let probe = Client::new(&server.base, None);
+        for _ in 0..200 {
+            if let Ok(Ok(_)) = tokio::time::timeout(
+                StdDuration::from_millis(500),
+                probe.http.get(format!("{}/healthz", server.base)).send(),
+            )
+            .await
+            {
+                return server;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        panic!(
+            "server did not start: {}",
+            std::fs::read_to_string(&server.stderr_path).unwrap_or_default()
+        );
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base, None)
+    }
+
+    pub fn client_from(&self, ip: &str) -> Client {
+        Client::new(&self.base, Some(ip.parse().expect("ip")))
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
+    /// Everything the server printed so far, stdout and stderr.
+    pub fn output(&self) -> Vec<u8> {
+        let mut all = std::fs::read(&self.stdout_path).unwrap_or_default();
+        all.extend(std::fs::read(&self.stderr_path).unwrap_or_default());
+        all
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `needle` occurs in `hay`.
+pub fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The value of `name="csrf_token"` etc. in a form, for assertions.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\"");
+    let at = html.find(&marker)?;
+    let rest = &html[at..];
+    let v = rest.find("value=\"")? + 7;
+    let end = rest[v..].find('"')?;
+    Some(rest[v..v + end].to_owned())
+}

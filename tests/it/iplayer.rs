@@ -1,0 +1,127 @@
+//! The IP layer end to end: throttling per address, sealed security log,
+//! break-glass reveal, blocks.
+
+use crate::e2e;
+use crate::helpers::{ServerProcess, TestDb, backends, run_cli};
+
+e2e! {
+    async fn twenty_failures_from_one_address_throttle_it_but_not_another(app) {
+        let code = app.issue_code().await;
+        let attacker = app.client_from("127.0.0.2");
+        let mut statuses = Vec::new();
+        for _ in 0..20 {
+            let stranger = mestring_domain::access_code::AccessCode::generate().reveal();
+            statuses.push(attacker.login(&stranger).await);
+        }
+        let throttled: Vec<_> = statuses.iter().filter(|r| r.status == 429).collect();
+        assert!(!throttled.is_empty(), "statuses: {:?}", statuses.iter().map(|r| r.status).collect::<Vec<_>>());
+        let first = throttled[0];
+        let retry: u64 = first.header("retry-after").expect("Retry-After").parse().expect("seconds");
+        assert!(retry >= 1);
+        assert!(first.body.contains("For mange forsøk"));
+        // Even the right code is refused from the throttled address…
+        assert_eq!(attacker.login(&code).await.status, 429);
+        // …while another address logs in.
+        let other = app.client_from("127.0.0.3");
+        assert_eq!(other.login(&code).await.status, 303);
+        // After the wait, the first address may try again.
+        app.clock.advance(chrono::Duration::seconds(i64::try_from(retry).expect("small") + 61));
+        assert_eq!(attacker.login(&code).await.status, 303);
+    }
+}
+
+#[actix_web::test]
+async fn break_glass_reveals_sealed_addresses_and_is_audited() {
+    for backend in backends() {
+        eprintln!("-- on {backend:?}");
+        let db = TestDb::new(backend);
+        let server = ServerProcess::start(&db, &[], &[]).await;
+        for ip in ["127.0.0.2", "127.0.0.3"] {
+            let c = server.client_from(ip);
+            let stranger = mestring_domain::access_code::AccessCode::generate().reveal();
+            assert_eq!(c.login(&stranger).await.status, 422);
+        }
+        db.wait_for_security_events(2).await;
+        drop(server);
+
+        let out = run_cli(
+            &db,
+            &["ip", "reveal", "--reason", "test", "--kind", "failed_login"],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines.len(),
+            2,
+            "stdout: {text} stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for (line, ip) in lines.iter().zip(["127.0.0.2", "127.0.0.3"]) {
+            let parts: Vec<&str> = line.split(' ').collect();
+            assert_eq!(parts.len(), 3, "time kind ip: {line}");
+            assert_eq!(parts[1], "failed_login");
+            assert_eq!(parts[2], ip);
+            assert!(chrono::DateTime::parse_from_rfc3339(parts[0]).is_ok());
+        }
+
+        let refused = run_cli(&db, &["ip", "reveal", "--reason", ""]);
+        assert!(!refused.status.success(), "a reason is required");
+
+        let audit = run_cli(&db, &["audit", "list"]);
+        let audit = String::from_utf8_lossy(&audit.stdout);
+        assert!(
+            audit.contains("ip_reveal rows=2 reason=\"test\""),
+            "{audit}"
+        );
+        assert_eq!(
+            audit.matches("ip_reveal").count(),
+            1,
+            "the refused reveal revealed nothing"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_blocked_address_gets_403_and_unblocking_lifts_it() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let server = ServerProcess::start(&db, &[], &[("MESTRING_MAINTENANCE_SECS", "1")]).await;
+        let out = run_cli(&db, &["ip", "block", "127.0.0.2", "--for", "1h"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let blocked = server.client_from("127.0.0.2");
+        let other = server.client_from("127.0.0.3");
+        let mut status = 0;
+        for _ in 0..40 {
+            status = blocked.get("/login").await.status;
+            if status == 403 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, 403, "block applied within seconds");
+        assert_eq!(other.get("/login").await.status, 200);
+
+        assert!(
+            run_cli(&db, &["ip", "unblock", "127.0.0.2"])
+                .status
+                .success()
+        );
+        for _ in 0..40 {
+            status = blocked.get("/login").await.status;
+            if status == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, 200, "unblock applied within seconds");
+    }
+}

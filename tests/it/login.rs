@@ -1,0 +1,194 @@
+//! Logging in with an access code; sessions; CSRF.
+
+use chrono::Duration;
+
+use crate::e2e;
+use crate::helpers::input_value;
+
+e2e! {
+    async fn the_login_form_has_a_code_field_and_a_csrf_token(app) {
+        let c = app.client();
+        let r = c.get("/login").await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.contains("name=\"code\""));
+        let token = input_value(&r.body, "csrf_token").expect("csrf input");
+        assert_eq!(Some(token), c.cookie("mestring_csrf"));
+    }
+}
+
+e2e! {
+    async fn a_valid_code_logs_in_and_reaches_the_app(app) {
+        let code = app.issue_code().await;
+        let c = app.client();
+        let r = c.login(&code).await;
+        assert_eq!(r.status, 303);
+        assert_eq!(r.location(), Some("/app"));
+        let set = r.headers_named("set-cookie").into_iter().find(|v| v.starts_with("mestring_session=")).expect("session cookie");
+        assert!(set.contains("HttpOnly"));
+        assert!(set.contains("SameSite=Lax"));
+        assert!(!set.contains("Secure"), "plain http base URL");
+        let home = c.get("/app").await;
+        assert_eq!(home.status, 200);
+        assert!(home.header("cache-control").unwrap_or_default().contains("no-store"));
+        assert!(home.body.contains("Din oversikt"));
+    }
+}
+
+e2e! {
+    async fn typing_variants_of_a_code_are_forgiven(app) {
+        let code = app.issue_code().await;
+        let typed = code.replace('-', " ").to_lowercase().replace('0', "o").replace('1', "l");
+        let r = app.client().login(&format!("  {typed} ")).await;
+        assert_eq!(r.status, 303, "body: {}", r.body);
+    }
+}
+
+e2e! {
+    async fn unknown_codes_get_one_generic_message_and_no_session(app) {
+        let c = app.client();
+        // A well-formed code (valid check character) that was never issued.
+        let stranger = mestring_domain::access_code::AccessCode::generate().reveal();
+        let r = c.login(&stranger).await;
+        assert_eq!(r.status, 422);
+        assert!(r.body.contains("Koden virker ikke"));
+        assert!(c.cookie("mestring_session").is_none());
+        assert_eq!(c.get("/app").await.status, 303);
+    }
+}
+
+e2e! {
+    async fn a_typo_is_caught_by_the_check_character(app) {
+        let code = app.issue_code().await;
+        let mut chars: Vec<char> = code.chars().collect();
+        chars[0] = if chars[0] == 'A' { 'B' } else { 'A' };
+        let typo: String = chars.into_iter().collect();
+        let r = app.client().login(&typo).await;
+        assert_eq!(r.status, 422);
+        assert!(r.body.contains("Sjekk koden du skrev inn"));
+        // What was typed is kept in the field.
+        assert!(r.body.contains(&typo));
+        let short = app.client().login("ABCD-EFGH").await;
+        assert!(short.body.contains("16 tegn"));
+    }
+}
+
+e2e! {
+    async fn posts_without_the_csrf_token_or_from_other_sites_are_refused(app) {
+        let code = app.issue_code().await;
+        let c = app.client();
+        c.get("/login").await;
+        let missing = c.post_raw("/login", &[("code", &code)], &[]).await;
+        assert_eq!(missing.status, 403);
+        let token = c.cookie("mestring_csrf").expect("cookie");
+        let cross = c
+            .post_raw("/login", &[("code", &code), ("csrf_token", &token)], &[("Sec-Fetch-Site", "cross-site")])
+            .await;
+        assert_eq!(cross.status, 403);
+        let wrong = c
+            .post_raw("/login", &[("code", &code), ("csrf_token", &"0".repeat(64))], &[])
+            .await;
+        assert_eq!(wrong.status, 403);
+        assert!(c.cookie("mestring_session").is_none());
+        // The same form with the right token works.
+        assert_eq!(c.login(&code).await.status, 303);
+    }
+}
+
+e2e! {
+    async fn logout_ends_the_session_for_good(app) {
+        let code = app.issue_code().await;
+        let c = app.client();
+        c.login(&code).await;
+        let old = c.cookie("mestring_session").expect("session");
+        let r = c.post("/logout", &[]).await;
+        assert_eq!(r.status, 303);
+        assert!(c.cookie("mestring_session").is_none());
+        assert_eq!(c.get("/app").await.status, 303);
+        // Replaying the old cookie does not work either.
+        c.set_cookie("mestring_session", &old);
+        assert_eq!(c.get("/app").await.status, 303);
+    }
+}
+
+e2e! {
+    async fn every_login_gets_a_new_token(app) {
+        let code = app.issue_code().await;
+        let a = app.client();
+        a.login(&code).await;
+        let first = a.cookie("mestring_session").expect("first");
+        a.login(&code).await;
+        let second = a.cookie("mestring_session").expect("second");
+        assert_ne!(first, second);
+        assert_eq!(a.get("/app").await.status, 200);
+    }
+}
+
+e2e! {
+    async fn sessions_end_after_30_idle_minutes(app) {
+        let code = app.issue_code().await;
+        let c = app.client();
+        c.login(&code).await;
+        app.clock.advance(Duration::minutes(29));
+        assert_eq!(c.get("/app").await.status, 200);
+        app.clock.advance(Duration::minutes(29));
+        assert_eq!(c.get("/app").await.status, 200, "activity resets the idle timer");
+        app.clock.advance(Duration::minutes(31));
+        let r = c.get("/app").await;
+        assert_eq!(r.status, 303);
+        assert_eq!(r.location(), Some("/login"));
+    }
+}
+
+e2e! {
+    async fn sessions_end_after_12_hours_even_when_active(app) {
+        let code = app.issue_code().await;
+        let c = app.client();
+        c.login(&code).await;
+        for _ in 0..35 {
+            app.clock.advance(Duration::minutes(20));
+            assert_eq!(c.get("/app").await.status, 200);
+        }
+        // 11 h 40 min so far.
+        app.clock.advance(Duration::minutes(21));
+        assert_eq!(c.get("/app").await.status, 303);
+    }
+}
+
+e2e! {
+    async fn a_code_stops_working_five_years_after_its_last_use(app) {
+        let code = app.issue_code().await;
+        assert_eq!(app.client().login(&code).await.status, 303);
+        app.clock.advance(Duration::days(365 * 5 - 2));
+        assert_eq!(app.client().login(&code).await.status, 303, "a login renews the five years");
+        app.clock.advance(Duration::days(365 * 5 + 10));
+        let r = app.client().login(&code).await;
+        assert_eq!(r.status, 422);
+        assert!(r.body.contains("Koden virker ikke"));
+    }
+}
+
+e2e! {
+    async fn the_daily_job_deactivates_unused_codes_after_five_years(app) {
+        let codes = app.issue_codes(2, None).await;
+        app.clock.advance(Duration::days(365 * 3));
+        assert_eq!(app.client().login(&codes[1].reveal()).await.status, 303);
+        app.clock.advance(Duration::days(365 * 2 + 10));
+        mestring_server::jobs::run_once(&app.state, 30, &app.db.dir.path().join("data")).await.expect("job runs");
+        let hash0 = app.state.pepper.hash(&codes[0]);
+        let hash1 = app.state.pepper.hash(&codes[1]);
+        let (a0, a1) = app
+            .state
+            .store
+            .run(move |conn| {
+                use mestring_store::accounts::AccountRow;
+                Ok((
+                    AccountRow::find_by_code_hash(conn, &hash0)?.expect("row"),
+                    AccountRow::find_by_code_hash(conn, &hash1)?.expect("row"),
+                ))
+            })
+            .await
+            .expect("read");
+        assert!(a0.deactivated_at().is_some(), "unused for five years");
+        assert!(a1.deactivated_at().is_none(), "used two years ago");
+    }
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: each test drives the real app over HTTP against a
+//! fresh database, on SQLite and (when `MESTRING_TEST_POSTGRES_URL` is set)
+//! again on a fresh PostgreSQL database.
+
+mod helpers;
+
+mod cli;
+mod iplayer;
+mod login;
+mod privacy;
+mod site;
