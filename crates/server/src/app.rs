@@ -26,6 +26,9 @@ impl Application {
     /// Opens the database (migrating it), loads keys and binds the
     /// listener. Port 0 in `config.listen` picks a free port.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        // Broken content stops the start, naming each file and problem.
+        let content = mestring_content::load(&config.content_dir)
+            .map_err(|e| anyhow::anyhow!("content in {} is invalid:\n{e}", config.content_dir.display()))?;
         let store = open_store(&config).await?;
         let pepper = keys::pepper(&config.data_dir)?;
         let ip = iplayer::build_state(&config, &store, clock.clone()).await?;
@@ -35,6 +38,7 @@ impl Application {
             pepper: Arc::new(pepper),
             config: Arc::new(WebConfig::new(&config.base_url)),
             ip,
+            content: Arc::new(content),
         };
 
         let listener = TcpListener::bind(config.listen)

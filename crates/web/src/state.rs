@@ -6,6 +6,7 @@ use chrono::Duration;
 use mestring_domain::access_code::CodePepper;
 use mestring_domain::clock::Clock;
 use mestring_domain::retention;
+use mestring_content::Catalog;
 use mestring_ipcrypt::IpState;
 use mestring_store::Store;
 use mestring_store::sessions::SessionLimits;
@@ -48,4 +49,6 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// The IP layer (tags, sealing, throttles).
     pub ip: Arc<IpState>,
+    /// Programs, questionnaires and registrations, validated at start.
+    pub content: Arc<Catalog>,
 }
