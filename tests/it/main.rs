@@ -5,7 +5,10 @@
 mod helpers;
 
 mod cli;
+mod consent;
+mod dashboard;
 mod iplayer;
 mod login;
 mod privacy;
+mod program;
 mod site;
