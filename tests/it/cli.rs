@@ -117,3 +117,54 @@ async fn serve_demo_prints_a_code_a_newcomer_can_log_in_with() {
     assert_eq!(c.login(&code).await.status, 303);
     assert_eq!(c.get("/app").await.status, 200);
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn content_check_passes_on_what_ships_and_names_the_file_of_a_broken_copy() {
+    let db = TestDb::new(Backend::Sqlite);
+    let ok = run_cli(&db, &["content", "check"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let broken = db.dir.path().join("content");
+    copy_dir(&crate::helpers::workspace_root().join("content"), &broken);
+    let gad7 = broken.join("questionnaires").join("gad7.toml");
+    let text = std::fs::read_to_string(&gad7).expect("gad7");
+    // Drop the English title: a missing translation.
+    let en_at = text.find("en = ").expect("an English text");
+    let line_end = text[en_at..].find('\n').map_or(text.len(), |i| en_at + i);
+    std::fs::write(&gad7, format!("{}{}", &text[..en_at], &text[line_end..])).expect("write");
+
+    let mut cmd = crate::helpers::cli_command(&db, &["content", "check"]);
+    cmd.env("MESTRING_CONTENT_DIR", &broken);
+    let out = cmd.output().expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("questionnaires/gad7.toml"),
+        "names the file: {err}"
+    );
+
+    // The server refuses to start on it, with the same message.
+    let mut serve = crate::helpers::cli_command(&db, &["serve"]);
+    serve
+        .env("MESTRING_CONTENT_DIR", &broken)
+        .env("MESTRING_LISTEN", "127.0.0.1:0");
+    let out = serve.output().expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("questionnaires/gad7.toml"));
+}

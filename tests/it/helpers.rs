@@ -247,9 +247,10 @@ impl TestApp {
     /// Fixture: codes issued by a new organisation for `program`.
     pub async fn issue_codes(&self, count: u32, program: Option<&str>) -> Vec<AccessCode> {
         let org = self.create_org("Testklinikken").await;
-        mestring_server::cli::issue_codes(
+        mestring_server::cli::issue_codes_sealed(
             &self.state.store,
             &self.state.pepper,
+            &self.state.seal,
             Some(&org),
             program,
             count,
@@ -572,4 +573,177 @@ pub fn input_value(html: &str, name: &str) -> Option<String> {
     let v = rest.find("value=\"")? + 7;
     let end = rest[v..].find('"')?;
     Some(rest[v..v + end].to_owned())
+}
+
+// ---- Staff (dashboard) helpers ----
+
+/// A staff member created directly in the store, ready to log in.
+pub struct StaffFixture {
+    pub id: Id,
+    pub email: String,
+    pub password: String,
+    pub totp: mestring_dashboard::totp::TotpSecret,
+}
+
+impl TestApp {
+    /// Like `spawn`, with extra configuration variables (e.g. SMTP).
+    pub async fn spawn_with_env(backend: Backend, extra: &[(&str, &str)]) -> Self {
+        let db = TestDb::new(backend);
+        let clock = Arc::new(MockClock(Mutex::new(Utc::now().trunc_subsecs(6))));
+        let base_config = test_config(&db, "127.0.0.1:0");
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let data_dir = base_config.data_dir.display().to_string();
+        let url = db.url.clone();
+        let content = workspace_root().join("content");
+        let config = Config::from_lookup(move |k| {
+            if let Some((_, v)) = extra.iter().find(|(ek, _)| ek == k) {
+                return Some(v.clone());
+            }
+            match k {
+                "MESTRING_DATABASE_URL" => Some(url.clone()),
+                "MESTRING_LISTEN" => Some("127.0.0.1:0".into()),
+                "MESTRING_DATA_DIR" => Some(data_dir.clone()),
+                "MESTRING_CONTENT_DIR" => Some(content.display().to_string()),
+                "MESTRING_WORKERS" => Some("1".into()),
+                _ => None,
+            }
+        })
+        .expect("test config is valid");
+        let app = Application::build(config, clock.clone())
+            .await
+            .expect("app builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        Self {
+            base,
+            db,
+            clock,
+            state,
+            handle,
+        }
+    }
+
+    /// Fixture: an active staff member of `org` with a random password and
+    /// TOTP secret, created in the store (no invitation).
+    pub async fn create_staff(
+        &self,
+        org: &Id,
+        email: &str,
+        role: mestring_store::staff::StaffRole,
+    ) -> StaffFixture {
+        use mestring_store::staff::{NewStaff, StaffRow};
+        let password = format!("pw-{}", Id::generate());
+        let phc = mestring_dashboard::password::hash(password.clone())
+            .await
+            .expect("hash");
+        let totp = mestring_dashboard::totp::TotpSecret::generate();
+        let seal = self.state.seal.clone();
+        let bytes = totp.as_bytes().to_vec();
+        let now = self.clock.now();
+        let (org2, email2) = (org.clone(), email.to_owned());
+        let id = self
+            .state
+            .store
+            .run(move |conn| {
+                let id = StaffRow::insert(
+                    conn,
+                    &NewStaff {
+                        org_id: &org2,
+                        email: &email2,
+                        name: "Test Fagperson",
+                        role,
+                    },
+                    now,
+                )?;
+                let sealed = seal.seal(mestring_dashboard::totp::SEAL_PURPOSE, id.as_str(), &bytes);
+                StaffRow::set_credentials(conn, &id, &phc, &sealed)?;
+                StaffRow::activate(conn, &id, 0, now)?;
+                Ok(id)
+            })
+            .await
+            .expect("staff created");
+        StaffFixture {
+            id,
+            email: email.to_owned(),
+            password,
+            totp,
+        }
+    }
+
+    /// The account id behind a code.
+    pub async fn account_of(&self, code: &str) -> Id {
+        let code = AccessCode::parse(code).expect("code");
+        let hash = self.state.pepper.hash(&code);
+        self.state
+            .store
+            .run(move |conn| {
+                mestring_store::accounts::AccountRow::find_by_code_hash(conn, &hash)
+                    .map(|a| a.expect("account").id())
+            })
+            .await
+            .expect("lookup")
+    }
+
+    /// Records a consent event for an account at the clock's now.
+    pub async fn record_consent(
+        &self,
+        account: &Id,
+        kind: mestring_domain::consent::ConsentEventKind,
+    ) {
+        let account = account.clone();
+        let now = self.clock.now();
+        self.state
+            .store
+            .run(move |conn| mestring_store::consent::ConsentRow::record(conn, &account, kind, now))
+            .await
+            .expect("consent recorded");
+    }
+}
+
+impl Client {
+    /// Logs a staff member in (both steps) with a code for `now`.
+    pub async fn staff_login(&self, staff: &StaffFixture, now: DateTime<Utc>) -> Resp {
+        let first = self
+            .post(
+                "/staff/login",
+                &[("email", &staff.email), ("password", &staff.password)],
+            )
+            .await;
+        assert_eq!(first.status, 303, "password step: {}", first.body);
+        let code = staff.totp.code_at(now);
+        self.post("/staff/login", &[("totp", &code)]).await
+    }
+}
+
+/// The `.eml` files in a data directory's outbox, read whole.
+pub fn outbox_mails(data_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("outbox")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .map(|m| unfold_quoted_printable(&m))
+        .collect()
+}
+
+/// Undoes quoted-printable soft line breaks, so long links read whole.
+pub fn unfold_quoted_printable(mail: &str) -> String {
+    mail.replace("=\r\n", "").replace("=\n", "")
+}
+
+/// The first `/staff/invite/<token>` link in a text.
+pub fn invite_path(text: &str) -> Option<String> {
+    let at = text.find("/staff/invite/")?;
+    let rest = &text[at..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+        .unwrap_or(rest.len());
+    Some(rest[..end].to_owned())
 }

@@ -22,7 +22,8 @@ e2e! {
         let c = app.client();
         let r = c.login(&code).await;
         assert_eq!(r.status, 303);
-        assert_eq!(r.location(), Some("/app"));
+        // An organisation's code: the first stop is the sharing question.
+        assert_eq!(r.location(), Some("/consent"));
         let set = r.headers_named("set-cookie").into_iter().find(|v| v.starts_with("mestring_session=")).expect("session cookie");
         assert!(set.contains("HttpOnly"));
         assert!(set.contains("SameSite=Lax"));

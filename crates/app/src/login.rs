@@ -123,6 +123,14 @@ pub async fn submit_login(
                 return Ok(None);
             }
             AccountRow::record_login(conn, &account.id(), now)?;
+            // Coarse login day (Europe/Oslo date) for the privacy statement's
+            // "login dates"; see mestring_store::activity.
+            mestring_store::activity::ActivityDayRow::record_login(
+                conn,
+                &account.id(),
+                crate::program::oslo_date(now),
+                now,
+            )?;
             Ok(Some(account))
         })
         .await?;
@@ -136,8 +144,14 @@ pub async fn submit_login(
     };
 
     let token = session::start(&state, account.id()).await?;
+    let id = account.id();
+    let has_org = account.org_id.is_some();
+    let destination = state
+        .store
+        .run(move |conn| crate::settings::after_login_destination(conn, &id, has_org, now))
+        .await?;
     Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/app"))
+        .insert_header((header::LOCATION, destination))
         .cookie(token.cookie(SESSION_COOKIE, state.config.secure_cookies))
         .finish())
 }

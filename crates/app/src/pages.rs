@@ -6,15 +6,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use mestring_domain::content::Lang;
 use mestring_web::page::LANG_COOKIE;
+use mestring_web::page::html;
 use mestring_web::session::{SESSION_COOKIE, UserSession};
 use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
-
-fn html(body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(body)
-}
 
 /// `GET /`: to the overview when logged in, else to login.
 pub async fn index(req: HttpRequest) -> HttpResponse {
@@ -28,31 +23,43 @@ pub async fn index(req: HttpRequest) -> HttpResponse {
         .finish()
 }
 
-#[derive(Template)]
-#[template(path = "app_home.html")]
-struct HomePage {
+/// `GET /app`: the user's overview (program, continue, due measures,
+/// latest results); see `program::home`.
+pub async fn show_home(
+    state: web::Data<AppState>,
     ctx: Ctx,
-    program: Option<String>,
-}
-
-/// `GET /app`: the user's overview.
-pub async fn show_home(ctx: Ctx, user: UserSession) -> Result<HttpResponse, AppError> {
-    let page = HomePage {
-        ctx,
-        program: user.account.program_slug.clone(),
-    };
-    Ok(html(page.render()?))
+    user: UserSession,
+    query: web::Query<crate::program::home::HomeQuery>,
+) -> Result<HttpResponse, AppError> {
+    crate::program::home::show(state, ctx, user, query).await
 }
 
 #[derive(Template)]
 #[template(path = "privacy.html")]
 struct PrivacyPage {
     ctx: Ctx,
+    years: i32,
+    idle: i64,
+    absolute: i64,
+    days: i64,
+    renewal_weeks: u32,
+    lapse_weeks: u32,
 }
 
-/// `GET /privacy`.
-pub async fn show_privacy(ctx: Ctx) -> Result<HttpResponse, AppError> {
-    Ok(html(PrivacyPage { ctx }.render()?))
+/// `GET /privacy`. Every number on the page is the constant (or setting)
+/// the code itself uses.
+pub async fn show_privacy(state: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, AppError> {
+    use mestring_domain::{consent, retention};
+    let page = PrivacyPage {
+        ctx,
+        years: retention::CODE_LIFETIME_YEARS,
+        idle: state.config.user_sessions.idle.num_minutes(),
+        absolute: state.config.user_sessions.absolute.num_hours(),
+        days: state.config.security_log_days,
+        renewal_weeks: consent::SHARING_RENEWAL_QUESTION_WEEKS,
+        lapse_weeks: consent::SHARING_LAPSE_WEEKS,
+    };
+    Ok(html(page.render()?))
 }
 
 /// Where to go after switching language.

@@ -27,8 +27,12 @@ impl Application {
     /// listener. Port 0 in `config.listen` picks a free port.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         // Broken content stops the start, naming each file and problem.
-        let content = mestring_content::load(&config.content_dir)
-            .map_err(|e| anyhow::anyhow!("content in {} is invalid:\n{e}", config.content_dir.display()))?;
+        let content = mestring_content::load(&config.content_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "content in {} is invalid:\n{e}",
+                config.content_dir.display()
+            )
+        })?;
         let store = open_store(&config).await?;
         let pepper = keys::pepper(&config.data_dir)?;
         let ip = iplayer::build_state(&config, &store, clock.clone()).await?;
@@ -36,9 +40,20 @@ impl Application {
             store,
             clock,
             pepper: Arc::new(pepper),
-            config: Arc::new(WebConfig::new(&config.base_url)),
+            config: Arc::new(WebConfig {
+                security_log_days: config.security_log_days,
+                ..WebConfig::new(&config.base_url)
+            }),
             ip,
             content: Arc::new(content),
+            seal: Arc::new(keys::seal_key(&config.data_dir)?),
+            mail: Arc::new(
+                mestring_web::mail::Mailer::new(
+                    config.smtp_url.as_deref(),
+                    config.data_dir.join("outbox"),
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
         };
 
         let listener = TcpListener::bind(config.listen)
@@ -120,6 +135,7 @@ pub fn configure_routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz))
         .route("/static/style.css", web::get().to(stylesheet))
         .configure(mestring_app::configure)
+        .configure(mestring_dashboard::configure)
         .default_service(web::to(not_found));
 }
 

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use mestring_domain::access_code::{AccessCode, CodePepper};
 use mestring_domain::id::Id;
-use mestring_store::accounts::{AccountRow, NewAccount};
 use mestring_store::organisations::OrganisationRow;
 use mestring_store::{Store, StoreError};
+use mestring_web::seal::SealKey;
 
 use crate::config::Config;
 use crate::{Application, clock, demo, iplayer, keys, telemetry};
@@ -46,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// Staff accounts (clinicians, superusers).
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
     /// Access codes.
     Codes {
         #[command(subcommand)]
@@ -71,6 +76,17 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Feedback sent by users ("Foreslå endringer", "Evalueringsskjema").
+    Feedback {
+        #[command(subcommand)]
+        command: FeedbackCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FeedbackCommand {
+    /// Show all feedback, newest first, one line per item.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +96,26 @@ enum OrgCommand {
         /// Display name.
         #[arg(long)]
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Invite a staff member: e-mails the one-time link and prints it as
+    /// the last line.
+    Create {
+        /// Organisation id.
+        #[arg(long)]
+        org: String,
+        /// E-mail address (the invitation goes there).
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// `clinician` or `superuser`.
+        #[arg(long, value_parser = ["clinician", "superuser"])]
+        role: String,
     },
 }
 
@@ -157,6 +193,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{id}");
             Ok(())
         }
+        Command::Staff {
+            command:
+                StaffCommand::Create {
+                    org,
+                    email,
+                    name,
+                    role,
+                },
+        } => staff_create(&config, clock, &org, &email, &name, &role).await,
         Command::Codes {
             command:
                 CodesCommand::Issue {
@@ -189,9 +234,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     other => other.into(),
                 })?;
             let pepper = keys::pepper(&config.data_dir)?;
-            let codes = issue_codes(
+            let seal = keys::seal_key(&config.data_dir)?;
+            let codes = issue_codes_sealed(
                 &store,
                 &pepper,
+                &seal,
                 Some(&org),
                 program.as_deref(),
                 count,
@@ -218,7 +265,51 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::List,
         } => iplayer::list_audit(&config).await,
+        Command::Feedback {
+            command: FeedbackCommand::List,
+        } => list_feedback(&config).await,
     }
+}
+
+async fn staff_create(
+    config: &Config,
+    clock: std::sync::Arc<dyn mestring_domain::clock::Clock>,
+    org: &str,
+    email: &str,
+    name: &str,
+    role: &str,
+) -> anyhow::Result<()> {
+    let org =
+        Id::parse(org).map_err(|_| anyhow::anyhow!("--org is not a valid organisation id"))?;
+    let role = mestring_store::staff::StaffRole::parse(role)
+        .ok_or_else(|| anyhow::anyhow!("--role must be clinician or superuser"))?;
+    let store = crate::app::open_store(config).await?;
+    let mail = std::sync::Arc::new(
+        mestring_web::mail::Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let invitation = mestring_dashboard::invite::invite(
+        &store,
+        &mail,
+        &config.base_url,
+        &org,
+        email,
+        name,
+        role,
+        clock.now(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if invitation.mailed {
+        eprintln!("invitation e-mailed");
+    } else {
+        eprintln!("warning: the invitation e-mail could not be sent; give the link by hand");
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", invitation.staff_id)?;
+    writeln!(out, "{}", invitation.link)?;
+    out.flush()?;
+    Ok(())
 }
 
 async fn serve(
@@ -235,6 +326,12 @@ async fn serve(
             writeln!(out, "demo code: {}", code.reveal())?;
         }
         writeln!(out, "Log in at {base_url}/login")?;
+        if let Some(staff) = demo::seed_staff(app.state()).await? {
+            writeln!(out, "demo staff email: {}", staff.email)?;
+            writeln!(out, "demo staff password: {}", staff.password)?;
+            writeln!(out, "demo staff totp secret: {}", staff.totp_secret)?;
+            writeln!(out, "Staff log in at {base_url}/staff/login")?;
+        }
         out.flush()?;
     }
     tracing::info!(port = app.port(), "listening");
@@ -249,7 +346,7 @@ async fn serve(
 }
 
 /// Issues `count` codes in one transaction and returns them; only their
-/// HMACs are stored.
+/// HMACs are stored (no pseudonym: see [`issue_codes_sealed`]).
 pub async fn issue_codes(
     store: &Store,
     pepper: &CodePepper,
@@ -258,33 +355,70 @@ pub async fn issue_codes(
     count: u32,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<AccessCode>> {
-    let pepper = pepper.clone();
-    let org = org.cloned();
-    let program = program.map(str::to_owned);
-    let codes = store
-        .transaction(move |conn| {
-            let mut codes = Vec::with_capacity(count as usize);
-            while codes.len() < count as usize {
-                let code = AccessCode::generate();
-                let hash = pepper.hash(&code);
-                // A collision of 75-bit codes is practically impossible;
-                // if the unique index ever refuses one, draw another.
-                if AccountRow::find_by_code_hash(conn, &hash)?.is_some() {
-                    continue;
-                }
-                AccountRow::insert(
-                    conn,
-                    &NewAccount {
-                        code_hash: &hash,
-                        org_id: org.as_ref(),
-                        program_slug: program.as_deref(),
-                    },
-                    now,
-                )?;
-                codes.push(code);
-            }
-            Ok(codes)
-        })
-        .await?;
+    let (_batch, codes) =
+        mestring_dashboard::codes::issue(store, pepper, None, org, None, program, count, now)
+            .await?;
     Ok(codes)
+}
+
+/// Issues `count` codes in one transaction and returns them. Only their
+/// HMACs are stored, plus, for an organisation, each code sealed as the
+/// organisation's pseudonym (see `mestring_dashboard::codes`).
+pub async fn issue_codes_sealed(
+    store: &Store,
+    pepper: &CodePepper,
+    seal: &SealKey,
+    org: Option<&Id>,
+    program: Option<&str>,
+    count: u32,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<AccessCode>> {
+    let (_batch, codes) =
+        mestring_dashboard::codes::issue(store, pepper, Some(seal), org, None, program, count, now)
+            .await?;
+    Ok(codes)
+}
+
+/// `mestring feedback list`: one tab-separated line per item, newest
+/// first: time (UTC), kind, account id, topic, ratings, text. Control
+/// characters in the text are escaped so every item stays on one line.
+async fn list_feedback(config: &Config) -> anyhow::Result<()> {
+    let store = crate::app::open_store(config).await?;
+    let rows = store
+        .run(mestring_store::feedback::FeedbackRow::list_all)
+        .await?;
+    let mut out = std::io::stdout().lock();
+    for r in &rows {
+        let rating = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        // Control characters (line breaks, terminal escapes) are shown
+        // escaped: user text must not be able to drive the terminal.
+        let body: String = r
+            .body
+            .chars()
+            .flat_map(|c| {
+                let escaped: Vec<char> = if c == '\\' || c.is_control() {
+                    c.escape_default().collect()
+                } else {
+                    vec![c]
+                };
+                escaped
+            })
+            .collect();
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\thelpful={}\tease={}\t{}",
+            r.created_at()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            r.kind,
+            r.account_id,
+            r.topic.as_deref().unwrap_or("-"),
+            rating(r.helpful),
+            rating(r.ease),
+            body
+        )?;
+    }
+    if rows.is_empty() {
+        eprintln!("no feedback");
+    }
+    Ok(())
 }

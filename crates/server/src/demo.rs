@@ -5,7 +5,7 @@ use mestring_domain::id::Id;
 use mestring_store::organisations::OrganisationRow;
 use mestring_web::AppState;
 
-use crate::cli::issue_codes;
+use crate::cli::issue_codes_sealed;
 
 /// Name of the organisation the demo creates.
 pub const DEMO_ORG: &str = "Demoklinikken";
@@ -30,13 +30,32 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<AccessCode>> {
         tracing::warn!("database has data but no demo organisation; no demo code issued");
         return Ok(Vec::new());
     };
-    issue_codes(
+    issue_codes_sealed(
         &state.store,
         &state.pepper,
+        &state.seal,
         Some(&org),
         DEMO_PROGRAM,
         1,
         now,
     )
     .await
+}
+
+/// Creates or re-keys the demo staff member of the demo organisation;
+/// `None` when the database has no demo organisation.
+pub async fn seed_staff(
+    state: &AppState,
+) -> anyhow::Result<Option<mestring_dashboard::demo::DemoStaff>> {
+    let org = state
+        .store
+        .run(|conn| OrganisationRow::find_by_name(conn, DEMO_ORG))
+        .await?;
+    let Some(org) = org else {
+        return Ok(None);
+    };
+    let staff = mestring_dashboard::demo::seed(state, &org.id())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(staff))
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::Duration as ChronoDuration;
 use mestring_store::accounts::AccountRow;
+use mestring_store::consent::ConsentRow;
 use mestring_store::security::SecurityEventRow;
 use mestring_store::sessions::SessionRow;
 use mestring_web::AppState;
@@ -42,7 +43,16 @@ pub async fn run_once(
         .store
         .run(move |conn| {
             let deactivated = AccountRow::deactivate_expired(conn, now)?;
-            let sessions = SessionRow::purge_expired(conn, limits, now)?;
+            let lapses = ConsentRow::record_due_lapses(conn, now)?;
+            if lapses > 0 {
+                tracing::info!(lapses, "sharing lapses recorded");
+            }
+            let sessions = SessionRow::purge_expired(conn, limits, now)?
+                + mestring_store::staff_sessions::StaffSessionRow::purge_expired(
+                    conn,
+                    mestring_dashboard::session::limits(),
+                    now,
+                )?;
             let events = SecurityEventRow::purge_before(
                 conn,
                 now - ChronoDuration::days(security_log_days),

@@ -58,6 +58,18 @@ pub fn pepper(data_dir: &Path) -> anyhow::Result<CodePepper> {
     Ok(CodePepper::from_bytes(load_or_create_secret(&path)?))
 }
 
+/// File name of the key that seals TOTP secrets and pseudonyms.
+pub const SEAL_FILE: &str = "data-seal.key";
+
+/// The data-sealing key of this installation.
+pub fn seal_key(data_dir: &Path) -> anyhow::Result<mestring_web::seal::SealKey> {
+    let path = data_dir.join(SEAL_FILE);
+    check_permissions(&path)?;
+    Ok(mestring_web::seal::SealKey::from_bytes(
+        load_or_create_secret(&path)?,
+    ))
+}
+
 /// Refuses a key file that others can read.
 fn check_permissions(path: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]

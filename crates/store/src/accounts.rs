@@ -24,6 +24,8 @@ pub struct AccountRow {
     created_at: NaiveDateTime,
     last_login_at: Option<NaiveDateTime>,
     deactivated_at: Option<NaiveDateTime>,
+    /// The issued code sealed for the issuing organisation's staff.
+    pub pseudonym: Option<Vec<u8>>,
 }
 
 /// What a new account needs.
@@ -35,6 +37,8 @@ pub struct NewAccount<'a> {
     pub org_id: Option<&'a Id>,
     /// Program slug.
     pub program_slug: Option<&'a str>,
+    /// The code sealed for the issuing organisation (its pseudonym).
+    pub pseudonym: Option<&'a [u8]>,
 }
 
 impl AccountRow {
@@ -78,6 +82,7 @@ impl AccountRow {
                 accounts::code_hash.eq(new.code_hash.as_str()),
                 accounts::org_id.eq(new.org_id.map(Id::as_str)),
                 accounts::program_slug.eq(new.program_slug),
+                accounts::pseudonym.eq(new.pseudonym),
                 accounts::created_at.eq(to_db(now)),
             ))
             .execute(conn)?;
@@ -110,6 +115,15 @@ impl AccountRow {
     pub fn record_login(conn: &mut DbConn, id: &Id, now: DateTime<Utc>) -> Result<(), StoreError> {
         diesel::update(accounts::table.find(id.as_str()))
             .set(accounts::last_login_at.eq(Some(to_db(now))))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Replaces the account's code: the old code stops working at once.
+    /// The organisation's pseudonym (the issued code) is left untouched.
+    pub fn replace_code(conn: &mut DbConn, id: &Id, new_hash: &CodeHash) -> Result<(), StoreError> {
+        diesel::update(accounts::table.find(id.as_str()))
+            .set(accounts::code_hash.eq(new_hash.as_str()))
             .execute(conn)?;
         Ok(())
     }

@@ -170,16 +170,33 @@ impl Store {
     }
 
     /// On SQLite, moves everything from the WAL into the main file and
-    /// truncates the WAL, so deleted bytes leave the WAL too. A no-op on
-    /// PostgreSQL (see docs/deletion.md).
+    /// truncates the WAL, so deleted bytes leave the WAL too. Retries while
+    /// another connection's read keeps the checkpoint from finishing. A
+    /// no-op on PostgreSQL (see docs/deletion.md).
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        self.run(|conn| match conn {
-            DbConn::Sqlite(c) => c
-                .batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")
-                .map_err(StoreError::from),
-            DbConn::Pg(_) => Ok(()),
-        })
-        .await
+        #[derive(diesel::QueryableByName)]
+        struct Checkpoint {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            busy: i32,
+        }
+        for attempt in 0..20 {
+            let busy = self
+                .run(|conn| match conn {
+                    DbConn::Sqlite(c) => diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .load::<Checkpoint>(c)
+                        .map(|rows| rows.first().is_some_and(|r| r.busy != 0))
+                        .map_err(StoreError::from),
+                    DbConn::Pg(_) => Ok(false),
+                })
+                .await?;
+            if !busy {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(25 * (attempt + 1))).await;
+        }
+        Err(StoreError::Unavailable(
+            "WAL checkpoint kept being blocked".into(),
+        ))
     }
 }
 

@@ -6,15 +6,26 @@
 //! moves the work onto tokio's blocking pool.
 
 pub mod accounts;
+pub mod activity;
 mod conn;
+pub mod consent;
+pub mod deletion;
 pub mod error;
+pub mod export;
+pub mod feedback;
 pub mod organisations;
+pub mod progress;
+pub mod registrations;
+pub mod responses;
 pub mod schema;
 pub mod schema_consent;
 pub mod schema_program;
 pub mod schema_staff;
 pub mod security;
 pub mod sessions;
+pub mod staff;
+pub mod staff_sessions;
+pub mod staff_views;
 pub mod testing;
 mod url;
 

@@ -18,6 +18,7 @@ diesel::table! {
         created_at -> Timestamp,
         last_login_at -> Nullable<Timestamp>,
         deactivated_at -> Nullable<Timestamp>,
+        pseudonym -> Nullable<Binary>,
     }
 }
 
@@ -27,6 +28,7 @@ diesel::table! {
         account_id -> Text,
         created_at -> Timestamp,
         last_seen_at -> Timestamp,
+        pending_code_hash -> Nullable<Text>,
     }
 }
 

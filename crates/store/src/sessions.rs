@@ -18,6 +18,8 @@ pub struct SessionRow {
     pub account_id: String,
     created_at: NaiveDateTime,
     last_seen_at: NaiveDateTime,
+    /// HMAC of a new code shown during rotation, awaiting confirmation.
+    pub pending_code_hash: Option<String>,
 }
 
 /// How long sessions may live.
@@ -92,6 +94,28 @@ impl SessionRow {
                 .execute(conn)?;
         }
         Ok(Some((session, account)))
+    }
+
+    /// Sets or clears the pending new code of a rotation in progress.
+    pub fn set_pending_code(
+        conn: &mut DbConn,
+        token_hash: &str,
+        pending: Option<&str>,
+    ) -> Result<(), StoreError> {
+        diesel::update(sessions::table.find(token_hash))
+            .set(sessions::pending_code_hash.eq(pending))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// The pending new code of this session's rotation, if any.
+    pub fn pending_code(conn: &mut DbConn, token_hash: &str) -> Result<Option<String>, StoreError> {
+        Ok(sessions::table
+            .find(token_hash)
+            .select(sessions::pending_code_hash)
+            .first::<Option<String>>(conn)
+            .optional()?
+            .flatten())
     }
 
     /// Ends one session.

@@ -67,6 +67,12 @@ impl Catalog {
         }
     }
 
+    /// The message for a key built at run time (e.g. from a table name),
+    /// if the catalog has one.
+    pub fn find(&self, key: &str) -> Option<&str> {
+        self.messages.get(key).map(String::as_str)
+    }
+
     /// The message for `key` with `{name}` placeholders filled in.
     pub fn fill(&self, key: &str, args: &[(&str, &str)]) -> String {
         let mut s = self.t(key).to_owned();
@@ -164,7 +170,7 @@ mod tests {
     /// Finds the keys passed as string literals to the `t` and `fill` methods.
     fn used_keys(text: &str) -> Vec<String> {
         let mut keys = Vec::new();
-        for marker in [".t(\"", ".fill(\""] {
+        for marker in [".t(\"", ".fill(\"", ".fill1(\"", ".fill2(\""] {
             let mut rest = text;
             while let Some(i) = rest.find(marker) {
                 rest = &rest[i + marker.len()..];

@@ -5,9 +5,12 @@
 pub mod access_log;
 pub mod csrf;
 pub mod error;
+pub mod fmt;
 pub mod headers;
 pub mod i18n;
+pub mod mail;
 pub mod page;
+pub mod seal;
 pub mod session;
 pub mod state;
 

@@ -54,6 +54,24 @@ impl Ctx {
         self.tr.t(key)
     }
 
+    /// The message for `key` with one `{name}` placeholder filled in.
+    pub fn fill1(&self, key: &str, n1: &str, v1: impl std::fmt::Display) -> String {
+        self.tr.fill(key, &[(n1, &v1.to_string())])
+    }
+
+    /// The message for `key` with two placeholders filled in.
+    pub fn fill2(
+        &self,
+        key: &str,
+        n1: &str,
+        v1: impl std::fmt::Display,
+        n2: &str,
+        v2: impl std::fmt::Display,
+    ) -> String {
+        self.tr
+            .fill(key, &[(n1, &v1.to_string()), (n2, &v2.to_string())])
+    }
+
     /// The language code for `<html lang>`.
     pub fn lang_code(&self) -> &'static str {
         self.lang.as_str()
@@ -66,6 +84,25 @@ impl Ctx {
             Lang::En => Lang::Nb.as_str(),
         }
     }
+}
+
+/// A 200 HTML response.
+pub fn html(body: String) -> actix_web::HttpResponse {
+    html_status(actix_web::http::StatusCode::OK, body)
+}
+
+/// An HTML response with another status (e.g. 422 for a form with errors).
+pub fn html_status(status: actix_web::http::StatusCode, body: String) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+/// A 303 redirect (Post/Redirect/Get).
+pub fn see_other(location: &str) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location.to_owned()))
+        .finish()
 }
 
 impl FromRequest for Ctx {

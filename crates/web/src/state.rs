@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use mestring_content::Catalog;
 use mestring_domain::access_code::CodePepper;
 use mestring_domain::clock::Clock;
 use mestring_domain::retention;
-use mestring_content::Catalog;
 use mestring_ipcrypt::IpState;
 use mestring_store::Store;
 use mestring_store::sessions::SessionLimits;
@@ -20,6 +20,8 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// Timeouts for end-user sessions.
     pub user_sessions: SessionLimits,
+    /// Days the sealed security log keeps a row (the privacy page says so).
+    pub security_log_days: i64,
 }
 
 impl WebConfig {
@@ -32,6 +34,7 @@ impl WebConfig {
                 idle: Duration::minutes(retention::USER_SESSION_IDLE_MINUTES),
                 absolute: Duration::hours(retention::SESSION_ABSOLUTE_HOURS),
             },
+            security_log_days: retention::SECURITY_LOG_RETENTION_DAYS,
         }
     }
 }
@@ -51,4 +54,8 @@ pub struct AppState {
     pub ip: Arc<IpState>,
     /// Programs, questionnaires and registrations, validated at start.
     pub content: Arc<Catalog>,
+    /// Seals TOTP secrets and issued codes (pseudonyms) at rest.
+    pub seal: Arc<crate::seal::SealKey>,
+    /// Outgoing e-mail (staff invitations).
+    pub mail: Arc<crate::mail::Mailer>,
 }

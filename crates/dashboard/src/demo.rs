@@ -1,0 +1,71 @@
+//! `serve --demo`: a staff account a newcomer can log in with.
+
+use mestring_domain::id::Id;
+use mestring_store::staff::{NewStaff, StaffRole, StaffRow};
+use mestring_web::{AppError, AppState};
+use rand::RngCore;
+
+use crate::totp::{SEAL_PURPOSE, TotpSecret};
+
+/// The demo staff member's e-mail address (a reserved domain).
+pub const DEMO_STAFF_EMAIL: &str = "demo.fagperson@mestring.invalid";
+
+/// What `serve --demo` prints. `Debug` is redacted.
+pub struct DemoStaff {
+    /// E-mail to log in with.
+    pub email: String,
+    /// A fresh random password.
+    pub password: String,
+    /// The TOTP secret, base32.
+    pub totp_secret: String,
+}
+
+impl std::fmt::Debug for DemoStaff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DemoStaff([REDACTED])")
+    }
+}
+
+/// Creates (or, on a later start, re-keys) the demo staff member of `org`,
+/// a superuser so every dashboard page can be tried. A stored password
+/// cannot be shown again, so each start sets a new password and secret.
+pub async fn seed(state: &AppState, org: &Id) -> Result<DemoStaff, AppError> {
+    let mut raw = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let password = format!("demo-{}", hex::encode(raw));
+    let phc = crate::password::hash(password.clone())
+        .await
+        .map_err(|e| AppError::internal(e.to_string()))?;
+    let secret = TotpSecret::generate();
+    let seal = state.seal.clone();
+    let totp_bytes = secret.as_bytes().to_vec();
+    let now = state.clock.now();
+    let org = org.clone();
+    state
+        .store
+        .transaction(move |conn| {
+            let id = match StaffRow::find_by_email(conn, DEMO_STAFF_EMAIL)? {
+                Some(p) => p.id(),
+                None => StaffRow::insert(
+                    conn,
+                    &NewStaff {
+                        org_id: &org,
+                        email: DEMO_STAFF_EMAIL,
+                        name: "Demo Fagperson",
+                        role: StaffRole::Superuser,
+                    },
+                    now,
+                )?,
+            };
+            let sealed = seal.seal(SEAL_PURPOSE, id.as_str(), &totp_bytes);
+            StaffRow::set_credentials(conn, &id, &phc, &sealed)?;
+            // Step 0 lies in 1970: any current code is newer.
+            StaffRow::activate(conn, &id, 0, now)
+        })
+        .await?;
+    Ok(DemoStaff {
+        email: DEMO_STAFF_EMAIL.to_owned(),
+        password,
+        totp_secret: secret.base32(),
+    })
+}

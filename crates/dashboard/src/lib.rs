@@ -1,0 +1,93 @@
+//! The staff side: clinicians and superusers of an organisation.
+//!
+//! Staff log in at `/staff/login` with e-mail, password and a TOTP code;
+//! the dashboard is `/dashboard`. Staff see the codes their organisation
+//! issued and, only while a user's sharing consent is active, that user's
+//! data. Anything of another organisation is 404.
+
+pub mod codes;
+pub mod demo;
+pub mod invite;
+mod login;
+mod pages;
+pub mod password;
+pub mod session;
+pub mod totp;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::Oslo;
+use mestring_web::{AppError, Ctx};
+
+/// Registers the staff routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/staff/login", web::get().to(login::show))
+        .route("/staff/login", web::post().to(login::submit))
+        .route("/staff/logout", web::post().to(login::logout))
+        .route(
+            "/staff/invite/{token}",
+            web::get().to(invite::show_password),
+        )
+        .route(
+            "/staff/invite/{token}",
+            web::post().to(invite::submit_password),
+        )
+        .route(
+            "/staff/invite/{token}/totp",
+            web::get().to(invite::show_totp),
+        )
+        .route(
+            "/staff/invite/{token}/totp",
+            web::post().to(invite::submit_totp),
+        )
+        .route("/dashboard", web::get().to(pages::home))
+        .route("/dashboard/codes", web::post().to(codes::submit_issue))
+        .route("/dashboard/sheets/{id}", web::get().to(codes::show_sheet))
+        .route("/dashboard/users/{id}", web::get().to(pages::user))
+        .route("/dashboard/access-log", web::get().to(pages::access_log))
+        .route("/dashboard/deletions", web::get().to(pages::deletions))
+        .route("/dashboard/staff", web::get().to(pages::staff_list))
+        .route("/dashboard/staff", web::post().to(pages::staff_invite))
+        .route(
+            "/dashboard/staff/{id}/deactivate",
+            web::post().to(pages::staff_deactivate),
+        );
+}
+
+/// An HTML response.
+pub(crate) fn html(status: StatusCode, body: String) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+#[derive(Template)]
+#[template(path = "throttled.html")]
+struct ThrottledPage {
+    ctx: Ctx,
+    message: String,
+}
+
+/// The 429 answer, as on the user login, with `Retry-After`.
+pub(crate) fn throttled(ctx: Ctx, secs: u64) -> Result<HttpResponse, AppError> {
+    let message = ctx
+        .tr
+        .fill("login.throttled", &[("seconds", &secs.to_string())]);
+    let html = ThrottledPage { ctx, message }.render()?;
+    Err(AppError::TooManyRequests {
+        retry_after_secs: secs,
+        html,
+    })
+}
+
+/// `25.11.2026` in Europe/Oslo.
+pub(crate) fn fmt_date(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Oslo).format("%d.%m.%Y").to_string()
+}
+
+/// `25.11.2026 14:05` in Europe/Oslo.
+pub(crate) fn fmt_date_time(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Oslo).format("%d.%m.%Y %H:%M").to_string()
+}

@@ -1,0 +1,188 @@
+//! Progress through a program: which steps an account has seen and
+//! completed, and the account's choice of program.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use mestring_domain::content::StepId;
+use mestring_domain::id::Id;
+
+use crate::schema::accounts;
+use crate::schema_program::step_progress;
+use crate::{DbConn, StoreError, from_db, to_db};
+
+/// One step of one program for one account: first seen, maybe completed.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = step_progress)]
+pub struct ProgressRow {
+    /// Random id.
+    pub id: String,
+    /// The account.
+    pub account_id: String,
+    /// The program the step belongs to.
+    pub program_slug: String,
+    /// The step (unique within its program).
+    pub step_id: String,
+    first_seen_at: NaiveDateTime,
+    completed_at: Option<NaiveDateTime>,
+}
+
+impl ProgressRow {
+    /// When the step was first opened.
+    pub fn first_seen_at(&self) -> DateTime<Utc> {
+        from_db(self.first_seen_at)
+    }
+
+    /// When the step was completed, if it was.
+    pub fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.completed_at.map(from_db)
+    }
+
+    fn find(
+        conn: &mut DbConn,
+        account: &Id,
+        program: &str,
+        step: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        step_progress::table
+            .filter(step_progress::account_id.eq(account.as_str()))
+            .filter(step_progress::program_slug.eq(program))
+            .filter(step_progress::step_id.eq(step))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+            .map_err(StoreError::from)
+    }
+
+    fn insert(
+        conn: &mut DbConn,
+        account: &Id,
+        program: &str,
+        step: &str,
+        now: DateTime<Utc>,
+        completed: bool,
+    ) -> Result<(), StoreError> {
+        let result = diesel::insert_into(step_progress::table)
+            .values((
+                step_progress::id.eq(Id::generate().as_str()),
+                step_progress::account_id.eq(account.as_str()),
+                step_progress::program_slug.eq(program),
+                step_progress::step_id.eq(step),
+                step_progress::first_seen_at.eq(to_db(now)),
+                step_progress::completed_at.eq(completed.then(|| to_db(now))),
+            ))
+            .execute(conn)
+            .map_err(StoreError::from);
+        match result {
+            // Two requests raced to create the row; the other one won,
+            // which is just as good for "seen".
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records that the account opened `step` (only the first time counts).
+    pub fn mark_seen(
+        conn: &mut DbConn,
+        account: &Id,
+        program: &str,
+        step: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if Self::find(conn, account, program, step)?.is_none() {
+            Self::insert(conn, account, program, step, now, false)?;
+        }
+        Ok(())
+    }
+
+    /// Records that the account completed `step`; completing twice keeps
+    /// the first time.
+    pub fn mark_completed(
+        conn: &mut DbConn,
+        account: &Id,
+        program: &str,
+        step: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match Self::find(conn, account, program, step)? {
+            None => {
+                Self::insert(conn, account, program, step, now, true)?;
+                // Lost a race against `mark_seen`: complete the row it made.
+                diesel::update(
+                    step_progress::table
+                        .filter(step_progress::account_id.eq(account.as_str()))
+                        .filter(step_progress::program_slug.eq(program))
+                        .filter(step_progress::step_id.eq(step))
+                        .filter(step_progress::completed_at.is_null()),
+                )
+                .set(step_progress::completed_at.eq(Some(to_db(now))))
+                .execute(conn)?;
+            }
+            Some(row) if row.completed_at.is_none() => {
+                diesel::update(step_progress::table.find(&row.id))
+                    .set(step_progress::completed_at.eq(Some(to_db(now))))
+                    .execute(conn)?;
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The steps of `program` the account has completed.
+    pub fn completed_steps(
+        conn: &mut DbConn,
+        account: &Id,
+        program: &str,
+    ) -> Result<BTreeSet<StepId>, StoreError> {
+        let ids: Vec<String> = step_progress::table
+            .filter(step_progress::account_id.eq(account.as_str()))
+            .filter(step_progress::program_slug.eq(program))
+            .filter(step_progress::completed_at.is_not_null())
+            .select(step_progress::step_id)
+            .load(conn)?;
+        Ok(ids.into_iter().map(StepId::new).collect())
+    }
+
+    /// Every progress row of the account, oldest first (for clinician
+    /// views and export).
+    pub fn list_for_account(conn: &mut DbConn, account: &Id) -> Result<Vec<Self>, StoreError> {
+        step_progress::table
+            .filter(step_progress::account_id.eq(account.as_str()))
+            .order((step_progress::first_seen_at.asc(), step_progress::id.asc()))
+            .select(Self::as_select())
+            .load(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// When the account first opened any step of `program`: the start of
+    /// the program for the measurement schedule.
+    pub fn started_at(
+        conn: &mut DbConn,
+        account: &Id,
+        program: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let first: Option<NaiveDateTime> = step_progress::table
+            .filter(step_progress::account_id.eq(account.as_str()))
+            .filter(step_progress::program_slug.eq(program))
+            .order(step_progress::first_seen_at.asc())
+            .select(step_progress::first_seen_at)
+            .first(conn)
+            .optional()?;
+        Ok(first.map(from_db))
+    }
+}
+
+/// Sets the account's program when it has none yet (the demo account, or
+/// a code issued without a program). A program chosen by the issuing
+/// organisation is never replaced. Returns whether the choice was stored.
+pub fn choose_program(conn: &mut DbConn, account: &Id, slug: &str) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        accounts::table
+            .find(account.as_str())
+            .filter(accounts::program_slug.is_null()),
+    )
+    .set(accounts::program_slug.eq(Some(slug)))
+    .execute(conn)?;
+    Ok(n == 1)
+}

@@ -1,0 +1,218 @@
+//! Registrations: entries of a registration form, one row per entry and
+//! one row per answered field (or chosen category), so they can be summed
+//! up and shared without parsing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use mestring_domain::content::{CategoryId, Entry, FieldId, FieldValue};
+use mestring_domain::id::Id;
+
+use crate::schema_program::{registration_entries, registration_values};
+use crate::{DbConn, StoreError, from_db, to_db};
+
+/// One saved registration.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = registration_entries)]
+pub struct RegistrationRow {
+    /// Random id.
+    pub id: String,
+    /// The account.
+    pub account_id: String,
+    /// The form, e.g. `daily-checkin`.
+    pub registration_id: String,
+    /// The form's version when filled in.
+    pub form_version: i64,
+    /// The program, when saved as part of a step.
+    pub program_slug: Option<String>,
+    /// The step, when saved as part of a step.
+    pub step_id: Option<String>,
+    created_at: NaiveDateTime,
+}
+
+/// One stored value of an entry.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = registration_values)]
+pub struct RegistrationValueRow {
+    /// The entry.
+    pub entry_id: String,
+    /// The account.
+    pub account_id: String,
+    /// The field.
+    pub field_id: String,
+    /// `scale`, `choice`, `multi_choice`, `rated` or `note`.
+    pub kind: String,
+    /// The category for choice fields; empty otherwise.
+    pub category_id: String,
+    /// The number for scales and ratings.
+    pub num_value: Option<i64>,
+    /// The text of a note.
+    pub text_value: Option<String>,
+}
+
+/// What a new entry needs.
+#[derive(Debug)]
+pub struct NewRegistration<'a> {
+    /// The account.
+    pub account: &'a Id,
+    /// The form.
+    pub registration_id: &'a str,
+    /// Its version.
+    pub form_version: u32,
+    /// Program and step, when saved as part of a step.
+    pub step: Option<(&'a str, &'a str)>,
+    /// The checked entry.
+    pub entry: &'a Entry,
+}
+
+/// The rows one field value is stored as: (kind, category, number, text).
+fn value_rows(value: &FieldValue) -> Vec<(&'static str, String, Option<i64>, Option<String>)> {
+    match value {
+        FieldValue::Scale(v) => vec![("scale", String::new(), Some(i64::from(*v)), None)],
+        FieldValue::Choice(c) => vec![("choice", c.to_string(), None, None)],
+        FieldValue::MultiChoice(cs) => cs
+            .iter()
+            .map(|c| ("multi_choice", c.to_string(), None, None))
+            .collect(),
+        FieldValue::Rated(rs) => rs
+            .iter()
+            .map(|(c, v)| ("rated", c.to_string(), Some(i64::from(*v)), None))
+            .collect(),
+        FieldValue::Note(t) => vec![("note", String::new(), None, Some(t.clone()))],
+    }
+}
+
+impl RegistrationRow {
+    /// When the entry was saved.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        from_db(self.created_at)
+    }
+
+    /// Stores an entry and its values; returns its id. Call inside a
+    /// transaction.
+    pub fn insert(
+        conn: &mut DbConn,
+        new: &NewRegistration<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Id, StoreError> {
+        let id = Id::generate();
+        diesel::insert_into(registration_entries::table)
+            .values((
+                registration_entries::id.eq(id.as_str()),
+                registration_entries::account_id.eq(new.account.as_str()),
+                registration_entries::registration_id.eq(new.registration_id),
+                registration_entries::form_version.eq(i64::from(new.form_version)),
+                registration_entries::program_slug.eq(new.step.map(|s| s.0)),
+                registration_entries::step_id.eq(new.step.map(|s| s.1)),
+                registration_entries::created_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        for (field, value) in new.entry {
+            for (kind, category, num, text) in value_rows(value) {
+                diesel::insert_into(registration_values::table)
+                    .values((
+                        registration_values::entry_id.eq(id.as_str()),
+                        registration_values::account_id.eq(new.account.as_str()),
+                        registration_values::field_id.eq(field.as_str()),
+                        registration_values::kind.eq(kind),
+                        registration_values::category_id.eq(category),
+                        registration_values::num_value.eq(num),
+                        registration_values::text_value.eq(text),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        Ok(id)
+    }
+
+    /// Every entry of the account, oldest first.
+    pub fn list_for_account(conn: &mut DbConn, account: &Id) -> Result<Vec<Self>, StoreError> {
+        registration_entries::table
+            .filter(registration_entries::account_id.eq(account.as_str()))
+            .order((
+                registration_entries::created_at.asc(),
+                registration_entries::id.asc(),
+            ))
+            .select(Self::as_select())
+            .load(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// Every entry of the account with its values rebuilt, oldest first.
+    pub fn list_with_values(
+        conn: &mut DbConn,
+        account: &Id,
+    ) -> Result<Vec<(Self, Entry)>, StoreError> {
+        let entries = Self::list_for_account(conn, account)?;
+        let values: Vec<RegistrationValueRow> = registration_values::table
+            .filter(registration_values::account_id.eq(account.as_str()))
+            .select(RegistrationValueRow::as_select())
+            .load(conn)?;
+        let mut by_entry: BTreeMap<&str, Vec<&RegistrationValueRow>> = BTreeMap::new();
+        for v in &values {
+            by_entry.entry(v.entry_id.as_str()).or_default().push(v);
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let rows = by_entry.remove(e.id.as_str()).unwrap_or_default();
+            let entry = rebuild(&rows)?;
+            out.push((e, entry));
+        }
+        Ok(out)
+    }
+}
+
+/// Turns stored value rows back into an entry.
+fn rebuild(rows: &[&RegistrationValueRow]) -> Result<Entry, StoreError> {
+    let corrupt = || StoreError::Corrupt("registration_values");
+    let mut entry = Entry::new();
+    for r in rows {
+        let field = FieldId::new(r.field_id.clone());
+        let category = CategoryId::new(r.category_id.clone());
+        let number = || {
+            r.num_value
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(corrupt)
+        };
+        match r.kind.as_str() {
+            "scale" => {
+                entry.insert(field, FieldValue::Scale(number()?));
+            }
+            "choice" => {
+                entry.insert(field, FieldValue::Choice(category));
+            }
+            "multi_choice" => {
+                let slot = entry
+                    .entry(field)
+                    .or_insert_with(|| FieldValue::MultiChoice(BTreeSet::new()));
+                match slot {
+                    FieldValue::MultiChoice(set) => {
+                        set.insert(category);
+                    }
+                    _ => return Err(corrupt()),
+                }
+            }
+            "rated" => {
+                let n = number()?;
+                let slot = entry
+                    .entry(field)
+                    .or_insert_with(|| FieldValue::Rated(BTreeMap::new()));
+                match slot {
+                    FieldValue::Rated(map) => {
+                        map.insert(category, n);
+                    }
+                    _ => return Err(corrupt()),
+                }
+            }
+            "note" => {
+                entry.insert(
+                    field,
+                    FieldValue::Note(r.text_value.clone().ok_or_else(corrupt)?),
+                );
+            }
+            _ => return Err(corrupt()),
+        }
+    }
+    Ok(entry)
+}

@@ -1,0 +1,193 @@
+//! Questionnaire responses: the answers per item, the score (total, band)
+//! and the flags raised, stored together so a clinician view can show them.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use mestring_domain::content::{FlagId, ItemId, OptionValue};
+use mestring_domain::id::Id;
+
+use crate::schema_program::{questionnaire_answers, questionnaire_responses};
+use crate::{DbConn, StoreError, from_db, to_db};
+
+/// One submitted questionnaire with its score.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = questionnaire_responses)]
+pub struct ResponseRow {
+    /// Random id (used in result URLs; always checked against the account).
+    pub id: String,
+    /// The account.
+    pub account_id: String,
+    /// Which questionnaire, e.g. `phq9`.
+    pub questionnaire_id: String,
+    /// The questionnaire's version when answered.
+    pub questionnaire_version: i64,
+    /// The program, when answered as a program step.
+    pub program_slug: Option<String>,
+    /// The step, when answered as a program step.
+    pub step_id: Option<String>,
+    /// The total score.
+    pub total: i64,
+    /// The band the total fell in.
+    pub band_id: String,
+    flags: String,
+    /// Whether the total was prorated.
+    pub prorated: bool,
+    completed_at: NaiveDateTime,
+}
+
+/// One stored answer.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = questionnaire_answers)]
+pub struct AnswerRow {
+    /// The response it belongs to.
+    pub response_id: String,
+    /// The account.
+    pub account_id: String,
+    /// The item, e.g. `phq9-9`.
+    pub item_id: String,
+    /// The chosen option's value.
+    pub option_value: i64,
+    /// The chosen option's weight (what it added to the total).
+    pub weight: i64,
+}
+
+/// What a new response needs.
+#[derive(Debug)]
+pub struct NewResponse<'a> {
+    /// The account.
+    pub account: &'a Id,
+    /// Which questionnaire.
+    pub questionnaire_id: &'a str,
+    /// Its version.
+    pub questionnaire_version: u32,
+    /// Program and step, when answered as a step.
+    pub step: Option<(&'a str, &'a str)>,
+    /// Total score.
+    pub total: u32,
+    /// Band id.
+    pub band_id: &'a str,
+    /// Flags raised.
+    pub flags: &'a [FlagId],
+    /// Whether the total was prorated.
+    pub prorated: bool,
+    /// Answers: item, option value, weight.
+    pub answers: &'a [(ItemId, OptionValue, u32)],
+}
+
+impl ResponseRow {
+    /// When the questionnaire was submitted.
+    pub fn completed_at(&self) -> DateTime<Utc> {
+        from_db(self.completed_at)
+    }
+
+    /// The flags raised by the answers (e.g. `suicidal-ideation`).
+    pub fn flags(&self) -> Vec<FlagId> {
+        self.flags.split_whitespace().map(FlagId::new).collect()
+    }
+
+    /// Whether flag `id` was raised.
+    pub fn has_flag(&self, id: &str) -> bool {
+        self.flags.split_whitespace().any(|f| f == id)
+    }
+
+    /// The total as a `u32` (stored totals are never negative).
+    pub fn total_u32(&self) -> u32 {
+        u32::try_from(self.total).unwrap_or(0)
+    }
+
+    /// Stores a response and its answers in one go; returns its id. Call
+    /// inside a transaction.
+    pub fn insert(
+        conn: &mut DbConn,
+        new: &NewResponse<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Id, StoreError> {
+        let id = Id::generate();
+        let flags = new
+            .flags
+            .iter()
+            .map(FlagId::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
+        diesel::insert_into(questionnaire_responses::table)
+            .values((
+                questionnaire_responses::id.eq(id.as_str()),
+                questionnaire_responses::account_id.eq(new.account.as_str()),
+                questionnaire_responses::questionnaire_id.eq(new.questionnaire_id),
+                questionnaire_responses::questionnaire_version
+                    .eq(i64::from(new.questionnaire_version)),
+                questionnaire_responses::program_slug.eq(new.step.map(|s| s.0)),
+                questionnaire_responses::step_id.eq(new.step.map(|s| s.1)),
+                questionnaire_responses::total.eq(i64::from(new.total)),
+                questionnaire_responses::band_id.eq(new.band_id),
+                questionnaire_responses::flags.eq(flags),
+                questionnaire_responses::prorated.eq(new.prorated),
+                questionnaire_responses::completed_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        for (item, value, weight) in new.answers {
+            diesel::insert_into(questionnaire_answers::table)
+                .values((
+                    questionnaire_answers::response_id.eq(id.as_str()),
+                    questionnaire_answers::account_id.eq(new.account.as_str()),
+                    questionnaire_answers::item_id.eq(item.as_str()),
+                    questionnaire_answers::option_value.eq(i64::from(value.0)),
+                    questionnaire_answers::weight.eq(i64::from(*weight)),
+                ))
+                .execute(conn)?;
+        }
+        Ok(id)
+    }
+
+    /// The response `id` if it belongs to `account`; `NotFound` otherwise
+    /// (another account's id looks exactly like a missing one).
+    pub fn find_for_account(conn: &mut DbConn, account: &Id, id: &str) -> Result<Self, StoreError> {
+        questionnaire_responses::table
+            .filter(questionnaire_responses::id.eq(id))
+            .filter(questionnaire_responses::account_id.eq(account.as_str()))
+            .select(Self::as_select())
+            .first(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// Every response of the account, oldest first.
+    pub fn list_for_account(conn: &mut DbConn, account: &Id) -> Result<Vec<Self>, StoreError> {
+        questionnaire_responses::table
+            .filter(questionnaire_responses::account_id.eq(account.as_str()))
+            .order((
+                questionnaire_responses::completed_at.asc(),
+                questionnaire_responses::id.asc(),
+            ))
+            .select(Self::as_select())
+            .load(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// The account's responses to one questionnaire, oldest first.
+    pub fn list_for_questionnaire(
+        conn: &mut DbConn,
+        account: &Id,
+        questionnaire: &str,
+    ) -> Result<Vec<Self>, StoreError> {
+        questionnaire_responses::table
+            .filter(questionnaire_responses::account_id.eq(account.as_str()))
+            .filter(questionnaire_responses::questionnaire_id.eq(questionnaire))
+            .order((
+                questionnaire_responses::completed_at.asc(),
+                questionnaire_responses::id.asc(),
+            ))
+            .select(Self::as_select())
+            .load(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// The answers of this response, in item order as stored.
+    pub fn answers(&self, conn: &mut DbConn) -> Result<Vec<AnswerRow>, StoreError> {
+        questionnaire_answers::table
+            .filter(questionnaire_answers::response_id.eq(&self.id))
+            .filter(questionnaire_answers::account_id.eq(&self.account_id))
+            .select(AnswerRow::as_select())
+            .load(conn)
+            .map_err(StoreError::from)
+    }
+}

@@ -1,0 +1,509 @@
+//! Staff accounts (clinicians, superusers), their invitations, failed
+//! logins and the batches of codes they issue.
+//!
+//! E-mail addresses are personal data: they are stored to log in and to
+//! send invitations, and never logged (log the staff id instead).
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use mestring_domain::id::Id;
+
+use crate::schema_staff::{
+    code_batch_items, code_batches, staff, staff_invitations, staff_login_failures,
+};
+use crate::{DbConn, StoreError, from_db, to_db};
+
+/// What a staff member may do. Tool managers come later; the stored text
+/// leaves room for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffRole {
+    /// Sees the organisation's codes and, while sharing, users' data.
+    Clinician,
+    /// As clinician, plus managing clinicians and reading the access log.
+    Superuser,
+}
+
+impl StaffRole {
+    /// The stored text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Clinician => "clinician",
+            Self::Superuser => "superuser",
+        }
+    }
+
+    /// Parses the stored (or typed) text.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "clinician" => Some(Self::Clinician),
+            "superuser" => Some(Self::Superuser),
+            _ => None,
+        }
+    }
+}
+
+/// A staff row. `Debug` leaves out the e-mail, the password hash and the
+/// sealed TOTP secret.
+#[derive(Clone, Queryable, Selectable)]
+#[diesel(table_name = staff)]
+pub struct StaffRow {
+    /// Random id.
+    pub id: String,
+    /// The organisation this person works for.
+    pub org_id: String,
+    /// Lower-cased e-mail address (personal data: never log it).
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    role: String,
+    /// Argon2id PHC string, once the invitation was accepted.
+    pub password_hash: Option<String>,
+    /// The TOTP secret, sealed.
+    pub totp_secret: Option<Vec<u8>>,
+    /// The last TOTP time step accepted (a code is never accepted twice).
+    pub totp_last_step: Option<i64>,
+    created_at: NaiveDateTime,
+    activated_at: Option<NaiveDateTime>,
+    deactivated_at: Option<NaiveDateTime>,
+}
+
+impl std::fmt::Debug for StaffRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffRow")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a new (invited) staff member needs.
+#[derive(Debug)]
+pub struct NewStaff<'a> {
+    /// Organisation.
+    pub org_id: &'a Id,
+    /// E-mail, already normalised.
+    pub email: &'a str,
+    /// Display name.
+    pub name: &'a str,
+    /// Role.
+    pub role: StaffRole,
+}
+
+/// Normalises an e-mail address for storage and lookup.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl StaffRow {
+    /// The staff id.
+    pub fn id(&self) -> Id {
+        Id::from_trusted(self.id.clone())
+    }
+
+    /// The organisation id.
+    pub fn org(&self) -> Id {
+        Id::from_trusted(self.org_id.clone())
+    }
+
+    /// The role; an unknown stored role is read as clinician, the lesser.
+    pub fn role(&self) -> StaffRole {
+        StaffRole::parse(&self.role).unwrap_or(StaffRole::Clinician)
+    }
+
+    /// When the account was created (invited).
+    pub fn created_at(&self) -> DateTime<Utc> {
+        from_db(self.created_at)
+    }
+
+    /// When the invitation was completed (password and TOTP set).
+    pub fn activated_at(&self) -> Option<DateTime<Utc>> {
+        self.activated_at.map(from_db)
+    }
+
+    /// When a superuser deactivated this person.
+    pub fn deactivated_at(&self) -> Option<DateTime<Utc>> {
+        self.deactivated_at.map(from_db)
+    }
+
+    /// Whether this person may log in: activated and not deactivated.
+    pub fn is_active(&self) -> bool {
+        self.activated_at.is_some() && self.deactivated_at.is_none()
+    }
+
+    /// Creates an invited staff member; `Conflict` if the e-mail is taken.
+    pub fn insert(
+        conn: &mut DbConn,
+        new: &NewStaff<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Id, StoreError> {
+        let id = Id::generate();
+        diesel::insert_into(staff::table)
+            .values((
+                staff::id.eq(id.as_str()),
+                staff::org_id.eq(new.org_id.as_str()),
+                staff::email.eq(normalise_email(new.email)),
+                staff::name.eq(new.name),
+                staff::role.eq(new.role.as_str()),
+                staff::created_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        Ok(id)
+    }
+
+    /// Finds a staff member by id.
+    pub fn find(conn: &mut DbConn, id: &Id) -> Result<Self, StoreError> {
+        staff::table
+            .find(id.as_str())
+            .select(Self::as_select())
+            .first(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// Finds a staff member by e-mail (normalised here).
+    pub fn find_by_email(conn: &mut DbConn, email: &str) -> Result<Option<Self>, StoreError> {
+        staff::table
+            .filter(staff::email.eq(normalise_email(email)))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+            .map_err(StoreError::from)
+    }
+
+    /// Everyone in an organisation, by name.
+    pub fn list_for_org(conn: &mut DbConn, org: &Id) -> Result<Vec<Self>, StoreError> {
+        staff::table
+            .filter(staff::org_id.eq(org.as_str()))
+            .order((staff::name.asc(), staff::id.asc()))
+            .select(Self::as_select())
+            .load(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// Stores the chosen password and a new sealed TOTP secret (the
+    /// invitation's first step); the account is not active yet.
+    pub fn set_credentials(
+        conn: &mut DbConn,
+        id: &Id,
+        password_hash: &str,
+        sealed_totp: &[u8],
+    ) -> Result<(), StoreError> {
+        diesel::update(staff::table.find(id.as_str()))
+            .set((
+                staff::password_hash.eq(Some(password_hash)),
+                staff::totp_secret.eq(Some(sealed_totp)),
+                staff::totp_last_step.eq(None::<i64>),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Marks the account active (TOTP confirmed with `step`).
+    pub fn activate(
+        conn: &mut DbConn,
+        id: &Id,
+        step: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        diesel::update(staff::table.find(id.as_str()))
+            .set((
+                staff::activated_at.eq(Some(to_db(now))),
+                staff::totp_last_step.eq(Some(step)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Records the TOTP step just used, only if it is newer than the last
+    /// one; returns false when the step was already used (a replay).
+    pub fn claim_totp_step(conn: &mut DbConn, id: &Id, step: i64) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            staff::table.find(id.as_str()).filter(
+                staff::totp_last_step
+                    .is_null()
+                    .or(staff::totp_last_step.lt(step)),
+            ),
+        )
+        .set(staff::totp_last_step.eq(Some(step)))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Deactivates a member of `org`; returns false if there is no such
+    /// member in that organisation. Sessions are ended by the caller in
+    /// the same transaction.
+    pub fn deactivate(
+        conn: &mut DbConn,
+        org: &Id,
+        id: &Id,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            staff::table
+                .find(id.as_str())
+                .filter(staff::org_id.eq(org.as_str()))
+                .filter(staff::deactivated_at.is_null()),
+        )
+        .set(staff::deactivated_at.eq(Some(to_db(now))))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Records a failed login for the per-account limit and forgets
+    /// failures older than the window.
+    pub fn record_failure(
+        conn: &mut DbConn,
+        id: &Id,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        diesel::delete(
+            staff_login_failures::table
+                .filter(staff_login_failures::staff_id.eq(id.as_str()))
+                .filter(staff_login_failures::at.lt(to_db(now - window))),
+        )
+        .execute(conn)?;
+        diesel::insert_into(staff_login_failures::table)
+            .values((
+                staff_login_failures::id.eq(Id::generate().as_str()),
+                staff_login_failures::staff_id.eq(id.as_str()),
+                staff_login_failures::at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Failed logins within `window` before `now`.
+    pub fn recent_failures(
+        conn: &mut DbConn,
+        id: &Id,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        staff_login_failures::table
+            .filter(staff_login_failures::staff_id.eq(id.as_str()))
+            .filter(staff_login_failures::at.ge(to_db(now - window)))
+            .count()
+            .get_result(conn)
+            .map_err(StoreError::from)
+    }
+}
+
+/// A one-time invitation link, stored by the SHA-256 of its token.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = staff_invitations)]
+pub struct InvitationRow {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// Who is invited.
+    pub staff_id: String,
+    created_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    used_at: Option<NaiveDateTime>,
+}
+
+impl InvitationRow {
+    /// Stores a new invitation valid until `expires_at`.
+    pub fn insert(
+        conn: &mut DbConn,
+        token_hash: &str,
+        staff_id: &Id,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        diesel::insert_into(staff_invitations::table)
+            .values((
+                staff_invitations::token_hash.eq(token_hash),
+                staff_invitations::staff_id.eq(staff_id.as_str()),
+                staff_invitations::created_at.eq(to_db(now)),
+                staff_invitations::expires_at.eq(to_db(expires_at)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// The invitation and its staff member, if it is unused, unexpired and
+    /// the person is not deactivated.
+    pub fn find_open(
+        conn: &mut DbConn,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Self, StaffRow)>, StoreError> {
+        let found: Option<(Self, StaffRow)> = staff_invitations::table
+            .inner_join(staff::table)
+            .filter(staff_invitations::token_hash.eq(token_hash))
+            .select((Self::as_select(), StaffRow::as_select()))
+            .first(conn)
+            .optional()?;
+        Ok(found.filter(|(inv, person)| {
+            inv.used_at.is_none()
+                && now < from_db(inv.expires_at)
+                && person.deactivated_at.is_none()
+                && person.activated_at.is_none()
+        }))
+    }
+
+    /// Marks the invitation used; false if it was already used.
+    pub fn mark_used(
+        conn: &mut DbConn,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            staff_invitations::table
+                .find(token_hash)
+                .filter(staff_invitations::used_at.is_null()),
+        )
+        .set(staff_invitations::used_at.eq(Some(to_db(now))))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// When the invitation was created.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        from_db(self.created_at)
+    }
+}
+
+/// A batch of codes issued at once (CLI or dashboard).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = code_batches)]
+pub struct CodeBatchRow {
+    /// Random id (in the sheet's URL).
+    pub id: String,
+    /// Issuing organisation.
+    pub org_id: String,
+    /// Who issued it from the dashboard; `None` for the CLI.
+    pub staff_id: Option<String>,
+    /// Program slug.
+    pub program_slug: Option<String>,
+    created_at: NaiveDateTime,
+}
+
+impl CodeBatchRow {
+    /// When the batch was issued.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        from_db(self.created_at)
+    }
+
+    /// Creates a batch and returns its id.
+    pub fn insert(
+        conn: &mut DbConn,
+        org: &Id,
+        staff_id: Option<&Id>,
+        program: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Id, StoreError> {
+        let id = Id::generate();
+        diesel::insert_into(code_batches::table)
+            .values((
+                code_batches::id.eq(id.as_str()),
+                code_batches::org_id.eq(org.as_str()),
+                code_batches::staff_id.eq(staff_id.map(Id::as_str)),
+                code_batches::program_slug.eq(program),
+                code_batches::created_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        Ok(id)
+    }
+
+    /// Adds an account to a batch, with the HMAC of the code as issued.
+    pub fn add_item(
+        conn: &mut DbConn,
+        batch: &Id,
+        account: &Id,
+        issued_hash: &str,
+    ) -> Result<(), StoreError> {
+        diesel::insert_into(code_batch_items::table)
+            .values((
+                code_batch_items::account_id.eq(account.as_str()),
+                code_batch_items::batch_id.eq(batch.as_str()),
+                code_batch_items::issued_hash.eq(issued_hash),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// A batch of `org` (another organisation's batch is `NotFound`).
+    pub fn find_for_org(conn: &mut DbConn, org: &Id, id: &Id) -> Result<Self, StoreError> {
+        code_batches::table
+            .find(id.as_str())
+            .filter(code_batches::org_id.eq(org.as_str()))
+            .select(Self::as_select())
+            .first(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// The accounts still in a batch.
+    pub fn account_ids(conn: &mut DbConn, batch: &Id) -> Result<Vec<Id>, StoreError> {
+        let ids: Vec<String> = code_batch_items::table
+            .filter(code_batch_items::batch_id.eq(batch.as_str()))
+            .order(code_batch_items::account_id.asc())
+            .select(code_batch_items::account_id)
+            .load(conn)?;
+        Ok(ids.into_iter().map(Id::from_trusted).collect())
+    }
+
+    /// The account issued with the code whose HMAC is `issued_hash`, if
+    /// `org` issued it (found even after the user rotated their code).
+    pub fn account_by_issued_hash(
+        conn: &mut DbConn,
+        org: &Id,
+        issued_hash: &str,
+    ) -> Result<Option<Id>, StoreError> {
+        let id: Option<String> = code_batch_items::table
+            .inner_join(code_batches::table)
+            .filter(code_batch_items::issued_hash.eq(issued_hash))
+            .filter(code_batches::org_id.eq(org.as_str()))
+            .select(code_batch_items::account_id)
+            .first(conn)
+            .optional()?;
+        Ok(id.map(Id::from_trusted))
+    }
+}
+
+/// The accounts an organisation issued, newest first, one page.
+pub fn org_accounts_page(
+    conn: &mut DbConn,
+    org: &Id,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<crate::accounts::AccountRow>, StoreError> {
+    use crate::accounts::AccountRow;
+    use crate::schema::accounts;
+    accounts::table
+        .filter(accounts::org_id.eq(org.as_str()))
+        .order((accounts::created_at.desc(), accounts::id.asc()))
+        .limit(limit)
+        .offset(offset)
+        .select(AccountRow::as_select())
+        .load(conn)
+        .map_err(StoreError::from)
+}
+
+/// How many accounts an organisation has issued (still existing).
+pub fn org_accounts_count(conn: &mut DbConn, org: &Id) -> Result<i64, StoreError> {
+    use crate::schema::accounts;
+    accounts::table
+        .filter(accounts::org_id.eq(org.as_str()))
+        .count()
+        .get_result(conn)
+        .map_err(StoreError::from)
+}
+
+/// One account of `org` (another organisation's is `None`).
+pub fn org_account(
+    conn: &mut DbConn,
+    org: &Id,
+    account: &Id,
+) -> Result<Option<crate::accounts::AccountRow>, StoreError> {
+    use crate::accounts::AccountRow;
+    use crate::schema::accounts;
+    accounts::table
+        .find(account.as_str())
+        .filter(accounts::org_id.eq(org.as_str()))
+        .select(AccountRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(StoreError::from)
+}

@@ -1,0 +1,130 @@
+//! Staff sessions, stored by the SHA-256 of their token, apart from
+//! end-user sessions (other cookie, other limits).
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use mestring_domain::id::Id;
+
+use crate::schema_staff::{staff, staff_sessions};
+use crate::sessions::SessionLimits;
+use crate::staff::StaffRow;
+use crate::{DbConn, StoreError, from_db, to_db};
+
+/// How long a half-done login (password given, TOTP not yet) may wait.
+pub const PENDING_LOGIN_MINUTES: i64 = 5;
+
+/// A staff session row; the token itself is never stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = staff_sessions)]
+pub struct StaffSessionRow {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// Who is logged in.
+    pub staff_id: String,
+    /// Whether both factors were given (false: only the password).
+    pub verified: bool,
+    created_at: NaiveDateTime,
+    last_seen_at: NaiveDateTime,
+}
+
+impl StaffSessionRow {
+    /// Whether the session is alive at `now` (a pending one lives only
+    /// [`PENDING_LOGIN_MINUTES`]).
+    pub fn is_live(&self, limits: SessionLimits, now: DateTime<Utc>) -> bool {
+        let created = from_db(self.created_at);
+        if !self.verified {
+            return now < created + Duration::minutes(PENDING_LOGIN_MINUTES);
+        }
+        now < from_db(self.last_seen_at) + limits.idle && now < created + limits.absolute
+    }
+
+    /// Stores a new session.
+    pub fn insert(
+        conn: &mut DbConn,
+        token_hash: &str,
+        staff_id: &Id,
+        verified: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        diesel::insert_into(staff_sessions::table)
+            .values((
+                staff_sessions::token_hash.eq(token_hash),
+                staff_sessions::staff_id.eq(staff_id.as_str()),
+                staff_sessions::verified.eq(verified),
+                staff_sessions::created_at.eq(to_db(now)),
+                staff_sessions::last_seen_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Finds a live session and its staff member, refreshing
+    /// `last_seen_at`. Expired sessions, and every session of a
+    /// deactivated person, are deleted on sight: deactivation takes effect
+    /// on the next request even if ending the sessions had failed.
+    pub fn resume(
+        conn: &mut DbConn,
+        token_hash: &str,
+        limits: SessionLimits,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Self, StaffRow)>, StoreError> {
+        let found: Option<(Self, StaffRow)> = staff_sessions::table
+            .inner_join(staff::table)
+            .filter(staff_sessions::token_hash.eq(token_hash))
+            .select((Self::as_select(), StaffRow::as_select()))
+            .first(conn)
+            .optional()?;
+        let Some((session, person)) = found else {
+            return Ok(None);
+        };
+        if person.deactivated_at().is_some() {
+            Self::delete_for_staff(conn, &person.id())?;
+            return Ok(None);
+        }
+        if !session.is_live(limits, now) {
+            Self::delete(conn, token_hash)?;
+            return Ok(None);
+        }
+        // As for user sessions: a minute of slack spares a write per request.
+        if session.verified && now - from_db(session.last_seen_at) >= Duration::seconds(60) {
+            diesel::update(staff_sessions::table.find(token_hash))
+                .set(staff_sessions::last_seen_at.eq(to_db(now)))
+                .execute(conn)?;
+        }
+        Ok(Some((session, person)))
+    }
+
+    /// Ends one session.
+    pub fn delete(conn: &mut DbConn, token_hash: &str) -> Result<(), StoreError> {
+        diesel::delete(staff_sessions::table.find(token_hash)).execute(conn)?;
+        Ok(())
+    }
+
+    /// Ends every session of a staff member.
+    pub fn delete_for_staff(conn: &mut DbConn, staff_id: &Id) -> Result<usize, StoreError> {
+        diesel::delete(staff_sessions::table.filter(staff_sessions::staff_id.eq(staff_id.as_str())))
+            .execute(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// Deletes sessions that can no longer be resumed.
+    pub fn purge_expired(
+        conn: &mut DbConn,
+        limits: SessionLimits,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let n = diesel::delete(
+            staff_sessions::table.filter(
+                staff_sessions::last_seen_at
+                    .le(to_db(now - limits.idle))
+                    .or(staff_sessions::created_at.le(to_db(now - limits.absolute)))
+                    .or(staff_sessions::verified.eq(false).and(
+                        staff_sessions::created_at
+                            .le(to_db(now - Duration::minutes(PENDING_LOGIN_MINUTES))),
+                    )),
+            ),
+        )
+        .execute(conn)?;
+        Ok(n)
+    }
+}

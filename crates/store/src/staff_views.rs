@@ -1,0 +1,112 @@
+//! The access log: every opening of a user's page by staff.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use mestring_domain::id::Id;
+
+use crate::schema::organisations;
+use crate::schema_staff::{staff, staff_views};
+use crate::{DbConn, StoreError, from_db, to_db};
+
+/// One logged view.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = staff_views)]
+pub struct StaffViewRow {
+    /// Random id.
+    pub id: String,
+    /// The viewer's organisation.
+    pub org_id: String,
+    /// Who looked.
+    pub staff_id: String,
+    /// Whose page.
+    pub account_id: String,
+    at: NaiveDateTime,
+}
+
+/// A row of an organisation's access log, for superusers.
+#[derive(Debug, Clone)]
+pub struct OrgViewEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The staff member's name.
+    pub staff_name: String,
+    /// Whose page (the account id; the caller shows the pseudonym).
+    pub account_id: Id,
+    /// The account's sealed pseudonym, if any.
+    pub pseudonym: Option<Vec<u8>>,
+}
+
+impl StaffViewRow {
+    /// When the page was opened.
+    pub fn at(&self) -> DateTime<Utc> {
+        from_db(self.at)
+    }
+
+    /// Logs one view.
+    pub fn insert(
+        conn: &mut DbConn,
+        org: &Id,
+        staff_id: &Id,
+        account: &Id,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        diesel::insert_into(staff_views::table)
+            .values((
+                staff_views::id.eq(Id::generate().as_str()),
+                staff_views::org_id.eq(org.as_str()),
+                staff_views::staff_id.eq(staff_id.as_str()),
+                staff_views::account_id.eq(account.as_str()),
+                staff_views::at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// An organisation's log, newest first, one page.
+    pub fn list_for_org(
+        conn: &mut DbConn,
+        org: &Id,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<OrgViewEntry>, StoreError> {
+        use crate::schema::accounts;
+        let rows: Vec<(NaiveDateTime, String, String, Option<Vec<u8>>)> = staff_views::table
+            .inner_join(staff::table)
+            .inner_join(accounts::table)
+            .filter(staff_views::org_id.eq(org.as_str()))
+            .order((staff_views::at.desc(), staff_views::id.asc()))
+            .limit(limit)
+            .offset(offset)
+            .select((
+                staff_views::at,
+                staff::name,
+                staff_views::account_id,
+                accounts::pseudonym,
+            ))
+            .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, staff_name, account, pseudonym)| OrgViewEntry {
+                at: from_db(at),
+                staff_name,
+                account_id: Id::from_trusted(account),
+                pseudonym,
+            })
+            .collect())
+    }
+
+    /// For the user's settings: when their data was viewed and by which
+    /// organisation (never which person), newest first.
+    pub fn list_for_account(
+        conn: &mut DbConn,
+        account: &Id,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let rows: Vec<(String, NaiveDateTime)> = staff_views::table
+            .inner_join(organisations::table)
+            .filter(staff_views::account_id.eq(account.as_str()))
+            .order(staff_views::at.desc())
+            .select((organisations::name, staff_views::at))
+            .load(conn)?;
+        Ok(rows.into_iter().map(|(n, at)| (n, from_db(at))).collect())
+    }
+}
