@@ -5,6 +5,7 @@
 // through playwright-core, and checks pages with axe-core.
 
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -419,4 +420,53 @@ export function message(lang, key) {
     }
   }
   throw new Error(`message ${lang}:${key} not found in ${dir}`);
+}
+
+// TOTP (RFC 6238), as the staff login uses it: HMAC-SHA1, 30-second steps,
+// 6 digits, the secret in base32 (RFC 4648).
+
+/** Seconds per TOTP step. */
+export const TOTP_STEP_SECS = 30;
+
+/** Decodes RFC 4648 base32 (case-insensitive; padding and spaces ignored). */
+export function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const clean = text.toUpperCase().replace(/[\s=]/g, '');
+  const out = [];
+  let bits = 0;
+  let value = 0;
+  for (const ch of clean) {
+    const v = alphabet.indexOf(ch);
+    if (v < 0) throw new Error(`not base32: ${JSON.stringify(ch)}`);
+    value = (value << 5) | v;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** The TOTP step containing `atMs` (floor(unix seconds / 30)). */
+export function totpStep(atMs = Date.now()) {
+  return Math.floor(atMs / 1000 / TOTP_STEP_SECS);
+}
+
+/** The 6-digit code of TOTP step `step` for a base32 secret. */
+export function totpForStep(secretBase32, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac('sha1', base32Decode(secretBase32)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const binary = mac.readUInt32BE(offset) & 0x7fffffff;
+  return String(binary % 1_000_000).padStart(6, '0');
+}
+
+/**
+ * The RFC 6238 code (HMAC-SHA1, 30 s, 6 digits) at `atMs` for a base32
+ * secret, e.g. `totp(demoValues['staff totp secret'])`.
+ */
+export function totp(secretBase32, atMs = Date.now()) {
+  return totpForStep(secretBase32, totpStep(atMs));
 }

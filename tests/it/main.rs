@@ -12,3 +12,4 @@ mod login;
 mod privacy;
 mod program;
 mod site;
+mod timeline;

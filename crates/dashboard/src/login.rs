@@ -150,13 +150,17 @@ async fn first_step(
         None => false,
     };
     if !ok {
-        if let Some((person, _)) = &found {
+        if let Some((person, recent)) = &found {
             let id = person.id();
             tracing::info!(staff = %id, "staff login failed at the password step");
-            state
-                .store
-                .run(move |conn| StaffRow::record_failure(conn, &id, window, now))
-                .await?;
+            // Past the limit the account is refused anyway; not recording
+            // more keeps a flood from growing the table.
+            if *recent < MAX_FAILURES_PER_HOUR {
+                state
+                    .store
+                    .run(move |conn| StaffRow::record_failure(conn, &id, window, now))
+                    .await?;
+            }
         } else {
             tracing::info!("staff login failed: unknown account");
         }
