@@ -1,9 +1,9 @@
 //! Outgoing e-mail through lettre: SMTP when `MESTRING_SMTP_URL` is set,
 //! otherwise `.eml` files in the data directory's outbox.
 //!
-//! Only plain SMTP (no TLS) is compiled in for now: the TLS backends need
-//! native build tools. Point it at a local relay (e.g. on the same host)
-//! that does TLS onwards. Recipients are personal data: never logged.
+//! SMTP over TLS (`smtps://`, or STARTTLS with `?tls=required`) or plain
+//! SMTP to a nearby relay; see [`Mailer::new`]. Recipients are personal
+//! data: never logged.
 
 use std::path::PathBuf;
 
@@ -50,36 +50,45 @@ impl std::fmt::Debug for Mailer {
 }
 
 impl Mailer {
-    /// SMTP for `smtp://HOST[:PORT]`, else the file outbox in `outbox`.
+    /// The transport `MESTRING_SMTP_URL` names, else the file outbox in
+    /// `outbox`. Accepted forms:
+    ///
+    /// - `smtps://[USER:PASS@]HOST[:PORT]`: TLS from the start (port 465);
+    /// - `smtp://[USER:PASS@]HOST[:PORT]?tls=required`: STARTTLS, refused
+    ///   if the server does not offer it (port 587 is usual);
+    /// - `smtp://HOST[:PORT]`: plain SMTP, for a relay on the same host or
+    ///   network. Credentials are refused here, so a password never
+    ///   crosses the network in clear.
+    ///
+    /// TLS uses rustls with the `ring` provider and the Mozilla roots.
     pub fn new(smtp_url: Option<&str>, outbox: PathBuf) -> Result<Self, MailError> {
-        let Some(url) = smtp_url.filter(|u| !u.trim().is_empty()) else {
+        let Some(url) = smtp_url.map(str::trim).filter(|u| !u.is_empty()) else {
             return Ok(Self {
                 kind: Kind::File(outbox),
             });
         };
-        let rest = url
-            .trim()
-            .strip_prefix("smtp://")
-            .ok_or(MailError::BadUrl("expected smtp://HOST[:PORT]"))?;
-        let rest = rest.trim_end_matches('/');
-        if rest.contains('@') || rest.contains('/') || rest.contains('?') {
+        let tls = url.starts_with("smtps://")
+            || (url.starts_with("smtp://") && url.contains("tls=required"));
+        if !url.starts_with("smtp://") && !url.starts_with("smtps://") {
+            return Err(MailError::BadUrl("expected smtp:// or smtps://"));
+        }
+        let authority = url
+            .split_once("://")
+            .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+        if authority.contains('@') && !tls {
             return Err(MailError::BadUrl(
-                "only smtp://HOST[:PORT] is supported (no credentials over plain SMTP)",
+                "credentials need TLS: use smtps:// or add ?tls=required",
             ));
         }
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) => (
-                h,
-                p.parse::<u16>()
-                    .map_err(|_| MailError::BadUrl("port is not a number"))?,
-            ),
-            None => (rest, 25),
-        };
-        if host.is_empty() {
+        if authority
+            .rsplit('@')
+            .next()
+            .is_none_or(|h| h.is_empty() || h.starts_with(':'))
+        {
             return Err(MailError::BadUrl("missing host"));
         }
-        let transport = SmtpTransport::builder_dangerous(host)
-            .port(port)
+        let transport = SmtpTransport::from_url(url)
+            .map_err(|_| MailError::BadUrl("cannot parse the URL (check host, port and tls)"))?
             .timeout(Some(std::time::Duration::from_secs(20)))
             .build();
         Ok(Self {
@@ -111,7 +120,7 @@ impl Mailer {
             Kind::Smtp(t) => t
                 .send(&message)
                 .map(|_| ())
-                .map_err(|e| MailError::Send(e.to_string())),
+                .map_err(|e| MailError::Send(describe_smtp_error(&e))),
             Kind::File(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| MailError::Send(e.to_string()))?;
                 FileTransport::new(dir)
@@ -136,6 +145,24 @@ impl Mailer {
     }
 }
 
+/// What went wrong, without the server's reply text: an SMTP reply may
+/// quote the recipient's address, which must not reach the logs.
+fn describe_smtp_error(e: &lettre::transport::smtp::Error) -> String {
+    let kind = if e.is_permanent() {
+        "permanent SMTP error"
+    } else if e.is_transient() {
+        "transient SMTP error"
+    } else if e.is_timeout() {
+        "SMTP timeout"
+    } else {
+        "SMTP connection or protocol error"
+    };
+    match e.status() {
+        Some(code) => format!("{kind} (reply code {code})"),
+        None => kind.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,7 +177,20 @@ mod tests {
                 .is_some()
         );
         assert!(Mailer::new(Some("smtp://127.0.0.1:2525"), dir.clone()).is_ok());
-        assert!(Mailer::new(Some("smtp://u:p@host"), dir.clone()).is_err());
+        assert!(Mailer::new(Some("smtps://mail.example.org"), dir.clone()).is_ok());
+        assert!(Mailer::new(Some("smtps://u:p@mail.example.org:465"), dir.clone()).is_ok());
+        assert!(
+            Mailer::new(
+                Some("smtp://u:p@mail.example.org:587?tls=required"),
+                dir.clone()
+            )
+            .is_ok()
+        );
+        assert!(
+            Mailer::new(Some("smtp://u:p@host"), dir.clone()).is_err(),
+            "no password in clear"
+        );
+        assert!(Mailer::new(Some("smtp://"), dir.clone()).is_err());
         assert!(Mailer::new(Some("http://host"), dir.clone()).is_err());
         assert!(Mailer::new(Some("smtp://host:x"), dir).is_err());
     }
