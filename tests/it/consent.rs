@@ -184,7 +184,7 @@ e2e! {
 
 e2e! {
     async fn a_code_without_an_organisation_is_never_asked(app) {
-        let code = mestring_server::cli::issue_codes(&app.state.store, &app.state.pepper, None, None, 1, app.state.clock.now())
+        let code = mestring_server::cli::issue_codes(&app.state.store, &app.state.pepper, &app.state.seal, None, None, 1, app.state.clock.now())
             .await
             .expect("issued")[0]
             .reveal();

@@ -247,7 +247,7 @@ impl TestApp {
     /// Fixture: codes issued by a new organisation for `program`.
     pub async fn issue_codes(&self, count: u32, program: Option<&str>) -> Vec<AccessCode> {
         let org = self.create_org("Testklinikken").await;
-        mestring_server::cli::issue_codes_sealed(
+        mestring_server::cli::issue_codes(
             &self.state.store,
             &self.state.pepper,
             &self.state.seal,

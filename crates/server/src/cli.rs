@@ -235,7 +235,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 })?;
             let pepper = keys::pepper(&config.data_dir)?;
             let seal = keys::seal_key(&config.data_dir)?;
-            let codes = issue_codes_sealed(
+            let codes = issue_codes(
                 &store,
                 &pepper,
                 &seal,
@@ -345,26 +345,10 @@ async fn serve(
     Ok(())
 }
 
-/// Issues `count` codes in one transaction and returns them; only their
-/// HMACs are stored (no pseudonym: see [`issue_codes_sealed`]).
-pub async fn issue_codes(
-    store: &Store,
-    pepper: &CodePepper,
-    org: Option<&Id>,
-    program: Option<&str>,
-    count: u32,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Vec<AccessCode>> {
-    let (_batch, codes) =
-        mestring_dashboard::codes::issue(store, pepper, None, org, None, program, count, now)
-            .await?;
-    Ok(codes)
-}
-
 /// Issues `count` codes in one transaction and returns them. Only their
 /// HMACs are stored, plus, for an organisation, each code sealed as the
 /// organisation's pseudonym (see `mestring_dashboard::codes`).
-pub async fn issue_codes_sealed(
+pub async fn issue_codes(
     store: &Store,
     pepper: &CodePepper,
     seal: &SealKey,

@@ -5,7 +5,7 @@ use mestring_domain::id::Id;
 use mestring_store::organisations::OrganisationRow;
 use mestring_web::AppState;
 
-use crate::cli::issue_codes_sealed;
+use crate::cli::issue_codes;
 
 /// Name of the organisation the demo creates.
 pub const DEMO_ORG: &str = "Demoklinikken";
@@ -30,7 +30,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<AccessCode>> {
         tracing::warn!("database has data but no demo organisation; no demo code issued");
         return Ok(Vec::new());
     };
-    issue_codes_sealed(
+    issue_codes(
         &state.store,
         &state.pepper,
         &state.seal,
