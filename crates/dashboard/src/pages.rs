@@ -158,11 +158,16 @@ pub async fn home(
                 let rows = org_accounts_page(conn, &load_org, PAGE_SIZE, (page - 1) * PAGE_SIZE)?;
                 (rows, total)
             };
-            let mut out = Vec::with_capacity(accounts.len());
-            for a in accounts {
-                let history = ConsentRow::history(conn, &a.id())?;
-                out.push((a, sharing_state(&history, now)));
-            }
+            let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+            let histories = ConsentRow::histories(conn, &ids)?;
+            let out = accounts
+                .into_iter()
+                .map(|a| {
+                    let history = histories.get(&a.id).map_or(&[][..], Vec::as_slice);
+                    let state = sharing_state(history, now);
+                    (a, state)
+                })
+                .collect::<Vec<_>>();
             Ok((out, total))
         })
         .await?;

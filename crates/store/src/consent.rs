@@ -76,6 +76,26 @@ impl ConsentRow {
             .collect()
     }
 
+    /// The histories of several accounts in one query (for lists), keyed
+    /// by account id; accounts without events are absent.
+    pub fn histories(
+        conn: &mut DbConn,
+        accounts: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<ConsentEvent>>, StoreError> {
+        let rows: Vec<Self> = consent_events::table
+            .filter(consent_events::account_id.eq_any(accounts))
+            .order(consent_events::at.asc())
+            .select(Self::as_select())
+            .load(conn)?;
+        let mut out: std::collections::HashMap<String, Vec<ConsentEvent>> =
+            std::collections::HashMap::new();
+        for row in rows {
+            let event = row.event()?;
+            out.entry(row.account_id).or_default().push(event);
+        }
+        Ok(out)
+    }
+
     /// The sharing state of an account at `now`.
     pub fn state(
         conn: &mut DbConn,
@@ -101,11 +121,14 @@ impl ConsentRow {
             .distinct()
             .load(conn)?;
         let mut n = 0;
-        for account in candidates {
-            let id = Id::from_trusted(account);
-            let history = Self::history(conn, &id)?;
+        for (account, history) in Self::histories(conn, &candidates)? {
             if let Some(at) = consent::lapse_due(&history, now) {
-                Self::record(conn, &id, ConsentEventKind::Lapsed, at)?;
+                Self::record(
+                    conn,
+                    &Id::from_trusted(account),
+                    ConsentEventKind::Lapsed,
+                    at,
+                )?;
                 n += 1;
             }
         }
