@@ -521,7 +521,12 @@ e2e! {
         assert_eq!(codes_in(&page.body), vec![codes[1].clone()]);
         let found = c.get(&format!("/dashboard?q={}", codes[1])).await;
         assert!(found.body.contains("Slettet"), "{}", found.body);
-        assert_eq!(codes_in(&c.get("/dashboard").await.body), vec![codes[0].clone()]);
+        // The overview lists existing codes first, then deleted ones with
+        // their date.
+        let overview = c.get("/dashboard").await.body;
+        assert_eq!(codes_in(&overview), vec![codes[0].clone(), codes[1].clone()]);
+        let deleted_row = overview.split(&codes[1]).nth(1).expect("row");
+        assert!(deleted_row.contains(&format!("Slettet {}", mestring_web::fmt::date(now))), "{deleted_row}");
     }
 }
 

@@ -140,10 +140,14 @@ pub async fn home(
         .map(|c| state.pepper.hash(c).as_str().to_owned());
     let page = q.page.unwrap_or(1).max(1);
     let load_org = org.clone();
-    let (rows, total) = state
+    // The list is every existing account, newest first, followed by the
+    // codes whose users deleted everything (deletion records, newest
+    // first), paginated as one sequence.
+    let (rows, deleted_rows, total, deleted) = state
         .store
         .run(move |conn| {
-            let (accounts, total) = if searched {
+            let deleted = DeletionRecordRow::count_for_org(conn, &load_org)?;
+            let (accounts, deleted_rows, total) = if searched {
                 let found = match &search_hash {
                     Some(h) => match CodeBatchRow::account_by_issued_hash(conn, &load_org, h)? {
                         Some(id) => org_account(conn, &load_org, &id)?,
@@ -152,11 +156,23 @@ pub async fn home(
                     None => None,
                 };
                 let n = i64::from(found.is_some());
-                (found.into_iter().collect::<Vec<_>>(), n)
+                (found.into_iter().collect::<Vec<_>>(), Vec::new(), n)
             } else {
-                let total = org_accounts_count(conn, &load_org)?;
-                let rows = org_accounts_page(conn, &load_org, PAGE_SIZE, (page - 1) * PAGE_SIZE)?;
-                (rows, total)
+                let existing = org_accounts_count(conn, &load_org)?;
+                let offset = (page - 1) * PAGE_SIZE;
+                let rows = if offset < existing {
+                    org_accounts_page(conn, &load_org, PAGE_SIZE, offset)?
+                } else {
+                    Vec::new()
+                };
+                let room = PAGE_SIZE - i64::try_from(rows.len()).unwrap_or(PAGE_SIZE);
+                let deleted_rows = if room > 0 {
+                    let skip = (offset - existing).max(0);
+                    DeletionRecordRow::page_for_org(conn, &load_org, room, skip)?
+                } else {
+                    Vec::new()
+                };
+                (rows, deleted_rows, existing + deleted)
             };
             let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
             let histories = ConsentRow::histories(conn, &ids)?;
@@ -168,9 +184,21 @@ pub async fn home(
                     (a, state)
                 })
                 .collect::<Vec<_>>();
-            Ok((out, total))
+            Ok((out, deleted_rows, total, deleted))
         })
         .await?;
+    let deleted_line = |pseudonym: String, r: &DeletionRecordRow| CodeLine {
+        account_id: String::new(),
+        pseudonym,
+        program: "–".to_owned(),
+        issued: "–".to_owned(),
+        status: ctx.tr.fill(
+            "dashboard.status_deleted",
+            &[("date", &fmt_date(r.deleted_at()))],
+        ),
+        last_activity: None,
+        sharing: false,
+    };
     let mut lines: Vec<CodeLine> = rows
         .iter()
         .map(|(a, sharing)| {
@@ -194,40 +222,37 @@ pub async fn home(
             }
         })
         .collect();
-    // A code whose user deleted everything survives only as a deletion
-    // record (sealed pseudonym and date): count them, and search them too.
-    let load = org.clone();
-    let records = state
-        .store
-        .run(move |conn| DeletionRecordRow::list_for_org(conn, &load))
-        .await?;
-    let deleted = records.len();
+    for r in &deleted_rows {
+        let pseudonym = r
+            .pseudonym
+            .as_deref()
+            .and_then(|p| open_pseudonym(&state.seal, &org, p))
+            .unwrap_or_else(|| "–".to_owned());
+        lines.push(deleted_line(pseudonym, r));
+    }
+    // A search that found no existing account may name a deleted code:
+    // only the sealed pseudonym is left, so open each record to compare.
+    let mut total = total;
     if let (Some(code), true) = (&parsed, lines.is_empty()) {
         let wanted = code.reveal();
+        let load = org.clone();
+        let records = state
+            .store
+            .run(move |conn| DeletionRecordRow::list_for_org(conn, &load))
+            .await?;
         for r in &records {
-            let Some(p) = r
+            if let Some(p) = r
                 .pseudonym
                 .as_deref()
                 .and_then(|p| open_pseudonym(&state.seal, &org, p))
-            else {
-                continue;
-            };
-            if p == wanted {
-                lines.push(CodeLine {
-                    account_id: String::new(),
-                    pseudonym: p,
-                    program: "–".to_owned(),
-                    issued: "–".to_owned(),
-                    status: ctx.tr.fill(
-                        "dashboard.status_deleted",
-                        &[("date", &fmt_date(r.deleted_at()))],
-                    ),
-                    last_activity: None,
-                    sharing: false,
-                });
+                .filter(|p| *p == wanted)
+            {
+                lines.push(deleted_line(p, r));
+                total += 1;
             }
         }
     }
+    let deleted = usize::try_from(deleted).unwrap_or(0);
     let programs = state
         .content
         .programs()

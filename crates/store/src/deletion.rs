@@ -29,6 +29,35 @@ impl DeletionRecordRow {
         from_db(self.deleted_at)
     }
 
+    /// How many deletion records an organisation has.
+    pub fn count_for_org(conn: &mut DbConn, org: &Id) -> Result<i64, StoreError> {
+        deletion_records::table
+            .filter(deletion_records::org_id.eq(org.as_str()))
+            .count()
+            .get_result(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// One page of an organisation's deletion records, newest first.
+    pub fn page_for_org(
+        conn: &mut DbConn,
+        org: &Id,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Self>, StoreError> {
+        deletion_records::table
+            .filter(deletion_records::org_id.eq(org.as_str()))
+            .order((
+                deletion_records::deleted_at.desc(),
+                deletion_records::id.asc(),
+            ))
+            .limit(limit)
+            .offset(offset)
+            .select(Self::as_select())
+            .load(conn)
+            .map_err(StoreError::from)
+    }
+
     /// An organisation's deletion records, newest first.
     pub fn list_for_org(conn: &mut DbConn, org: &Id) -> Result<Vec<Self>, StoreError> {
         deletion_records::table
