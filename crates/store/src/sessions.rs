@@ -31,6 +31,19 @@ pub struct SessionLimits {
     pub absolute: Duration,
 }
 
+impl SessionLimits {
+    /// Whether a session created at `created` and last used at
+    /// `last_seen` may still be used at `now` (both limits, to the second).
+    pub fn allow(
+        &self,
+        created: DateTime<Utc>,
+        last_seen: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        now < last_seen + self.idle && now < created + self.absolute
+    }
+}
+
 impl SessionRow {
     /// When the session was created.
     pub fn created_at(&self) -> DateTime<Utc> {
@@ -44,7 +57,7 @@ impl SessionRow {
 
     /// Whether the session is still alive at `now`.
     pub fn is_live(&self, limits: SessionLimits, now: DateTime<Utc>) -> bool {
-        now < self.last_seen_at() + limits.idle && now < self.created_at() + limits.absolute
+        limits.allow(self.created_at(), self.last_seen_at(), now)
     }
 
     /// Stores a new session.

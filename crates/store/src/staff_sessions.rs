@@ -35,7 +35,7 @@ impl StaffSessionRow {
         if !self.verified {
             return now < created + Duration::minutes(PENDING_LOGIN_MINUTES);
         }
-        now < from_db(self.last_seen_at) + limits.idle && now < created + limits.absolute
+        limits.allow(created, from_db(self.last_seen_at), now)
     }
 
     /// Stores a new session.
