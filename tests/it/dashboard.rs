@@ -555,3 +555,73 @@ e2e! {
         assert_eq!(c.get("/staff/invite/not-a-token").await.status, 404);
     }
 }
+
+e2e! {
+    /// The issue's journey, all over HTTP: a superuser invites a clinician,
+    /// who enrols from the e-mailed link and issues a code; the user shares
+    /// and answers a PHQ-9; the clinician sees it; the user withdraws; the
+    /// clinician's page shows nothing; the user sees the view.
+    async fn the_journey_from_invitation_to_withdrawal_over_http(app) {
+        let org = app.create_org("Klinikk Journey").await;
+        let boss = app.create_staff(&org, "sjef@journey.no", StaffRole::Superuser).await;
+        let b = app.client();
+        b.staff_login(&boss, app.clock.now()).await;
+        let invited = b.post("/dashboard/staff", &[("name", "Kari Fagperson"), ("email", "kari@journey.no")]).await;
+        assert_eq!(invited.status, 303, "{}", invited.body);
+        let mail = outbox_mails(&app.db.dir.path().join("data")).pop().expect("invitation e-mail");
+        let link = invite_path(&mail).expect("link");
+
+        // The clinician chooses a password and enrols TOTP.
+        let k = app.client();
+        let pw = "en lang og fin setning";
+        let set = k.post(&link, &[("password", pw), ("password_repeat", pw)]).await;
+        let totp_path = set.location().expect("to the TOTP step").to_owned();
+        let page = k.get(&totp_path).await;
+        let secret = page.body.split("id=\"totp-secret\">").nth(1)
+            .and_then(|s| s.split('<').next()).expect("secret shown").to_owned();
+        let secret = mestring_dashboard::totp::TotpSecret::from_base32(&secret).expect("base32");
+        k.post(&totp_path, &[("totp", &secret.code_at(app.clock.now()))]).await;
+        app.clock.advance(Duration::seconds(30));
+        k.post("/staff/login", &[("email", "kari@journey.no"), ("password", pw)]).await;
+        let in_ = k.post("/staff/login", &[("totp", &secret.code_at(app.clock.now()))]).await;
+        assert_eq!(in_.location(), Some("/dashboard"));
+
+        // She issues a code.
+        let (_, codes) = issue_from_dashboard(&app, &k, 1).await;
+        let code = codes[0].clone();
+
+        // The user shares and answers a PHQ-9 (all items 2: total 18).
+        let u = app.client();
+        assert_eq!(u.login(&code).await.location(), Some("/consent"));
+        u.post("/consent", &[("choice", "yes")]).await;
+        let items: Vec<String> = (1..=9).map(|i| format!("phq9-{i}")).collect();
+        let answers: Vec<(&str, &str)> = items.iter().map(|i| (i.as_str(), "2")).collect();
+        assert_eq!(u.post("/app/questionnaires/phq9", &answers).await.status, 303);
+
+        // The clinician finds the user and sees the result.
+        let found = k.get(&format!("/dashboard?q={}", code.to_lowercase())).await;
+        let at = found.body.find("/dashboard/users/").expect("link while sharing");
+        let end = found.body[at..].find('"').expect("end") + at;
+        let user_page = found.body[at..end].to_owned();
+        let seen = k.get(&user_page).await;
+        assert_eq!(seen.status, 200);
+        assert!(seen.body.contains("<td>18</td>"), "{}", seen.body);
+        assert!(seen.body.contains("<svg"), "a chart");
+
+        // The user withdraws; one second later the page shows nothing.
+        u.post("/settings/sharing", &[("action", "withdraw")]).await;
+        app.clock.advance(Duration::seconds(1));
+        let hidden = k.get(&user_page).await;
+        assert_eq!(hidden.status, 200);
+        assert!(hidden.body.contains("Brukeren deler ikke data med virksomheten nå"));
+        assert!(!hidden.body.contains("<td>18</td>") && !hidden.body.contains("<svg"));
+
+        // The user sees when the organisation looked (not who).
+        let settings = u.get("/settings").await.body;
+        let views = settings.split("Når dataene dine ble sett").nth(1).expect("views section");
+        assert!(views.contains("Klinikk Journey"));
+        assert!(!settings.contains("Kari Fagperson"));
+        // The superuser's access log names the clinician.
+        assert!(b.get("/dashboard/access-log").await.body.contains("Kari Fagperson"));
+    }
+}
