@@ -25,8 +25,9 @@ pub struct Config {
     pub content_dir: PathBuf,
     /// `MESTRING_SECURITY_LOG_DAYS`: how long sealed security events live.
     pub security_log_days: i64,
-    /// Seconds between maintenance passes (`MESTRING_MAINTENANCE_SECS`,
-    /// default 60): code expiry, session and log purges, key refresh, blocks.
+    /// Seconds between maintenance refreshes (`MESTRING_MAINTENANCE_SECS`,
+    /// default 60): IP tag keys, blocks, the key file. The table sweep
+    /// (expiry, purges, lapses) runs hourly regardless.
     pub maintenance_secs: u64,
     /// HTTP worker threads (`MESTRING_WORKERS`, default: one per core).
     pub workers: Option<usize>,

@@ -127,8 +127,8 @@ pub async fn build_state(
     Ok(state)
 }
 
-/// Periodic refresh: the day's tag keys, blocks, the key file (after a
-/// rotation by the CLI) and crypto-shredding of unused sealing keys.
+/// Frequent refresh: the day's tag keys, blocks, and the key file (after
+/// a rotation by the CLI). Cheap enough to run every minute.
 pub async fn refresh(state: &AppState, data_dir: &Path) -> anyhow::Result<()> {
     let now = state.clock.now();
     if state.ip.current_tag_key_id() != day_id(now) {
@@ -136,15 +136,25 @@ pub async fn refresh(state: &AppState, data_dir: &Path) -> anyhow::Result<()> {
             .ip
             .set_tag_keys(load_tag_keys(&state.store, now).await?);
     }
-    let store = state.store.clone();
-    let purged_keys = store
+    state.ip.set_blocked(load_blocks(&state.store, now).await?);
+    let ring = SealingKeyRing::load(&keyring_path(data_dir))
+        .context("failed to reload the IP key file")?;
+    state.ip.set_sealing_keys(Arc::new(ring));
+    Ok(())
+}
+
+/// The slow part of keeping keys: deletes tag keys older than 48 hours and
+/// destroys sealing keys no security-log row uses any more
+/// (crypto-shredding). Part of the hourly sweep.
+pub async fn retire_keys(state: &AppState, data_dir: &Path) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    let purged_keys = state
+        .store
         .run(move |conn| TagKeyRow::purge_old(conn, now))
         .await?;
     if purged_keys > 0 {
         tracing::info!(purged_keys, "old IP tag keys deleted");
     }
-    state.ip.set_blocked(load_blocks(&state.store, now).await?);
-
     // Reload the key file first, so this instance never seals under a key
     // that is about to be destroyed.
     let path = keyring_path(data_dir);

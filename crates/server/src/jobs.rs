@@ -1,6 +1,8 @@
-//! Background maintenance. Every task is idempotent, so running it every
-//! few minutes on every instance is safe; the "daily" work is whatever has
-//! become due since the last run.
+//! Background maintenance. Every task is idempotent, so running it on
+//! every instance is safe. Two rhythms: a cheap refresh every period
+//! (`MESTRING_MAINTENANCE_SECS`: tag keys, blocks, the key file) and an
+//! hourly sweep (expired codes, sessions, sharing lapses, the security-log
+//! retention, key retirement) that scans tables.
 
 use std::time::Duration;
 
@@ -13,7 +15,11 @@ use mestring_web::AppState;
 
 use crate::iplayer;
 
-/// Starts the maintenance loop on the current runtime.
+/// How often the sweep runs.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Starts the maintenance loop on the current runtime. The first tick
+/// runs the whole pass at once.
 pub fn spawn(
     state: AppState,
     security_log_days: i64,
@@ -22,16 +28,32 @@ pub fn spawn(
 ) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
+        let mut last_sweep: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
-            if let Err(e) = run_once(&state, security_log_days, &data_dir).await {
+            let due = last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
+            let result = if due {
+                last_sweep = Some(std::time::Instant::now());
+                run_once(&state, security_log_days, &data_dir).await
+            } else {
+                refresh(&state, &data_dir).await
+            };
+            if let Err(e) = result {
                 tracing::error!(error = %e, "maintenance failed");
             }
         }
     });
 }
 
-/// One pass of maintenance: expired codes, sessions, security log, keys.
+/// The cheap, frequent part.
+async fn refresh(state: &AppState, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    iplayer::refresh(state, data_dir).await?;
+    state.ip.housekeeping();
+    Ok(())
+}
+
+/// One whole pass: the sweep (expired codes, sessions, sharing lapses,
+/// security-log retention, key retirement) and the refresh.
 pub async fn run_once(
     state: &AppState,
     security_log_days: i64,
@@ -63,7 +85,6 @@ pub async fn run_once(
     if deactivated + sessions + events > 0 {
         tracing::info!(deactivated, sessions, events, "maintenance");
     }
-    iplayer::refresh(state, data_dir).await?;
-    state.ip.housekeeping();
-    Ok(())
+    iplayer::retire_keys(state, data_dir).await?;
+    refresh(state, data_dir).await
 }
