@@ -63,6 +63,15 @@ pub(crate) use mestring_web::fmt::{
 };
 pub(crate) use mestring_web::page::{html, html_status, see_other};
 
+/// The value of the first form field called `name`, from a form read as
+/// pairs (questionnaire and registration forms carry a hidden `step`).
+pub(crate) fn form_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// The program the account follows, if it has one the catalog knows.
 pub(crate) fn user_program<'a>(state: &'a AppState, user: &UserSession) -> Option<&'a Program> {
     user.account

@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 use super::chart::{Chart, Point};
 use super::{
-    completed_steps, format_date, format_short_date, html, html_status, see_other, step_href,
-    touch_activity, user_program,
+    completed_steps, form_value, format_date, format_short_date, html, html_status, see_other,
+    step_href, touch_activity, user_program,
 };
 
 /// The flag that puts the crisis resources first on the result page.
@@ -204,10 +204,7 @@ pub async fn submit_form(
         .questionnaire(&path.into_inner())
         .ok_or(AppError::NotFound)?;
     let pairs = form.into_inner();
-    let step_field = pairs
-        .iter()
-        .find(|(k, _)| k == "step")
-        .map(|(_, v)| v.as_str());
+    let step_field = form_value(&pairs, "step");
     let program = user_program(&state, &user);
     let step = resolve_step(program, q, step_field)?;
     if let Some((program, s)) = step {

@@ -16,8 +16,8 @@ use mestring_web::{AppError, AppState, Ctx};
 use super::chart::{Chart, Point};
 use super::questionnaire::StepQuery;
 use super::{
-    completed_steps, format_date, format_short_date, html, html_status, see_other, step_href,
-    touch_activity, user_program,
+    completed_steps, form_value, format_date, format_short_date, html, html_status, see_other,
+    step_href, touch_activity, user_program,
 };
 
 pub(crate) struct ChoiceView {
@@ -300,10 +300,7 @@ pub async fn submit_form(
         .registration(&path.into_inner())
         .ok_or(AppError::NotFound)?;
     let pairs = pairs.into_inner();
-    let step_field = pairs
-        .iter()
-        .find(|(k, _)| k == "step")
-        .map(|(_, v)| v.as_str());
+    let step_field = form_value(&pairs, "step");
     let step = resolve_step(&state, &user, form, step_field)?;
     if let Some((_, s)) = step
         && step_is_locked(&state, &user, step).await?
