@@ -3,8 +3,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use mestring_domain::access_code::AccessCode;
-use mestring_domain::consent::{SHARING_LAPSE_WEEKS, SHARING_RENEWAL_QUESTION_WEEKS};
 use mestring_domain::id::Id;
+use mestring_domain::policy::sharing::{
+    LAPSE_WEEKS as SHARING_LAPSE_WEEKS, RENEWAL_QUESTION_WEEKS as SHARING_RENEWAL_QUESTION_WEEKS,
+};
 use mestring_store::accounts::AccountRow;
 use mestring_store::consent::{SharedRead, read_shared_account};
 
@@ -347,10 +349,10 @@ e2e! {
         let expected = [
             format!("{} uker av gangen", SHARING_RENEWAL_QUESTION_WEEKS),
             format!("{} uker etter at du sist ga eller fornyet", SHARING_LAPSE_WEEKS),
-            format!("{} år etter at den ble laget", mestring_domain::retention::CODE_LIFETIME_YEARS),
-            format!("slettes etter {} dager", mestring_domain::retention::SECURITY_LOG_RETENTION_DAYS),
-            format!("etter {} minutter uten aktivitet", mestring_domain::retention::USER_SESSION_IDLE_MINUTES),
-            format!("senest etter {} timer", mestring_domain::retention::SESSION_ABSOLUTE_HOURS),
+            format!("{} år etter at den ble laget", mestring_domain::policy::code::LIFETIME_YEARS),
+            format!("slettes etter {} dager", mestring_domain::policy::retention::SECURITY_LOG_DAYS),
+            format!("etter {} minutter uten aktivitet", mestring_domain::policy::session::USER.idle.num_minutes()),
+            format!("senest etter {} timer", mestring_domain::policy::session::USER.absolute.num_hours()),
         ];
         for text in expected {
             assert!(page.contains(&text), "privacy page lacks {text:?}");

@@ -4,8 +4,9 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use mestring_dashboard::totp::TotpSecret;
-use mestring_domain::consent::{
-    SHARING_LAPSE_WEEKS, SHARING_RENEWAL_QUESTION_WEEKS, add_calendar_weeks_oslo,
+use mestring_domain::consent::add_calendar_weeks_oslo;
+use mestring_domain::policy::sharing::{
+    LAPSE_WEEKS as SHARING_LAPSE_WEEKS, RENEWAL_QUESTION_WEEKS as SHARING_RENEWAL_QUESTION_WEEKS,
 };
 
 use crate::helpers::{Client, ServerProcess, TestDb, backends};

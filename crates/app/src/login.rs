@@ -4,6 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use mestring_domain::access_code::{AccessCode, CodeError};
+use mestring_domain::policy;
 use mestring_ipcrypt::RequestIp;
 use mestring_store::accounts::AccountRow;
 use mestring_store::sessions::SessionRow;
@@ -15,9 +16,22 @@ use serde::Deserialize;
 #[template(path = "login.html")]
 struct LoginPage {
     ctx: Ctx,
+    /// The code-format hint, with the code length filled in.
+    hint: String,
     error: Option<String>,
     notice: Option<String>,
     typed: String,
+}
+
+/// A login message with the code rules filled in from the policy.
+fn code_message(ctx: &Ctx, key: &str) -> String {
+    ctx.tr.fill(
+        key,
+        &[
+            ("symbols", &policy::code::SYMBOLS.to_string()),
+            ("years", &policy::code::LIFETIME_YEARS.to_string()),
+        ],
+    )
 }
 
 #[derive(Template)]
@@ -31,6 +45,7 @@ struct ThrottledPage {
 pub async fn show_login(ctx: Ctx, q: web::Query<LoginQuery>) -> Result<HttpResponse, AppError> {
     let notice = q.logged_out.then(|| ctx.t("login.logged_out").to_owned());
     let page = LoginPage {
+        hint: code_message(&ctx, "login.code_hint"),
         ctx,
         error: None,
         notice,
@@ -56,8 +71,9 @@ pub struct LoginForm {
 }
 
 fn form_error(ctx: Ctx, key: &str, typed: String) -> Result<HttpResponse, AppError> {
-    let error = Some(ctx.t(key).to_owned());
+    let error = Some(code_message(&ctx, key));
     let page = LoginPage {
+        hint: code_message(&ctx, "login.code_hint"),
         ctx,
         error,
         notice: None,

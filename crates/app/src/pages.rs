@@ -49,15 +49,14 @@ struct PrivacyPage {
 /// `GET /privacy`. Every number on the page is the constant (or setting)
 /// the code itself uses.
 pub async fn show_privacy(state: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, AppError> {
-    use mestring_domain::{consent, retention};
     let page = PrivacyPage {
         ctx,
-        years: retention::CODE_LIFETIME_YEARS,
+        years: mestring_domain::policy::code::LIFETIME_YEARS,
         idle: state.config.user_sessions.idle.num_minutes(),
         absolute: state.config.user_sessions.absolute.num_hours(),
         days: state.config.security_log_days,
-        renewal_weeks: consent::SHARING_RENEWAL_QUESTION_WEEKS,
-        lapse_weeks: consent::SHARING_LAPSE_WEEKS,
+        renewal_weeks: mestring_domain::policy::sharing::RENEWAL_QUESTION_WEEKS,
+        lapse_weeks: mestring_domain::policy::sharing::LAPSE_WEEKS,
     };
     Ok(html(page.render()?))
 }

@@ -26,8 +26,7 @@ use crate::{fmt_date, html};
 
 /// Purpose label for sealing pseudonyms.
 pub const PSEUDONYM_PURPOSE: &str = "pseudonym";
-/// Most codes one dashboard request may issue.
-pub const MAX_PER_SHEET: u32 = 100;
+pub use mestring_domain::policy::code::MAX_PER_SHEET;
 
 /// Opens an organisation's sealed pseudonym (the code it issued).
 pub fn open_pseudonym(seal: &SealKey, org: &Id, sealed: &[u8]) -> Option<String> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use mestring_domain::content::Lang;
 use mestring_domain::id::Id;
 use mestring_store::organisations::OrganisationRow;
@@ -23,8 +23,7 @@ use crate::html;
 use crate::password::{self, PasswordProblem};
 use crate::totp::{SEAL_PURPOSE, TotpSecret, qr_svg};
 
-/// How long an invitation link works.
-pub const INVITATION_HOURS: i64 = 72;
+use mestring_domain::policy::retention::INVITATION;
 
 /// Why an invitation could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +89,7 @@ fn new_token() -> String {
 }
 
 /// Creates an invited staff member, stores a one-time link valid for
-/// [`INVITATION_HOURS`], and e-mails it. A mail failure is logged (by
+/// [`INVITATION`], and e-mails it. A mail failure is logged (by
 /// staff id, never the address) and reported in `mailed`.
 #[expect(
     clippy::too_many_arguments,
@@ -118,7 +117,7 @@ pub async fn invite(
     let token_hash = hash_token(&token);
     let org = org.clone();
     let insert_email = email.clone();
-    let expires = now + Duration::hours(INVITATION_HOURS);
+    let expires = now + INVITATION;
     let (staff_id, org_name) = store
         .transaction(move |conn| {
             let org_row = match OrganisationRow::find(conn, &org) {
@@ -155,7 +154,7 @@ pub async fn invite(
         &[
             ("org", &org_name),
             ("link", &link),
-            ("hours", &INVITATION_HOURS.to_string()),
+            ("hours", &INVITATION.num_hours().to_string()),
         ],
     );
     let mailed = match mail.send(email, subject, body).await {

@@ -3,12 +3,12 @@
 //! One generic failure message for every reason (unknown e-mail, wrong
 //! password, wrong code, deactivated, over the limit), so nothing can be
 //! learnt about accounts (ASVS 5.0 6.3.8). Failures are limited per
-//! account (at most [`MAX_FAILURES_PER_HOUR`]) and per IP tag.
+//! account (at most [`STAFF_FAILURES_PER_HOUR`]) and per IP tag.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use chrono::Duration;
+use mestring_domain::policy::throttle::{STAFF_FAILURE_WINDOW, STAFF_FAILURES_PER_HOUR};
 use mestring_ipcrypt::RequestIp;
 use mestring_store::staff::StaffRow;
 use mestring_store::staff_sessions::StaffSessionRow;
@@ -18,9 +18,6 @@ use serde::Deserialize;
 use crate::session::{self, STAFF_COOKIE};
 use crate::totp::{SEAL_PURPOSE, TotpSecret};
 use crate::{html, throttled};
-
-/// Failed logins allowed per account per hour (ASVS 4.0.3 2.2.1: ≤ 100).
-pub const MAX_FAILURES_PER_HOUR: i64 = 100;
 
 #[derive(Template)]
 #[template(path = "dashboard/login.html")]
@@ -128,7 +125,7 @@ async fn first_step(
     password: String,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    let window = Duration::hours(1);
+    let window = STAFF_FAILURE_WINDOW;
     let lookup_email = email.clone();
     let found = state
         .store
@@ -145,7 +142,7 @@ async fn first_step(
     let password_ok = crate::password::verify(password, stored).await;
     let ok = match &found {
         Some((person, recent)) => {
-            password_ok && person.is_active() && *recent < MAX_FAILURES_PER_HOUR
+            password_ok && person.is_active() && *recent < STAFF_FAILURES_PER_HOUR
         }
         None => false,
     };
@@ -155,7 +152,7 @@ async fn first_step(
             tracing::info!(staff = %id, "staff login failed at the password step");
             // Past the limit the account is refused anyway; not recording
             // more keeps a flood from growing the table.
-            if *recent < MAX_FAILURES_PER_HOUR {
+            if *recent < STAFF_FAILURES_PER_HOUR {
                 state
                     .store
                     .run(move |conn| StaffRow::record_failure(conn, &id, window, now))
@@ -194,7 +191,7 @@ async fn second_step(
         return Ok(see_other("/dashboard"));
     }
     let now = state.clock.now();
-    let window = Duration::hours(1);
+    let window = STAFF_FAILURE_WINDOW;
     let id = person.id();
     let secret = person
         .totp_secret
@@ -207,7 +204,7 @@ async fn second_step(
         .store
         .transaction(move |conn| {
             let recent = StaffRow::recent_failures(conn, &check_id, window, now)?;
-            if recent >= MAX_FAILURES_PER_HOUR {
+            if recent >= STAFF_FAILURES_PER_HOUR {
                 return Ok(false);
             }
             match step {

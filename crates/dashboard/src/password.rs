@@ -14,18 +14,9 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngCore;
 use tokio::sync::Semaphore;
 
-/// Fewest characters a password may have.
-pub const MIN_CHARS: usize = 12;
-/// Most characters accepted (longer input is refused, not truncated).
-pub const MAX_CHARS: usize = 128;
-/// Argon2id memory in KiB.
-pub const ARGON2_M_KIB: u32 = 19_456;
-/// Argon2id iterations.
-pub const ARGON2_T: u32 = 2;
-/// Argon2id lanes.
-pub const ARGON2_P: u32 = 1;
-/// Hashes computed at once, at most.
-pub const MAX_CONCURRENT_HASHES: usize = 2;
+pub use mestring_domain::policy::password::{
+    ARGON2_M_KIB, ARGON2_P, ARGON2_T, MAX_CHARS, MAX_CONCURRENT_HASHES, MIN_CHARS,
+};
 
 static HASHING: Semaphore = Semaphore::const_new(MAX_CONCURRENT_HASHES);
 

@@ -9,7 +9,6 @@ use actix_web::dev::Payload;
 use actix_web::error::InternalError;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use chrono::Duration;
 use mestring_domain::id::Id;
 use mestring_store::sessions::SessionLimits;
 use mestring_store::staff::{StaffRole, StaffRow};
@@ -19,17 +18,9 @@ use mestring_web::{AppError, AppState};
 
 /// The staff session cookie.
 pub const STAFF_COOKIE: &str = "mestring_staff";
-/// Inactivity after which a staff session ends.
-pub const IDLE_MINUTES: i64 = 15;
-/// Age after which a staff session ends regardless of activity.
-pub const ABSOLUTE_HOURS: i64 = 12;
-
 /// The staff session limits.
 pub fn limits() -> SessionLimits {
-    SessionLimits {
-        idle: Duration::minutes(IDLE_MINUTES),
-        absolute: Duration::hours(ABSOLUTE_HOURS),
-    }
+    mestring_domain::policy::session::STAFF
 }
 
 /// The cookie for a staff token: HttpOnly, SameSite=Strict, Secure on https.

@@ -17,16 +17,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-/// Crockford's base32 alphabet (no I, L, O, U).
-const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-/// Random symbols in a code.
-pub const DATA_SYMBOLS: usize = 15;
-/// Symbols in a code including the check symbol.
-pub const SYMBOLS: usize = DATA_SYMBOLS + 1;
-/// Bits of randomness in a code.
-pub const ENTROPY_BITS: usize = DATA_SYMBOLS * 5;
-// Promise 2: at least 75 bits. Checked when compiling.
-const _: () = assert!(ENTROPY_BITS >= 75);
+pub use crate::policy::code::{ALPHABET, DATA_SYMBOLS, ENTROPY_BITS, SYMBOLS};
 
 /// Multiplication by `x` in GF(2^5) modulo `x^5 + x^2 + 1`.
 fn times_x(c: u8) -> u8 {
@@ -55,7 +46,7 @@ pub struct AccessCode([u8; SYMBOLS]);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CodeError {
     /// Too few or too many symbols.
-    #[error("the code must have 16 characters")]
+    #[error("the code must have {SYMBOLS} characters")]
     WrongLength,
     /// A character that cannot appear in a code.
     #[error("the code contains a character that is not used in codes")]

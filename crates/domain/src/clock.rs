@@ -1,6 +1,6 @@
 //! The single source of "now".
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 
 /// Where every part of Mestring gets the current time.
 ///
@@ -9,14 +9,4 @@ use chrono::{DateTime, SubsecRound, Utc};
 pub trait Clock: Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;
-}
-
-/// A clock that always returns the same instant; for tests.
-#[derive(Debug, Clone, Copy)]
-pub struct FixedClock(pub DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0.trunc_subsecs(6)
-    }
 }

@@ -7,10 +7,10 @@
 //! * A user whose code was issued by an organisation is asked at first login
 //!   ([`SharingState::NeverAsked`]). They may give or withdraw sharing at any
 //!   time afterwards.
-//! * [`SHARING_RENEWAL_QUESTION_WEEKS`] after sharing was last given or
+//! * [`RENEWAL_QUESTION_WEEKS`] after sharing was last given or
 //!   renewed, the next visit asks whether they still receive follow-up. "Yes"
 //!   renews (a new period starts at that instant), "no" ends sharing.
-//! * Unanswered, sharing lapses [`SHARING_LAPSE_WEEKS`] after it was last
+//! * Unanswered, sharing lapses [`LAPSE_WEEKS`] after it was last
 //!   given or renewed, to the second: at exactly the lapse instant it is no
 //!   longer active.
 //!
@@ -28,16 +28,7 @@ use chrono::{DateTime, Days, Duration, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Europe::Oslo;
 use serde::{Deserialize, Serialize};
 
-/// Weeks after sharing was last given or renewed from which the user is asked
-/// "Do you still receive follow-up?". Quoted on the privacy page.
-pub const SHARING_RENEWAL_QUESTION_WEEKS: u32 = 22;
-/// Weeks after sharing was last given or renewed at which unanswered sharing
-/// lapses. Quoted on the privacy page. Always greater than
-/// [`SHARING_RENEWAL_QUESTION_WEEKS`], so there is a window to answer.
-pub const SHARING_LAPSE_WEEKS: u32 = 26;
-
-// The question must come before the lapse, or nobody could ever renew.
-const _: () = assert!(SHARING_RENEWAL_QUESTION_WEEKS < SHARING_LAPSE_WEEKS);
+use crate::policy::sharing::{LAPSE_WEEKS, RENEWAL_QUESTION_WEEKS};
 
 /// What happened to a user's sharing consent. Stored as text via
 /// [`ConsentEventKind::as_str`] / [`ConsentEventKind::parse`]; the serde form
@@ -155,8 +146,8 @@ pub enum SharingState {
     /// The organisation may see the user's data.
     ///
     /// Invariants: `since <= now < lapses_at`, `ask_from < lapses_at`,
-    /// `ask_from == add_calendar_weeks_oslo(since, SHARING_RENEWAL_QUESTION_WEEKS)`,
-    /// `lapses_at == add_calendar_weeks_oslo(since, SHARING_LAPSE_WEEKS)`.
+    /// `ask_from == add_calendar_weeks_oslo(since, RENEWAL_QUESTION_WEEKS)`,
+    /// `lapses_at == add_calendar_weeks_oslo(since, LAPSE_WEEKS)`.
     Sharing {
         /// Start of the current period: when sharing was last given or
         /// renewed.
@@ -186,7 +177,7 @@ impl SharingState {
 ///   on the input order at all.
 /// * Events after `now` are ignored, so the state at any past instant can be
 ///   reconstructed from the full history.
-/// * A period lapses at [`SHARING_LAPSE_WEEKS`] after its start whether or
+/// * A period lapses at [`LAPSE_WEEKS`] after its start whether or
 ///   not a [`ConsentEventKind::Lapsed`] was recorded. An event at exactly the
 ///   lapse instant comes too late: the lapse applies first (so a renewal at
 ///   that second does not renew).
@@ -296,11 +287,11 @@ fn evaluate(history: &[ConsentEvent], now: DateTime<Utc>) -> Evaluation {
         Fold::Never => SharingState::NeverAsked,
         Fold::Ended { since, reason } => SharingState::NotSharing { since, reason },
         Fold::Sharing { since } => {
-            let ask_from = add_calendar_weeks_oslo(since, SHARING_RENEWAL_QUESTION_WEEKS);
+            let ask_from = add_calendar_weeks_oslo(since, RENEWAL_QUESTION_WEEKS);
             SharingState::Sharing {
                 since,
                 ask_from,
-                lapses_at: add_calendar_weeks_oslo(since, SHARING_LAPSE_WEEKS),
+                lapses_at: add_calendar_weeks_oslo(since, LAPSE_WEEKS),
                 renewal_due: now >= ask_from,
             }
         }
@@ -315,7 +306,7 @@ fn evaluate(history: &[ConsentEvent], now: DateTime<Utc>) -> Evaluation {
 fn lapse_by(state: Fold, t: DateTime<Utc>, unrecorded: &mut Option<DateTime<Utc>>) -> Fold {
     match state {
         Fold::Sharing { since } => {
-            let lapses_at = add_calendar_weeks_oslo(since, SHARING_LAPSE_WEEKS);
+            let lapses_at = add_calendar_weeks_oslo(since, LAPSE_WEEKS);
             if t >= lapses_at {
                 *unrecorded = Some(lapses_at);
                 Fold::Ended {
@@ -468,7 +459,7 @@ mod tests {
     #[test]
     fn lapses_at_26_weeks_to_the_second() {
         let h = [ev(Given, day0())];
-        let lapse = add_calendar_weeks_oslo(day0(), SHARING_LAPSE_WEEKS);
+        let lapse = add_calendar_weeks_oslo(day0(), LAPSE_WEEKS);
         assert_eq!(lapse, utc("2026-07-06T08:00:00Z"));
         assert!(is_sharing(&h, lapse - SEC));
         assert_eq!(lapse_due(&h, lapse - SEC), None);
@@ -486,7 +477,7 @@ mod tests {
 
     #[test]
     fn recorded_lapse_is_only_a_record() {
-        let lapse = add_calendar_weeks_oslo(day0(), SHARING_LAPSE_WEEKS);
+        let lapse = add_calendar_weeks_oslo(day0(), LAPSE_WEEKS);
         let later = lapse + Duration::hours(5);
         let lapsed = SharingState::NotSharing {
             since: lapse,
@@ -504,9 +495,9 @@ mod tests {
     fn renewal_restarts_both_deadlines() {
         let renewed_at = utc("2026-06-10T17:30:00Z"); // in the question window
         let h = [ev(Given, day0()), ev(Renewed, renewed_at)];
-        let old_lapse = add_calendar_weeks_oslo(day0(), SHARING_LAPSE_WEEKS);
-        let new_ask = add_calendar_weeks_oslo(renewed_at, SHARING_RENEWAL_QUESTION_WEEKS);
-        let new_lapse = add_calendar_weeks_oslo(renewed_at, SHARING_LAPSE_WEEKS);
+        let old_lapse = add_calendar_weeks_oslo(day0(), LAPSE_WEEKS);
+        let new_ask = add_calendar_weeks_oslo(renewed_at, RENEWAL_QUESTION_WEEKS);
+        let new_lapse = add_calendar_weeks_oslo(renewed_at, LAPSE_WEEKS);
         assert_eq!(new_ask, utc("2026-11-11T18:30:00Z")); // 19:30 Oslo, winter
         assert_eq!(new_lapse, utc("2026-12-09T18:30:00Z"));
         assert_eq!(
@@ -524,7 +515,7 @@ mod tests {
 
     #[test]
     fn renewal_after_lapse_does_not_revive() {
-        let lapse = add_calendar_weeks_oslo(day0(), SHARING_LAPSE_WEEKS);
+        let lapse = add_calendar_weeks_oslo(day0(), LAPSE_WEEKS);
         for late in [lapse, lapse + SEC] {
             let h = [ev(Given, day0()), ev(Renewed, late)];
             assert!(!is_sharing(&h, late));
@@ -564,7 +555,7 @@ mod tests {
             }
         );
         assert!(!is_sharing(&h, g - SEC));
-        let lapse = add_calendar_weeks_oslo(g, SHARING_LAPSE_WEEKS);
+        let lapse = add_calendar_weeks_oslo(g, LAPSE_WEEKS);
         assert!(is_sharing(&h, g));
         assert!(is_sharing(&h, lapse - SEC));
         assert!(!is_sharing(&h, lapse));
@@ -572,7 +563,7 @@ mod tests {
 
     #[test]
     fn share_again_after_lapse() {
-        let lapse = add_calendar_weeks_oslo(day0(), SHARING_LAPSE_WEEKS);
+        let lapse = add_calendar_weeks_oslo(day0(), LAPSE_WEEKS);
         let g = lapse + Duration::days(30);
         let h = [ev(Given, day0()), ev(Given, g)];
         assert!(!is_sharing(&h, g - SEC));
@@ -779,8 +770,8 @@ mod tests {
                 SharingState::Sharing { since, ask_from, lapses_at, renewal_due } => {
                     prop_assert!(since <= now && now < lapses_at);
                     prop_assert!(ask_from < lapses_at);
-                    prop_assert_eq!(ask_from, add_calendar_weeks_oslo(since, SHARING_RENEWAL_QUESTION_WEEKS));
-                    prop_assert_eq!(lapses_at, add_calendar_weeks_oslo(since, SHARING_LAPSE_WEEKS));
+                    prop_assert_eq!(ask_from, add_calendar_weeks_oslo(since, RENEWAL_QUESTION_WEEKS));
+                    prop_assert_eq!(lapses_at, add_calendar_weeks_oslo(since, LAPSE_WEEKS));
                     prop_assert_eq!(renewal_due, now >= ask_from);
                     prop_assert!(h.iter().any(|e| e.at == since && matches!(e.kind, Given | Renewed)));
                     prop_assert_eq!(lapse_due(&h, now), None);
@@ -807,7 +798,7 @@ mod tests {
             let last_lapse = h
                 .iter()
                 .filter(|e| matches!(e.kind, Given | Renewed))
-                .map(|e| add_calendar_weeks_oslo(e.at, SHARING_LAPSE_WEEKS))
+                .map(|e| add_calendar_weeks_oslo(e.at, LAPSE_WEEKS))
                 .max();
             match last_lapse {
                 Some(l) => prop_assert!(!is_sharing(&h, l + Duration::seconds(extra))),

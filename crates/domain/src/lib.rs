@@ -8,6 +8,6 @@ pub mod clock;
 pub mod consent;
 pub mod content;
 pub mod id;
+pub mod policy;
 pub mod retention;
 pub mod scoring;
-pub mod secret;

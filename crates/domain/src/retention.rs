@@ -1,24 +1,17 @@
-//! How long things live. The privacy page quotes these constants, and a
-//! test checks the page against them.
+//! When a code stops working, computed from the code lifetime in
+//! [`crate::policy::code`].
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Oslo;
 
-/// Years after creation or last login before a code stops working.
-pub const CODE_LIFETIME_YEARS: i32 = 5;
-/// Minutes of inactivity after which an end-user session ends.
-pub const USER_SESSION_IDLE_MINUTES: i64 = 30;
-/// Hours after login at which any session ends regardless of activity.
-pub const SESSION_ABSOLUTE_HOURS: i64 = 12;
-/// Default days a sealed security-log row is kept.
-pub const SECURITY_LOG_RETENTION_DAYS: i64 = 30;
+use crate::policy::code::LIFETIME_YEARS;
 
-/// The instant a code stops working: [`CODE_LIFETIME_YEARS`] calendar years
+/// The instant a code stops working: [`LIFETIME_YEARS`] calendar years
 /// (in Europe/Oslo) after it was created or last used to log in, whichever
 /// is later. A 29 February start ends on 28 February.
 pub fn code_expires_at(created: DateTime<Utc>, last_login: Option<DateTime<Utc>>) -> DateTime<Utc> {
     let start = last_login.map_or(created, |l| l.max(created));
-    add_calendar_years_oslo(start, CODE_LIFETIME_YEARS)
+    add_calendar_years_oslo(start, LIFETIME_YEARS)
 }
 
 /// Whether a code created at `created` and last used at `last_login` is

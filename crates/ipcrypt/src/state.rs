@@ -34,44 +34,7 @@ fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
-/// Rate-limit settings. All counts are non-zero by type, so every combination is valid.
-///
-/// Defaults follow anchors-security §1.3: ASVS 4.0.3 2.2.1 (L1) — "no more than 100 failed
-/// attempts per hour" — and NIST 800-63B §5.2.2 (at most 100 consecutive failures); there
-/// is no account behind an access code, so the limit applies per source (IP tag) plus a
-/// global ceiling (a failed-code alarm).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LoginLimits {
-    /// Failed logins per tag per minute: a burst of this many, then one more every
-    /// `60 s / n` (governor's GCRA). Default 10, so the 11th failure in a row is refused.
-    pub per_tag_per_minute: NonZeroU32,
-    /// Hard ceiling of failed logins per tag in any rolling hour. Default 100 (ASVS 4.0.3
-    /// 2.2.1). Implemented as a GCRA with burst `ceil(n/2)` refilling the rest over the
-    /// hour, so no 60-minute window ever admits more than `n`.
-    pub per_tag_per_hour: NonZeroU32,
-    /// Failed logins per second across all clients. Default 50: far above honest traffic
-    /// for a small platform, low enough to stop a distributed guessing run.
-    pub global_per_second: NonZeroU32,
-    /// Security events other than failed logins (throttled, blocked, bad CSRF, …) stored
-    /// per tag and kind per minute; the excess is counted, not stored, so a flood cannot
-    /// turn the security log into a write amplifier. Default 6. (Failed-login events are
-    /// already bounded by the limits above and are always stored.)
-    pub events_per_tag_per_minute: NonZeroU32,
-    /// Such events stored per second across all clients. Default 100.
-    pub events_global_per_second: NonZeroU32,
-}
-
-impl Default for LoginLimits {
-    fn default() -> Self {
-        Self {
-            per_tag_per_minute: nz(10),
-            per_tag_per_hour: nz(100),
-            global_per_second: nz(50),
-            events_per_tag_per_minute: nz(6),
-            events_global_per_second: nz(100),
-        }
-    }
-}
+pub use mestring_domain::policy::LoginLimits;
 
 /// How long a refused client should wait, in whole seconds (>= 1), for `Retry-After`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

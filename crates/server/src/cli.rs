@@ -17,8 +17,7 @@ use mestring_web::seal::SealKey;
 use crate::config::Config;
 use crate::{Application, clock, demo, iplayer, keys, telemetry};
 
-/// Largest batch `codes issue` accepts in one call.
-pub const MAX_CODES_PER_ISSUE: u32 = 10_000;
+use mestring_domain::policy::code::MAX_PER_CLI_ISSUE as MAX_CODES_PER_ISSUE;
 
 #[derive(Debug, Parser)]
 #[command(

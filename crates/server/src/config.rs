@@ -93,7 +93,7 @@ impl Config {
                         "a whole number of days, 1 to 365",
                     )
                 })?,
-            None => mestring_domain::retention::SECURITY_LOG_RETENTION_DAYS,
+            None => mestring_domain::policy::retention::SECURITY_LOG_DAYS,
         };
         let workers = match var("MESTRING_WORKERS") {
             Some(v) => Some(

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::access_code::CodeHash;
 use mestring_domain::id::Id;
-use mestring_domain::retention;
+use mestring_domain::policy;
 
 use crate::schema::accounts;
 use crate::{DbConn, StoreError, from_db, to_db};
@@ -66,7 +66,11 @@ impl AccountRow {
     /// its lifetime.
     pub fn can_log_in(&self, now: DateTime<Utc>) -> bool {
         self.deactivated_at.is_none()
-            && retention::code_is_active(self.created_at(), self.last_login_at(), now)
+            && mestring_domain::retention::code_is_active(
+                self.created_at(),
+                self.last_login_at(),
+                now,
+            )
     }
 
     /// Creates an account for a new code.
@@ -141,8 +145,7 @@ impl AccountRow {
     /// returns how many. The SQL filter is a coarse pre-selection (a few
     /// days early); the exact calendar rule is applied per row.
     pub fn deactivate_expired(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let coarse =
-            to_db(now - Duration::days(365 * i64::from(retention::CODE_LIFETIME_YEARS) - 3));
+        let coarse = to_db(now - Duration::days(365 * i64::from(policy::code::LIFETIME_YEARS) - 3));
         let candidates: Vec<Self> = accounts::table
             .filter(accounts::deactivated_at.is_null())
             .filter(accounts::created_at.le(coarse))

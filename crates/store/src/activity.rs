@@ -14,10 +14,7 @@ use mestring_domain::id::Id;
 use crate::schema_program::activity_days;
 use crate::{DbConn, StoreError, from_db, to_db};
 
-/// The granularity of time spent, in minutes.
-pub const MINUTE_STEP: i64 = 5;
-/// The longest gap between page views still counted as time spent.
-pub const MAX_GAP_MINUTES: i64 = 30;
+use mestring_domain::policy::activity::{MAX_GAP, MINUTE_STEP};
 
 /// One day of activity.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -112,7 +109,7 @@ impl ActivityDayRow {
             return Ok(());
         }
         let gap_min = gap.num_minutes();
-        let add = if gap_min > MAX_GAP_MINUTES {
+        let add = if gap_min > MAX_GAP.num_minutes() {
             0
         } else {
             gap_min / MINUTE_STEP * MINUTE_STEP

@@ -1,9 +1,10 @@
 //! Tables of the IP layer: sealed security events, daily tag keys, blocks
 //! and the operator audit log. Nothing here refers to an account.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::id::Id;
+use mestring_domain::policy;
 
 use crate::schema::{audit_log, ip_blocks, ip_tag_keys, security_events};
 use crate::{DbConn, StoreError, from_db, to_db};
@@ -146,10 +147,11 @@ impl TagKeyRow {
             .map_err(StoreError::from)
     }
 
-    /// Deletes keys created more than 48 hours before `now`.
+    /// Deletes keys older than [`policy::retention::TAG_KEY`].
     pub fn purge_old(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, StoreError> {
         Ok(diesel::delete(
-            ip_tag_keys::table.filter(ip_tag_keys::created_at.lt(to_db(now - Duration::hours(48)))),
+            ip_tag_keys::table
+                .filter(ip_tag_keys::created_at.lt(to_db(now - policy::retention::TAG_KEY))),
         )
         .execute(conn)?)
     }

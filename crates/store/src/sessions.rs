@@ -1,8 +1,9 @@
 //! Server-side sessions, stored by the SHA-256 of their token.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::id::Id;
+use mestring_domain::policy;
 
 use crate::accounts::AccountRow;
 use crate::schema::{accounts, sessions};
@@ -22,27 +23,7 @@ pub struct SessionRow {
     pub pending_code_hash: Option<String>,
 }
 
-/// How long sessions may live.
-#[derive(Debug, Clone, Copy)]
-pub struct SessionLimits {
-    /// Inactivity after which the session ends.
-    pub idle: Duration,
-    /// Age after which the session ends regardless of activity.
-    pub absolute: Duration,
-}
-
-impl SessionLimits {
-    /// Whether a session created at `created` and last used at
-    /// `last_seen` may still be used at `now` (both limits, to the second).
-    pub fn allow(
-        &self,
-        created: DateTime<Utc>,
-        last_seen: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> bool {
-        now < last_seen + self.idle && now < created + self.absolute
-    }
-}
+pub use mestring_domain::policy::SessionLimits;
 
 impl SessionRow {
     /// When the session was created.
@@ -101,7 +82,7 @@ impl SessionRow {
         }
         // Writing on every request would serialise all traffic on SQLite;
         // a minute of slack in the idle timeout is harmless.
-        if now - session.last_seen_at() >= Duration::minutes(1) {
+        if now - session.last_seen_at() >= policy::session::TOUCH_SLACK {
             diesel::update(sessions::table.find(token_hash))
                 .set(sessions::last_seen_at.eq(to_db(now)))
                 .execute(conn)?;

@@ -1,17 +1,15 @@
 //! Staff sessions, stored by the SHA-256 of their token, apart from
 //! end-user sessions (other cookie, other limits).
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::id::Id;
+use mestring_domain::policy::session::{PENDING_STAFF_LOGIN, TOUCH_SLACK};
 
 use crate::schema_staff::{staff, staff_sessions};
 use crate::sessions::SessionLimits;
 use crate::staff::StaffRow;
 use crate::{DbConn, StoreError, from_db, to_db};
-
-/// How long a half-done login (password given, TOTP not yet) may wait.
-pub const PENDING_LOGIN_MINUTES: i64 = 5;
 
 /// A staff session row; the token itself is never stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -29,11 +27,11 @@ pub struct StaffSessionRow {
 
 impl StaffSessionRow {
     /// Whether the session is alive at `now` (a pending one lives only
-    /// [`PENDING_LOGIN_MINUTES`]).
+    /// [`PENDING_STAFF_LOGIN`]).
     pub fn is_live(&self, limits: SessionLimits, now: DateTime<Utc>) -> bool {
         let created = from_db(self.created_at);
         if !self.verified {
-            return now < created + Duration::minutes(PENDING_LOGIN_MINUTES);
+            return now < created + PENDING_STAFF_LOGIN;
         }
         limits.allow(created, from_db(self.last_seen_at), now)
     }
@@ -85,8 +83,8 @@ impl StaffSessionRow {
             Self::delete(conn, token_hash)?;
             return Ok(None);
         }
-        // As for user sessions: a minute of slack spares a write per request.
-        if session.verified && now - from_db(session.last_seen_at) >= Duration::seconds(60) {
+        // As for user sessions: the slack spares a write per request.
+        if session.verified && now - from_db(session.last_seen_at) >= TOUCH_SLACK {
             diesel::update(staff_sessions::table.find(token_hash))
                 .set(staff_sessions::last_seen_at.eq(to_db(now)))
                 .execute(conn)?;
@@ -118,10 +116,9 @@ impl StaffSessionRow {
                 staff_sessions::last_seen_at
                     .le(to_db(now - limits.idle))
                     .or(staff_sessions::created_at.le(to_db(now - limits.absolute)))
-                    .or(staff_sessions::verified.eq(false).and(
-                        staff_sessions::created_at
-                            .le(to_db(now - Duration::minutes(PENDING_LOGIN_MINUTES))),
-                    )),
+                    .or(staff_sessions::verified
+                        .eq(false)
+                        .and(staff_sessions::created_at.le(to_db(now - PENDING_STAFF_LOGIN)))),
             ),
         )
         .execute(conn)?;

@@ -2,14 +2,12 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
 use mestring_content::Catalog;
 use mestring_domain::access_code::CodePepper;
 use mestring_domain::clock::Clock;
-use mestring_domain::retention;
+use mestring_domain::policy::{self, SessionLimits};
 use mestring_ipcrypt::IpState;
 use mestring_store::Store;
-use mestring_store::sessions::SessionLimits;
 
 /// Settings the web layer needs, already validated by the server.
 #[derive(Debug, Clone)]
@@ -30,11 +28,8 @@ impl WebConfig {
         Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
             secure_cookies: base_url.starts_with("https://"),
-            user_sessions: SessionLimits {
-                idle: Duration::minutes(retention::USER_SESSION_IDLE_MINUTES),
-                absolute: Duration::hours(retention::SESSION_ABSOLUTE_HOURS),
-            },
-            security_log_days: retention::SECURITY_LOG_RETENTION_DAYS,
+            user_sessions: policy::session::USER,
+            security_log_days: policy::retention::SECURITY_LOG_DAYS,
         }
     }
 }

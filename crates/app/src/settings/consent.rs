@@ -4,11 +4,9 @@
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
-use mestring_domain::consent::{
-    ConsentEventKind, NotSharingReason, SHARING_LAPSE_WEEKS, SHARING_RENEWAL_QUESTION_WEEKS,
-    SharingState,
-};
+use mestring_domain::consent::{ConsentEventKind, NotSharingReason, SharingState};
 use mestring_domain::id::Id;
+use mestring_domain::policy;
 use mestring_store::consent::ConsentRow;
 use mestring_store::organisations::OrganisationRow;
 use mestring_store::staff_views::StaffViewRow;
@@ -174,8 +172,8 @@ pub async fn show_settings(
         org,
         history,
         views,
-        renewal_weeks: SHARING_RENEWAL_QUESTION_WEEKS,
-        lapse_weeks: SHARING_LAPSE_WEEKS,
+        renewal_weeks: policy::sharing::RENEWAL_QUESTION_WEEKS,
+        lapse_weeks: policy::sharing::LAPSE_WEEKS,
     };
     Ok(html(page.render()?))
 }
@@ -203,7 +201,7 @@ async fn question_page(
         ctx,
         org,
         renewal,
-        renewal_weeks: SHARING_RENEWAL_QUESTION_WEEKS,
+        renewal_weeks: policy::sharing::RENEWAL_QUESTION_WEEKS,
     };
     Ok(html(page.render()?))
 }

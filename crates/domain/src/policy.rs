@@ -1,0 +1,223 @@
+//! Every mission rule's number, in one place.
+//!
+//! Each section below is one rule family. Everything else in the workspace
+//! (store, web crates, the IP layer, the server, the message catalogue, the
+//! privacy page and the docs) reads these values; nothing spells them again.
+//! Where a value is marked *default*, the server's typed configuration may
+//! override it (validated at start, within the stated range); every other
+//! value is fixed by this module.
+
+use std::num::NonZeroU32;
+
+use chrono::{DateTime, Duration, Utc};
+
+/// Access codes: their format and how long they live.
+pub mod code {
+    /// Crockford's base32 alphabet (no I, L, O, U): easy to read and type
+    /// from paper, case-insensitive.
+    pub const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    /// Random symbols in a code.
+    pub const DATA_SYMBOLS: usize = 15;
+    /// Symbols in a code including the check symbol.
+    pub const SYMBOLS: usize = DATA_SYMBOLS + 1;
+    /// Bits of randomness in a code.
+    pub const ENTROPY_BITS: usize = DATA_SYMBOLS * 5;
+    // At least 75 bits of randomness; checked when compiling.
+    const _: () = assert!(ENTROPY_BITS >= 75);
+    /// Calendar years (Europe/Oslo) after creation or last login before a
+    /// code stops working for good.
+    pub const LIFETIME_YEARS: i32 = 5;
+    /// Most codes on one printed sheet issued from the dashboard.
+    pub const MAX_PER_SHEET: u32 = 100;
+    /// Most codes one `mestring codes issue` run prints.
+    pub const MAX_PER_CLI_ISSUE: u32 = 10_000;
+}
+
+/// Sharing with the issuing organisation: how long a "yes" lasts.
+pub mod sharing {
+    /// Weeks after sharing was last given or renewed at which the user is
+    /// asked whether they still receive follow-up.
+    pub const RENEWAL_QUESTION_WEEKS: u32 = 22;
+    /// Weeks after sharing was last given or renewed at which it lapses
+    /// when the question was not answered.
+    pub const LAPSE_WEEKS: u32 = 26;
+    // The question must come before the lapse, so there is time to answer.
+    const _: () = assert!(RENEWAL_QUESTION_WEEKS < LAPSE_WEEKS);
+}
+
+/// How long a session may live: an idle limit and an absolute limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Inactivity after which the session ends.
+    pub idle: Duration,
+    /// Age after which the session ends regardless of activity.
+    pub absolute: Duration,
+}
+
+impl SessionLimits {
+    /// Whether a session created at `created` and last used at `last_seen`
+    /// may still be used at `now` (both limits, to the second).
+    pub fn allow(
+        &self,
+        created: DateTime<Utc>,
+        last_seen: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        now < last_seen + self.idle && now < created + self.absolute
+    }
+}
+
+/// Session lifetimes for end users and staff.
+pub mod session {
+    use super::{Duration, SessionLimits};
+
+    /// End users: 30 minutes idle, 12 hours at most.
+    pub const USER: SessionLimits = SessionLimits {
+        idle: Duration::minutes(30),
+        absolute: Duration::hours(12),
+    };
+    /// Staff: 15 minutes idle (they see other people's data), 12 hours at
+    /// most.
+    pub const STAFF: SessionLimits = SessionLimits {
+        idle: Duration::minutes(15),
+        absolute: Duration::hours(12),
+    };
+    /// A staff login that passed the password step must finish the TOTP
+    /// step within this time.
+    pub const PENDING_STAFF_LOGIN: Duration = Duration::minutes(5);
+    /// A session's "last seen" time is written at most this often, so a
+    /// burst of page views costs one write, not one per view. The idle
+    /// limit is therefore exact to within this slack.
+    pub const TOUCH_SLACK: Duration = Duration::minutes(1);
+}
+
+/// Limits on failed logins: per source (IP tag), globally and per staff
+/// account.
+///
+/// The per-tag limits follow ASVS 4.0.3 2.2.1 (no more than 100 failed
+/// attempts per hour) and NIST SP 800-63B §5.2.2. An access code has no
+/// account to lock, so the limit applies per source plus a global ceiling.
+/// All counts are non-zero by type, so every combination is valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Failed logins per tag per minute: a burst of this many, then one
+    /// more every `60 s / n`. Default 10, so the 11th failure in a row is
+    /// refused.
+    pub per_tag_per_minute: NonZeroU32,
+    /// Hard ceiling of failed logins per tag in any rolling hour. Default
+    /// 100.
+    pub per_tag_per_hour: NonZeroU32,
+    /// Failed logins per second across all clients. Default 50: far above
+    /// honest traffic, low enough to stop a distributed guessing run.
+    pub global_per_second: NonZeroU32,
+    /// Security events other than failed logins stored per tag and kind
+    /// per minute; the excess is counted, not stored. Default 6.
+    pub events_per_tag_per_minute: NonZeroU32,
+    /// Such events stored per second across all clients. Default 100.
+    pub events_global_per_second: NonZeroU32,
+}
+
+const fn nz(n: u32) -> NonZeroU32 {
+    match NonZeroU32::new(n) {
+        Some(v) => v,
+        None => NonZeroU32::MIN,
+    }
+}
+
+/// Throttles on failed logins.
+pub mod throttle {
+    use super::{Duration, LoginLimits, nz};
+
+    /// The limits the server uses.
+    pub const LOGIN: LoginLimits = LoginLimits {
+        per_tag_per_minute: nz(10),
+        per_tag_per_hour: nz(100),
+        global_per_second: nz(50),
+        events_per_tag_per_minute: nz(6),
+        events_global_per_second: nz(100),
+    };
+    /// Failed password or TOTP attempts on one staff account in a rolling
+    /// hour after which that account refuses every login attempt until the
+    /// hour has passed (ASVS 4.0.3 2.2.1).
+    pub const STAFF_FAILURES_PER_HOUR: i64 = 100;
+    /// The rolling window of [`STAFF_FAILURES_PER_HOUR`].
+    pub const STAFF_FAILURE_WINDOW: Duration = Duration::hours(1);
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        throttle::LOGIN
+    }
+}
+
+/// How long stored things live before they are deleted.
+pub mod retention {
+    use super::Duration;
+
+    /// Default days a sealed security-log row is kept (configurable 1 to
+    /// [`SECURITY_LOG_MAX_DAYS`]).
+    pub const SECURITY_LOG_DAYS: i64 = 30;
+    /// The longest security-log retention the configuration accepts.
+    pub const SECURITY_LOG_MAX_DAYS: i64 = 365;
+    /// A daily IP-tag key is destroyed this long after it was made, so
+    /// tags from different days cannot be linked after that.
+    pub const TAG_KEY: Duration = Duration::hours(48);
+    /// A staff invitation link works this long.
+    pub const INVITATION: Duration = Duration::hours(72);
+}
+
+/// Coarse activity (time spent per day).
+pub mod activity {
+    use super::{Duration, session};
+
+    /// Time spent is counted in steps of this many minutes.
+    pub const MINUTE_STEP: i64 = 5;
+    /// The longest gap between page views still counted as time spent:
+    /// the end-user session's idle limit.
+    pub const MAX_GAP: Duration = session::USER.idle;
+}
+
+/// Staff passwords and their hashing.
+pub mod password {
+    /// Fewest characters a password may have (ASVS 4.0.3 2.1.1).
+    pub const MIN_CHARS: usize = 12;
+    /// Most characters accepted; longer input is refused, not truncated
+    /// (ASVS 4.0.3 2.1.2).
+    pub const MAX_CHARS: usize = 128;
+    /// Argon2id memory in KiB (ASVS 5.0 appendix C: m=19456, t=2, p=1).
+    pub const ARGON2_M_KIB: u32 = 19_456;
+    /// Argon2id iterations.
+    pub const ARGON2_T: u32 = 2;
+    /// Argon2id lanes.
+    pub const ARGON2_P: u32 = 1;
+    /// Hashes computed at once, at most (each takes ~19 MiB).
+    pub const MAX_CONCURRENT_HASHES: usize = 2;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_allow_until_either_limit() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("valid");
+        let l = session::USER;
+        assert!(l.allow(t0, t0, t0 + l.idle - Duration::seconds(1)));
+        assert!(!l.allow(t0, t0, t0 + l.idle));
+        let late = t0 + l.absolute;
+        assert!(!l.allow(t0, late - Duration::seconds(1), late));
+    }
+
+    #[test]
+    fn activity_gap_is_the_user_idle_limit() {
+        assert_eq!(activity::MAX_GAP, session::USER.idle);
+    }
+
+    #[test]
+    fn default_login_limits_are_the_documented_ones() {
+        let l = LoginLimits::default();
+        assert_eq!(l.per_tag_per_minute.get(), 10);
+        assert_eq!(l.per_tag_per_hour.get(), 100);
+        assert_eq!(l.global_per_second.get(), 50);
+    }
+}
