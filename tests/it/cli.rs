@@ -55,6 +55,25 @@ fn org_create_prints_the_id_and_codes_issue_prints_a_thousand_distinct_codes() {
 }
 
 #[test]
+fn org_list_shows_every_organisation_oldest_first() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let empty = run_cli(&db, &["org", "list"]);
+        assert!(empty.status.success());
+        assert!(empty.stdout.is_empty(), "nothing on stdout when empty");
+        let first = create_org(&db, "Klinikk Sør");
+        let second = create_org(&db, "DPS\nMidt");
+        let out = stdout(&run_cli(&db, &["org", "list"]));
+        let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert_eq!((lines[0][0], lines[0][2]), (first.as_str(), "Klinikk Sør"));
+        // A control character in a name is shown escaped, on one line.
+        assert_eq!((lines[1][0], lines[1][2]), (second.as_str(), "DPS\\nMidt"));
+        assert_eq!(lines[0][1].len(), "2026-12-03".len());
+    }
+}
+
+#[test]
 fn codes_issue_refuses_bad_arguments_with_clear_messages() {
     let db = TestDb::new(Backend::Sqlite);
     let org = create_org(&db, "Klinikk Sør");

@@ -367,7 +367,7 @@ e2e! {
     }
 }
 
-/// Promise 5 end to end, through the real executable: a unique marker
+/// Promise 5 (docs/architecture.md) end to end, through the real executable: a unique marker
 /// written into a registration is nowhere in the database file, its WAL
 /// (or a dump of PostgreSQL) or the server's output after self-delete.
 #[actix_web::test]

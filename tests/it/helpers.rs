@@ -184,6 +184,8 @@ pub struct TestApp {
     pub db: TestDb,
     pub clock: Arc<MockClock>,
     pub state: AppState,
+    /// The app's shutdown switch.
+    pub lifecycle: mestring_server::Lifecycle,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -213,12 +215,14 @@ impl TestApp {
         let base = format!("http://127.0.0.1:{}", app.port());
         let state = app.state().clone();
         let handle = app.handle();
+        let lifecycle = app.lifecycle();
         actix_web::rt::spawn(app.run_until_stopped());
         Self {
             base,
             db,
             clock,
             state,
+            lifecycle,
             handle,
         }
     }
@@ -335,7 +339,8 @@ impl Client {
         self.jar.borrow_mut().insert(name.into(), value.into());
     }
 
-    fn cookie_header(&self) -> String {
+    /// The `Cookie` header this client would send.
+    pub fn cookie_header(&self) -> String {
         self.jar
             .borrow()
             .iter()
@@ -553,6 +558,31 @@ impl ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// Sends `signal` (e.g. "TERM") to the server process.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; its status if it did.
+    pub async fn wait_exit(&mut self, limit: StdDuration) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if start.elapsed() >= limit {
+                return None;
+            }
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -618,12 +648,14 @@ impl TestApp {
         let base = format!("http://127.0.0.1:{}", app.port());
         let state = app.state().clone();
         let handle = app.handle();
+        let lifecycle = app.lifecycle();
         actix_web::rt::spawn(app.run_until_stopped());
         Self {
             base,
             db,
             clock,
             state,
+            lifecycle,
             handle,
         }
     }

@@ -8,6 +8,7 @@ mod cli;
 mod consent;
 mod dashboard;
 mod iplayer;
+mod lifecycle;
 mod login;
 mod privacy;
 mod program;

@@ -1,4 +1,4 @@
-//! The sharing-consent timeline (promise 3): whether the organisation that
+//! The sharing-consent timeline (promise 3 in docs/architecture.md): whether the organisation that
 //! issued a user's code may see that user's data, as a pure function of the
 //! recorded consent history and "now".
 //!

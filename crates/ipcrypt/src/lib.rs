@@ -1,4 +1,4 @@
-//! mestring-ipcrypt: the IP-encryption layer (DESIGN.md promise 7).
+//! mestring-ipcrypt: the IP-encryption layer (promise 7 in docs/architecture.md).
 //!
 //! The client's address is taken once, by the outermost middleware ([`IpLayer`]), and goes
 //! no further in clear:

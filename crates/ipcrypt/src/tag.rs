@@ -18,7 +18,7 @@ const TAG_DOMAIN: &[u8] = b"mestring/ip-tag/v1\0";
 
 /// The bytes of an address that are hashed: IPv4 as its 4 bytes; IPv6 as its /64 prefix,
 /// because one subscriber usually holds a whole /64 and could otherwise step around a
-/// rate limit or a block by changing the lower bits (anchors-security §4.3 step 1).
+/// rate limit or a block by changing the lower bits.
 /// The leading family byte keeps the two encodings apart.
 pub(crate) fn hashed_bytes(ip: IpAddr) -> ([u8; 9], usize) {
     let mut out = [0u8; 9];

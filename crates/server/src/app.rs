@@ -3,8 +3,12 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use mestring_domain::clock::Clock;
@@ -20,6 +24,46 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    lifecycle: Lifecycle,
+    jobs: tokio::task::JoinHandle<()>,
+    grace: Duration,
+}
+
+/// Whether the process is shutting down. Shared by the signal handler,
+/// `/readyz`, the connection middleware and the background jobs.
+#[derive(Clone)]
+pub struct Lifecycle {
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self {
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+        }
+    }
+}
+
+impl Lifecycle {
+    /// Marks the process as shutting down: `/readyz` answers 503, every
+    /// response closes its connection, the jobs stop after their current
+    /// step. Idempotent.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        // An error means the sender is gone, which cannot happen while
+        // `self` holds it; either way there is nothing left to wait for.
+        let _ = rx.wait_for(|stopping| *stopping).await;
+    }
 }
 
 impl Application {
@@ -61,11 +105,15 @@ impl Application {
         let port = listener.local_addr()?.port();
         let data = web::Data::new(state.clone());
         let ip_state = state.ip.clone();
+        let lifecycle = Lifecycle::default();
+        let life = web::Data::new(lifecycle.clone());
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(life.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .wrap(from_fn(csrf::guard))
+                .wrap(from_fn(close_when_stopping))
                 .wrap(headers::security_headers())
                 .wrap(from_fn(access_log::log))
                 // Outermost: nothing above it ever sees the client address.
@@ -76,17 +124,27 @@ impl Application {
         if let Some(n) = config.workers {
             server = server.workers(n);
         }
-        let server = server.disable_signals().run();
-        jobs::spawn(
+        let grace = Duration::from_secs(config.shutdown_grace_secs);
+        // Signals are handled in `serve_until_signal`, so that shutdown
+        // also flips readiness and stops the jobs.
+        let server = server
+            .shutdown_timeout(config.shutdown_grace_secs)
+            .disable_signals()
+            .run();
+        let jobs = jobs::spawn(
             state.clone(),
             config.security_log_days,
             config.data_dir.clone(),
-            std::time::Duration::from_secs(config.maintenance_secs),
+            Duration::from_secs(config.maintenance_secs),
+            lifecycle.clone(),
         );
         Ok(Self {
             port,
             server,
             state,
+            lifecycle,
+            jobs,
+            grace,
         })
     }
 
@@ -100,9 +158,67 @@ impl Application {
         &self.state
     }
 
+    /// The shutdown switch (tests flip it without a signal).
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle.clone()
+    }
+
     /// Serves until the server is stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully: readiness
+    /// turns 503 and accepting stops at once; requests already sent get
+    /// [`drain_delay`] to be picked up and then up to the grace period
+    /// (`MESTRING_SHUTDOWN_GRACE_SECS`) to finish, each answered with
+    /// `Connection: close`; the listener closes; the background jobs finish
+    /// their current step and stop; then the last handle on the database
+    /// pool is dropped, so no pool thread is inside the database driver
+    /// when the process exits.
+    pub async fn serve_until_signal(self) -> anyhow::Result<()> {
+        let Self {
+            server,
+            state,
+            lifecycle,
+            jobs,
+            grace,
+            ..
+        } = self;
+        let handle = server.handle();
+        let life = lifecycle.clone();
+        let signals = tokio::spawn(async move {
+            let signal = match wait_for_stop_signal().await {
+                Ok(name) => name,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for signals");
+                    return;
+                }
+            };
+            tracing::info!(signal, "shutting down");
+            life.begin_shutdown();
+            // Stop accepting at once, but let requests that reached a
+            // keep-alive connection just before the signal be read and
+            // answered (with `Connection: close`) before the server's own
+            // drain closes idle connections, which drops any request it
+            // has not started yet.
+            handle.pause().await;
+            tokio::time::sleep(drain_delay(grace)).await;
+            handle.stop(true).await;
+        });
+        let served = server.await;
+        // The server can also stop on its own (e.g. a handle in tests).
+        lifecycle.begin_shutdown();
+        signals.abort();
+        if tokio::time::timeout(grace, jobs).await.is_err() {
+            tracing::warn!("background jobs did not stop within the grace period");
+        }
+        // Other clones of the state may outlive this function on threads
+        // that are still winding down; closing the pool here, on this
+        // thread, means none of them touches the database driver after.
+        state.store.close(grace).await;
+        tracing::info!("stopped");
+        served.context("server failed")
     }
 
     /// A handle that can stop the server.
@@ -111,10 +227,23 @@ impl Application {
     }
 }
 
-/// Connects and migrates.
+/// Database connections the server's pool may hold.
+const SERVER_POOL_SIZE: u32 = 8;
+
+/// Connects the server's pool and migrates.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    open_store_sized(config, SERVER_POOL_SIZE).await
+}
+
+/// Connects a one-connection store for a CLI command and migrates. The
+/// command drops it before `main` returns (see [`Store::connect`]).
+pub async fn open_cli_store(config: &Config) -> anyhow::Result<Store> {
+    open_store_sized(config, 1).await
+}
+
+async fn open_store_sized(config: &Config, pool_size: u32) -> anyhow::Result<Store> {
     let url = config.database_url.clone();
-    let store = tokio::task::spawn_blocking(move || Store::connect(&url, 8))
+    let store = tokio::task::spawn_blocking(move || Store::connect(&url, pool_size))
         .await
         .context("store task failed")?
         .context("failed to open the database")?;
@@ -143,8 +272,12 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if state.store.ping().await {
+async fn readyz(state: web::Data<AppState>, life: web::Data<Lifecycle>) -> HttpResponse {
+    if life.is_stopping() {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("shutting down")
+    } else if state.store.ping().await {
         HttpResponse::Ok().content_type("text/plain").body("ready")
     } else {
         HttpResponse::ServiceUnavailable()
@@ -162,4 +295,48 @@ async fn stylesheet() -> HttpResponse {
 
 async fn not_found() -> Result<HttpResponse, AppError> {
     Err(AppError::NotFound)
+}
+
+/// How long after the stop signal the server keeps reading requests that
+/// had already arrived on open connections before it drains them: one
+/// second, or the whole grace period if that is shorter.
+pub fn drain_delay(grace: Duration) -> Duration {
+    grace.min(Duration::from_secs(1))
+}
+
+/// While shutting down, every answer closes its connection, so clients
+/// holding keep-alive connections move to another instance instead of
+/// sending their next request into a closing server.
+async fn close_when_stopping(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let life = req.app_data::<web::Data<Lifecycle>>().cloned();
+    let mut res = next.call(req).await?;
+    if life.is_some_and(|l| l.is_stopping()) {
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    Ok(res)
+}
+
+/// Waits for SIGTERM (how systemd and container runtimes stop a service)
+/// or SIGINT (Ctrl-C); returns the signal's name.
+async fn wait_for_stop_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => Ok("SIGTERM"),
+            _ = int.recv() => Ok("SIGINT"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok("Ctrl-C")
+    }
 }

@@ -96,6 +96,9 @@ enum OrgCommand {
         #[arg(long)]
         name: String,
     },
+    /// List organisations, oldest first: id, creation date (UTC) and name,
+    /// tab-separated, one per line.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,7 +175,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { demo } => serve(config, clock, demo).await,
         Command::Migrate => {
-            crate::app::open_store(&config).await?;
+            crate::app::open_cli_store(&config).await?;
             eprintln!("database is up to date");
             Ok(())
         }
@@ -184,12 +187,33 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 !name.is_empty() && name.chars().count() <= 200,
                 "--name must be 1 to 200 characters"
             );
-            let store = crate::app::open_store(&config).await?;
+            let store = crate::app::open_cli_store(&config).await?;
             let now = clock.now();
             let id = store
                 .run(move |conn| OrganisationRow::insert(conn, &name, now))
                 .await?;
             println!("{id}");
+            Ok(())
+        }
+        Command::Org {
+            command: OrgCommand::List,
+        } => {
+            let store = crate::app::open_cli_store(&config).await?;
+            let rows = store.run(OrganisationRow::list_all).await?;
+            let mut out = std::io::stdout().lock();
+            for org in &rows {
+                let name = escape_controls(&org.name);
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    org.id,
+                    org.created_at().format("%Y-%m-%d"),
+                    name
+                )?;
+            }
+            if rows.is_empty() {
+                eprintln!("no organisations");
+            }
             Ok(())
         }
         Command::Staff {
@@ -223,7 +247,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     "no program with slug {slug:?}"
                 );
             }
-            let store = crate::app::open_store(&config).await?;
+            let store = crate::app::open_cli_store(&config).await?;
             let check_org = org.clone();
             store
                 .run(move |conn| OrganisationRow::find(conn, &check_org))
@@ -282,7 +306,7 @@ async fn staff_create(
         Id::parse(org).map_err(|_| anyhow::anyhow!("--org is not a valid organisation id"))?;
     let role = mestring_store::staff::StaffRole::parse(role)
         .ok_or_else(|| anyhow::anyhow!("--role must be clinician or superuser"))?;
-    let store = crate::app::open_store(config).await?;
+    let store = crate::app::open_cli_store(config).await?;
     let mail = std::sync::Arc::new(
         mestring_web::mail::Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))
             .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -334,14 +358,7 @@ async fn serve(
         out.flush()?;
     }
     tracing::info!(port = app.port(), "listening");
-    let handle = app.handle();
-    actix_web::rt::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            handle.stop(true).await;
-        }
-    });
-    app.run_until_stopped().await?;
-    Ok(())
+    app.serve_until_signal().await
 }
 
 /// Issues `count` codes in one transaction and returns them. Only their
@@ -366,27 +383,14 @@ pub async fn issue_codes(
 /// first: time (UTC), kind, account id, topic, ratings, text. Control
 /// characters in the text are escaped so every item stays on one line.
 async fn list_feedback(config: &Config) -> anyhow::Result<()> {
-    let store = crate::app::open_store(config).await?;
+    let store = crate::app::open_cli_store(config).await?;
     let rows = store
         .run(mestring_store::feedback::FeedbackRow::list_all)
         .await?;
     let mut out = std::io::stdout().lock();
     for r in &rows {
         let rating = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
-        // Control characters (line breaks, terminal escapes) are shown
-        // escaped: user text must not be able to drive the terminal.
-        let body: String = r
-            .body
-            .chars()
-            .flat_map(|c| {
-                let escaped: Vec<char> = if c == '\\' || c.is_control() {
-                    c.escape_default().collect()
-                } else {
-                    vec![c]
-                };
-                escaped
-            })
-            .collect();
+        let body = escape_controls(&r.body);
         writeln!(
             out,
             "{}\t{}\t{}\t{}\thelpful={}\tease={}\t{}",
@@ -404,4 +408,31 @@ async fn list_feedback(config: &Config) -> anyhow::Result<()> {
         eprintln!("no feedback");
     }
     Ok(())
+}
+
+/// Text typed by users or staff, made safe for one terminal line: control
+/// characters (line breaks, terminal escapes) and backslashes are shown
+/// escaped, so the text can neither drive the terminal nor break columns.
+/// Letters such as æ, ø and å stay as they are.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\\' || c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn escape_controls_keeps_letters_and_escapes_controls() {
+        assert_eq!(escape_controls("Klinikk Sør"), "Klinikk Sør");
+        assert_eq!(escape_controls("a\nb\u{1b}[2J\\"), "a\\nb\\u{1b}[2J\\\\");
+    }
 }

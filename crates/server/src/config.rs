@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use mestring_domain::policy::retention::{SECURITY_LOG_DAYS, SECURITY_LOG_MAX_DAYS};
 use mestring_ipcrypt::TrustedProxies;
 use mestring_store::DatabaseUrl;
 
@@ -31,6 +32,9 @@ pub struct Config {
     pub maintenance_secs: u64,
     /// HTTP worker threads (`MESTRING_WORKERS`, default: one per core).
     pub workers: Option<usize>,
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT
+    /// (`MESTRING_SHUTDOWN_GRACE_SECS`, default 30, 1 to 600).
+    pub shutdown_grace_secs: u64,
 }
 
 /// A configuration value that cannot be used; the message names the
@@ -86,14 +90,14 @@ impl Config {
             Some(v) => v
                 .parse::<i64>()
                 .ok()
-                .filter(|d| (1..=365).contains(d))
+                .filter(|d| (1..=SECURITY_LOG_MAX_DAYS).contains(d))
                 .ok_or_else(|| {
                     invalid(
                         "MESTRING_SECURITY_LOG_DAYS",
-                        "a whole number of days, 1 to 365",
+                        format!("a whole number of days, 1 to {SECURITY_LOG_MAX_DAYS}"),
                     )
                 })?,
-            None => mestring_domain::policy::retention::SECURITY_LOG_DAYS,
+            None => SECURITY_LOG_DAYS,
         };
         let workers = match var("MESTRING_WORKERS") {
             Some(v) => Some(
@@ -117,7 +121,21 @@ impl Config {
                 })?,
             None => 60,
         };
+        let shutdown_grace_secs = match var("MESTRING_SHUTDOWN_GRACE_SECS") {
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=600).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        "MESTRING_SHUTDOWN_GRACE_SECS",
+                        "a number of seconds, 1 to 600",
+                    )
+                })?,
+            None => 30,
+        };
         Ok(Self {
+            shutdown_grace_secs,
             database_url,
             maintenance_secs,
             listen,
@@ -160,6 +178,7 @@ mod tests {
         assert_eq!(c.base_url, "http://127.0.0.1:8080");
         assert_eq!(c.data_dir, PathBuf::from("data"));
         assert_eq!(c.security_log_days, 30);
+        assert_eq!(c.shutdown_grace_secs, 30);
     }
 
     #[test]
@@ -170,5 +189,7 @@ mod tests {
         assert!(e.to_string().starts_with("MESTRING_LISTEN"));
         let e = from(&[("MESTRING_SECURITY_LOG_DAYS", "0")]).expect_err("rejected");
         assert!(e.to_string().starts_with("MESTRING_SECURITY_LOG_DAYS"));
+        let e = from(&[("MESTRING_SHUTDOWN_GRACE_SECS", "0")]).expect_err("rejected");
+        assert!(e.to_string().starts_with("MESTRING_SHUTDOWN_GRACE_SECS"));
     }
 }

@@ -211,6 +211,10 @@ pub enum IpCommand {
 /// `mestring keys …`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
+    /// Create every missing key file in the data directory (the code
+    /// pepper, the data-sealing key, the IP sealing keys); keeps existing
+    /// ones. Run once before the first start.
+    Init,
     /// Add a new current IP sealing key; old keys stay until no row uses them.
     RotateIp,
 }
@@ -246,7 +250,7 @@ pub async fn run_ip_command(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
-    let store = crate::app::open_store(config).await?;
+    let store = crate::app::open_cli_store(config).await?;
     let ring = SealingKeyRing::load_or_create(&keyring_path(&config.data_dir))
         .context("failed to load the IP sealing key file")?;
     let now = clock.now();
@@ -349,12 +353,30 @@ pub async fn run_keys_command(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
     match command {
+        KeysCommand::Init => {
+            let dir = &config.data_dir;
+            let files = [
+                (dir.join(crate::keys::PEPPER_FILE), "access-code pepper"),
+                (dir.join(crate::keys::SEAL_FILE), "data-sealing key"),
+                (keyring_path(dir), "IP sealing keys"),
+            ];
+            let existed: Vec<bool> = files.iter().map(|(p, _)| p.exists()).collect();
+            crate::keys::pepper(dir)?;
+            crate::keys::seal_key(dir)?;
+            SealingKeyRing::load_or_create(&keyring_path(dir))
+                .context("failed to load the IP sealing key file")?;
+            for ((path, what), existed) in files.iter().zip(existed) {
+                let verb = if existed { "kept" } else { "created" };
+                eprintln!("{verb} {what}: {}", path.display());
+            }
+            Ok(())
+        }
         KeysCommand::RotateIp => {
             let path = keyring_path(&config.data_dir);
             let mut ring = SealingKeyRing::load_or_create(&path)
                 .context("failed to load the IP sealing key file")?;
             let id = ring.rotate(&path)?;
-            let store = crate::app::open_store(config).await?;
+            let store = crate::app::open_cli_store(config).await?;
             let now = clock.now();
             store
                 .run(move |conn| {
@@ -371,7 +393,7 @@ pub async fn run_keys_command(
 
 /// `mestring audit list`.
 pub async fn list_audit(config: &Config) -> anyhow::Result<()> {
-    let store = crate::app::open_store(config).await?;
+    let store = crate::app::open_cli_store(config).await?;
     let rows = store.run(AuditRow::list).await?;
     let mut out = std::io::stdout().lock();
     for row in rows {

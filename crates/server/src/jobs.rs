@@ -13,24 +13,34 @@ use mestring_store::security::SecurityEventRow;
 use mestring_store::sessions::SessionRow;
 use mestring_web::AppState;
 
+use crate::app::Lifecycle;
 use crate::iplayer;
 
 /// How often the sweep runs.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Starts the maintenance loop on the current runtime. The first tick
-/// runs the whole pass at once.
+/// runs the whole pass at once. The loop ends when shutdown begins, but
+/// only between passes: a pass (a deletion sweep, a key rotation) is never
+/// cut off halfway.
 pub fn spawn(
     state: AppState,
     security_log_days: i64,
     data_dir: std::path::PathBuf,
     period: Duration,
-) {
+    lifecycle: Lifecycle,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
         let mut last_sweep: Option<std::time::Instant> = None;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = lifecycle.stopped() => break,
+            }
+            if lifecycle.is_stopping() {
+                break;
+            }
             let due = last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
             let result = if due {
                 last_sweep = Some(std::time::Instant::now());
@@ -42,7 +52,7 @@ pub fn spawn(
                 tracing::error!(error = %e, "maintenance failed");
             }
         }
-    });
+    })
 }
 
 /// The cheap, frequent part.

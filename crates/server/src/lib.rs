@@ -11,5 +11,5 @@ pub mod jobs;
 pub mod keys;
 pub mod telemetry;
 
-pub use app::Application;
+pub use app::{Application, Lifecycle};
 pub use config::Config;

@@ -1,5 +1,6 @@
 //! Connections, the pool and the single async entry point.
 
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -81,27 +82,81 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-/// The database: a small pool and the way to run work on it.
+/// The database: a small pool and the way to run work on it. Clones share
+/// the pool; [`Store::close`] closes it for all of them.
 #[derive(Clone)]
 pub struct Store {
-    pool: r2d2::Pool<Manager>,
+    pool: Arc<RwLock<Option<r2d2::Pool<Manager>>>>,
     backend: Backend,
 }
 
 impl Store {
     /// Connects (lazily growing a pool up to `max_size`) and checks that
     /// one connection can be opened.
+    ///
+    /// The pool never works in the background: no minimum of idle
+    /// connections to top up and no reaper closing old ones. A connection
+    /// is opened only while a caller waits for it, and stays open until
+    /// the pool is dropped or it is found broken at checkout. This matters
+    /// at exit: a pool thread still inside libpq (its TLS handshake) while
+    /// the process runs OpenSSL's exit handlers crashes the process with
+    /// SIGSEGV after its work is done. Callers drop every [`Store`] clone
+    /// before returning from `main`, which closes the connections on the
+    /// dropping thread.
     pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Self, StoreError> {
         let pool = r2d2::Pool::builder()
             .max_size(max_size)
-            .min_idle(Some(1))
+            .min_idle(Some(0))
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connection_timeout(Duration::from_secs(10))
             .build(Manager { url: url.clone() })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        // With no minimum, building opened nothing: open one now, so a
+        // wrong URL or a stopped server is reported here.
+        drop(
+            pool.get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        );
         Ok(Self {
-            pool,
+            pool: Arc::new(RwLock::new(Some(pool))),
             backend: url.backend(),
         })
+    }
+
+    /// The pool, unless the store was closed.
+    fn pool(&self) -> Result<r2d2::Pool<Manager>, StoreError> {
+        self.pool
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the database is closed".into()))
+    }
+
+    /// Closes the pool for every clone: later calls fail with
+    /// [`StoreError::Unavailable`]. Waits up to `wait` for connections in
+    /// use to come back, then closes the idle ones on the calling thread.
+    /// A process calls this last before it exits, so that no thread is
+    /// inside the database driver (and its TLS library) while the process
+    /// runs its exit handlers.
+    pub async fn close(&self, wait: Duration) {
+        let taken = self
+            .pool
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(pool) = taken else { return };
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let state = pool.state();
+            if state.idle_connections >= state.connections
+                || tokio::time::Instant::now() >= deadline
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(pool);
     }
 
     /// Which engine this store runs on.
@@ -129,7 +184,7 @@ impl Store {
         f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self
-            .pool
+            .pool()?
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         f(&mut conn)

@@ -46,6 +46,15 @@ impl OrganisationRow {
             .map_err(StoreError::from)
     }
 
+    /// Every organisation, oldest first.
+    pub fn list_all(conn: &mut DbConn) -> Result<Vec<Self>, StoreError> {
+        organisations::table
+            .order((organisations::created_at.asc(), organisations::id.asc()))
+            .select(Self::as_select())
+            .load(conn)
+            .map_err(StoreError::from)
+    }
+
     /// Number of organisations (the demo seeds only an empty database).
     pub fn count(conn: &mut DbConn) -> Result<i64, StoreError> {
         organisations::table

@@ -1,5 +1,5 @@
 //! Settings: sharing consent, code rotation, export and self-delete —
-//! the user's control over their data (promises 3, 4, 5 and 9).
+//! the user's control over their data (promises 3, 4, 5 and 9 in docs/architecture.md).
 
 mod code;
 mod consent;
