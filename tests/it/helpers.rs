@@ -503,6 +503,16 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_in(db, args, env, None).await
+    }
+
+    /// Like `start`, run from the working directory `cwd` if given.
+    pub async fn start_in(
+        db: &TestDb,
+        args: &[&str],
+        env: &[(&str, &str)],
+        cwd: Option<&Path>,
+    ) -> Self {
         let port = free_port();
         let stdout_path = db.dir.path().join(format!("server-{port}.out"));
         let stderr_path = db.dir.path().join(format!("server-{port}.err"));
@@ -513,6 +523,9 @@ impl ServerProcess {
             .stderr(std::fs::File::create(&stderr_path).expect("stderr file"));
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
         }
         let server = Self {
             base: format!("http://127.0.0.1:{port}"),

@@ -269,3 +269,59 @@ fn two_hundred_cli_runs_in_a_row_all_exit_zero() {
         }
     }
 }
+
+/// The binary needs nothing from the source tree: started from an empty
+/// directory with no content directory configured, `serve --demo` serves
+/// the compiled-in programs and prints a code that logs in.
+#[actix_web::test]
+async fn serve_demo_runs_from_any_directory_with_the_built_in_content() {
+    let db = TestDb::new(Backend::Sqlite);
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let server = ServerProcess::start_in(
+        &db,
+        &["--demo"],
+        &[("MESTRING_CONTENT_DIR", "")],
+        Some(elsewhere.path()),
+    )
+    .await;
+    let code = server
+        .stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix("demo code: ").map(str::to_owned))
+        .expect("a `demo code:` line");
+    let c = server.client();
+    assert_eq!(c.login(&code).await.status, 303);
+    let programs = c.get("/app/questionnaires/phq9").await;
+    assert_eq!(programs.status, 200, "{}", programs.body);
+    assert!(
+        std::fs::read_dir(elsewhere.path())
+            .expect("read dir")
+            .next()
+            .is_none(),
+        "nothing was written to the working directory"
+    );
+}
+
+/// The data directory is created 0700 and the SQLite files 0600, so other
+/// users on the machine read neither keys nor data.
+#[actix_web::test]
+async fn the_data_directory_and_the_sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    // A failed login writes (a security event), so the WAL exists.
+    app.client().login("AAAA-AAAA-AAAA-AAAA").await;
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let data_dir = app.db.dir.path().join("data");
+    assert_eq!(mode(&data_dir), 0o700, "data directory");
+    let db_file = app.db.dir.path().join("mestring.sqlite3");
+    for suffix in ["", "-wal", "-shm"] {
+        let path = std::path::PathBuf::from(format!("{}{suffix}", db_file.display()));
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+}

@@ -19,6 +19,11 @@
 
 mod markdown;
 
+/// The content shipped with the source, compiled in (see `build.rs`).
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
@@ -138,8 +143,22 @@ impl Catalog {
 /// Reports every problem found (not just the first), each naming its file
 /// relative to `dir`.
 pub fn load(dir: &Path) -> Result<Catalog, ContentError> {
+    load_from(Source::Dir(dir.to_owned()))
+}
+
+/// Loads, validates and renders the content compiled into the binary: the
+/// `content/` directory as it was at build time.
+pub fn load_embedded() -> Result<Catalog, ContentError> {
+    let files = embedded::FILES
+        .iter()
+        .map(|(rel, text)| (PathBuf::from(rel), *text))
+        .collect();
+    load_from(Source::Embedded(files))
+}
+
+fn load_from(source: Source) -> Result<Catalog, ContentError> {
     let mut l = Loader {
-        root: dir.to_owned(),
+        source,
         problems: Vec::new(),
     };
     let questionnaires = l.load_documents("questionnaires", |text| {
@@ -202,9 +221,71 @@ pub fn load(dir: &Path) -> Result<Catalog, ContentError> {
     })
 }
 
-/// Collects problems while reading; paths are relative to `root`.
+/// Where content files come from; paths are relative to its root.
+enum Source {
+    /// A directory on disk.
+    Dir(PathBuf),
+    /// Files compiled into the binary, by relative path.
+    Embedded(BTreeMap<PathBuf, &'static str>),
+}
+
+impl Source {
+    /// Sorted names of the entries directly in `rel` (relative paths).
+    fn entries(&self, rel: &Path) -> std::io::Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = match self {
+            Self::Dir(root) => fs::read_dir(root.join(rel))?
+                .filter_map(Result::ok)
+                .map(|e| rel.join(e.file_name()))
+                .collect(),
+            Self::Embedded(files) => {
+                let children: BTreeSet<PathBuf> = files
+                    .keys()
+                    .filter_map(|p| p.strip_prefix(rel).ok())
+                    .filter_map(|rest| rest.components().next())
+                    .map(|first| rel.join(first))
+                    .collect();
+                if children.is_empty() {
+                    return Err(std::io::ErrorKind::NotFound.into());
+                }
+                children.into_iter().collect()
+            }
+        };
+        v.retain(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        });
+        v.sort();
+        Ok(v)
+    }
+
+    fn is_dir(&self, rel: &Path) -> bool {
+        match self {
+            Self::Dir(root) => root.join(rel).is_dir(),
+            Self::Embedded(files) => files.keys().any(|p| p != rel && p.starts_with(rel)),
+        }
+    }
+
+    fn exists(&self, rel: &Path) -> bool {
+        match self {
+            Self::Dir(root) => root.join(rel).exists(),
+            Self::Embedded(files) => files.contains_key(rel) || self.is_dir(rel),
+        }
+    }
+
+    fn read(&self, rel: &Path) -> std::io::Result<String> {
+        match self {
+            Self::Dir(root) => fs::read_to_string(root.join(rel)),
+            Self::Embedded(files) => files
+                .get(rel)
+                .map(|s| (*s).to_owned())
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into()),
+        }
+    }
+}
+
+/// Collects problems while reading; paths are relative to the source.
 struct Loader {
-    root: PathBuf,
+    source: Source,
     problems: Vec<FileProblem>,
 }
 
@@ -223,34 +304,25 @@ impl Loader {
     /// Sorted entries of a directory (relative paths), hidden files left
     /// out. A missing directory is a problem.
     fn entries(&mut self, rel: &Path) -> Vec<PathBuf> {
-        match fs::read_dir(self.root.join(rel)) {
+        match self.source.entries(rel) {
             Err(e) => {
                 self.problem(rel, format!("cannot read directory: {e}"));
                 Vec::new()
             }
-            Ok(rd) => {
-                let mut v: Vec<PathBuf> = rd
-                    .filter_map(Result::ok)
-                    .map(|e| e.file_name())
-                    .filter(|n| !n.to_string_lossy().starts_with('.'))
-                    .map(|n| rel.join(n))
-                    .collect();
-                v.sort();
-                v
-            }
+            Ok(v) => v,
         }
     }
 
     fn subdirs(&mut self, rel: &Path) -> Vec<PathBuf> {
-        let root = self.root.clone();
-        self.entries(rel)
+        let entries = self.entries(rel);
+        entries
             .into_iter()
-            .filter(|p| root.join(p).is_dir())
+            .filter(|p| self.source.is_dir(p))
             .collect()
     }
 
     fn read(&mut self, rel: &Path) -> Option<String> {
-        match fs::read_to_string(self.root.join(rel)) {
+        match self.source.read(rel) {
             Ok(s) => Some(s),
             Err(e) => {
                 let msg = if e.kind() == std::io::ErrorKind::NotFound {
@@ -306,7 +378,7 @@ impl Loader {
             let rel = dir.join(format!("{base}.{}.md", lang.as_str()));
             used.insert(rel.clone());
             let text = self.read(&rel).unwrap_or_default();
-            if self.root.join(&rel).exists() && text.trim().is_empty() {
+            if self.source.exists(&rel) && text.trim().is_empty() {
                 self.problem(&rel, "empty file");
             }
             for m in markdown::problems(&text) {
@@ -387,7 +459,7 @@ impl Loader {
         let mut stack = vec![dir.to_owned()];
         while let Some(d) = stack.pop() {
             for rel in self.entries(&d) {
-                if self.root.join(&rel).is_dir() {
+                if self.source.is_dir(&rel) {
                     if used.iter().any(|u| u.starts_with(&rel)) {
                         stack.push(rel);
                     } else {

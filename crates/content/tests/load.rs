@@ -219,3 +219,31 @@ fn ids_must_match_file_names() {
         "{e}"
     );
 }
+
+#[test]
+fn the_embedded_content_is_the_shipped_directory() {
+    let from_disk = load(&shipped_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let embedded = mestring_content::load_embedded().unwrap_or_else(|e| panic!("{e}"));
+    let slugs = |c: &mestring_content::Catalog| {
+        c.programs()
+            .map(|p| (p.slug.to_string(), p.steps().count()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(slugs(&embedded), slugs(&from_disk));
+    assert!(slugs(&embedded).len() >= 2);
+    for slug in ["angst", "nedstemthet"] {
+        for lang in Lang::ALL {
+            assert_eq!(
+                embedded.intro_html(slug, lang),
+                from_disk.intro_html(slug, lang),
+                "{slug} {lang}"
+            );
+        }
+    }
+    let ids = |c: &mestring_content::Catalog| {
+        c.questionnaires()
+            .map(|q| q.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&embedded), ids(&from_disk));
+}

@@ -71,12 +71,8 @@ impl Application {
     /// listener. Port 0 in `config.listen` picks a free port.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         // Broken content stops the start, naming each file and problem.
-        let content = mestring_content::load(&config.content_dir).map_err(|e| {
-            anyhow::anyhow!(
-                "content in {} is invalid:\n{e}",
-                config.content_dir.display()
-            )
-        })?;
+        let content = config.load_content()?;
+        prepare_data_dir(&config)?;
         let store = open_store(&config).await?;
         let pepper = keys::pepper(&config.data_dir)?;
         let ip = iplayer::build_state(&config, &store, clock.clone()).await?;
@@ -225,6 +221,17 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// Creates the data directory (key files, outbox, the SQLite file) as
+/// 0700 if it does not exist yet.
+pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    mestring_store::create_private_dir(&config.data_dir).with_context(|| {
+        format!(
+            "failed to create the data directory {}",
+            config.data_dir.display()
+        )
+    })
 }
 
 /// Database connections the server's pool may hold.

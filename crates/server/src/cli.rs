@@ -172,6 +172,7 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let clock = clock::from_env();
+    crate::app::prepare_data_dir(&config)?;
     match command {
         Command::Serve { demo } => serve(config, clock, demo).await,
         Command::Migrate => {
@@ -240,8 +241,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let org = Id::parse(&org)
                 .map_err(|_| anyhow::anyhow!("--org is not a valid organisation id"))?;
             if let Some(slug) = &program {
-                let catalog = mestring_content::load(&config.content_dir)
-                    .map_err(|e| anyhow::anyhow!("content is invalid: {e}"))?;
+                let catalog = config.load_content()?;
                 anyhow::ensure!(
                     catalog.program(slug).is_some(),
                     "no program with slug {slug:?}"
@@ -276,12 +276,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Content {
             command: ContentCommand::Check,
-        } => match mestring_content::load(&config.content_dir) {
+        } => match config.load_content() {
             Ok(catalog) => {
                 eprintln!("content OK: {} program(s)", catalog.programs().count());
                 Ok(())
             }
-            Err(e) => anyhow::bail!("content check failed:\n{e}"),
+            Err(e) => anyhow::bail!("content check failed: {e:#}"),
         },
         Command::Ip { command } => iplayer::run_ip_command(command, &config, clock).await,
         Command::Keys { command } => iplayer::run_keys_command(command, &config, clock).await,

@@ -22,8 +22,9 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// `MESTRING_SMTP_URL` (empty: file outbox).
     pub smtp_url: Option<String>,
-    /// `MESTRING_CONTENT_DIR`: programs and questionnaires.
-    pub content_dir: PathBuf,
+    /// `MESTRING_CONTENT_DIR`: programs and questionnaires from a directory;
+    /// unset, the content compiled into the binary.
+    pub content_dir: Option<PathBuf>,
     /// `MESTRING_SECURITY_LOG_DAYS`: how long sealed security events live.
     pub security_log_days: i64,
     /// Seconds between maintenance refreshes (`MESTRING_MAINTENANCE_SECS`,
@@ -145,12 +146,24 @@ impl Config {
             base_url,
             trusted_proxies,
             smtp_url: var("MESTRING_SMTP_URL"),
-            content_dir: var("MESTRING_CONTENT_DIR")
-                .unwrap_or_else(|| "content".into())
-                .into(),
+            content_dir: var("MESTRING_CONTENT_DIR").map(PathBuf::from),
             security_log_days,
             workers,
         })
+    }
+}
+
+impl Config {
+    /// Loads and validates the content: from `MESTRING_CONTENT_DIR` if set,
+    /// otherwise what was compiled into the binary. The error names where
+    /// the content came from and every problem.
+    pub fn load_content(&self) -> anyhow::Result<mestring_content::Catalog> {
+        match &self.content_dir {
+            Some(dir) => mestring_content::load(dir)
+                .map_err(|e| anyhow::anyhow!("content in {} is invalid:\n{e}", dir.display())),
+            None => mestring_content::load_embedded()
+                .map_err(|e| anyhow::anyhow!("the built-in content is invalid:\n{e}")),
+        }
     }
 }
 

@@ -38,8 +38,9 @@ fn establish(url: &DatabaseUrl) -> Result<DbConn, ConnectError> {
     match url {
         DatabaseUrl::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| ConnectError(e.to_string()))?;
+                create_private_dir(dir).map_err(|e| ConnectError(e.to_string()))?;
             }
+            create_private_file(path).map_err(|e| ConnectError(e.to_string()))?;
             let path = path
                 .to_str()
                 .ok_or_else(|| ConnectError("non-UTF-8 path".into()))?;
@@ -52,6 +53,37 @@ fn establish(url: &DatabaseUrl) -> Result<DbConn, ConnectError> {
         DatabaseUrl::Postgres(url) => PgConnection::establish(url)
             .map(DbConn::Pg)
             .map_err(|e| ConnectError(e.to_string())),
+    }
+}
+
+/// Creates `dir` and any missing parents, readable only by this user
+/// (0700 on Unix). An existing directory is left as it is.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates an empty SQLite file readable only by this user (0600) unless it
+/// exists. SQLite gives its WAL and shared-memory files the main file's
+/// mode, so they are private too.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

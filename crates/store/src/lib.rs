@@ -29,7 +29,7 @@ pub mod staff_views;
 pub mod testing;
 mod url;
 
-pub use conn::{DbConn, Store};
+pub use conn::{DbConn, Store, create_private_dir};
 pub use error::StoreError;
 pub use url::{Backend, DatabaseUrl, DatabaseUrlError};
 
