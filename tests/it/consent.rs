@@ -186,10 +186,7 @@ e2e! {
 
 e2e! {
     async fn a_code_without_an_organisation_is_never_asked(app) {
-        let code = mestring_server::cli::issue_codes(&app.state.store, &app.state.pepper, &app.state.seal, None, None, 1, app.state.clock.now())
-            .await
-            .expect("issued")[0]
-            .reveal();
+        let code = app.issue_codes_for(None, None, 1).await[0].reveal();
         let (c, to) = login(&app, &code).await;
         assert_eq!(to, "/app");
         assert_eq!(c.get("/consent").await.location(), Some("/app"));

@@ -28,10 +28,26 @@ pub enum Backend {
 
 /// SQLite always; PostgreSQL too when `MESTRING_TEST_POSTGRES_URL` is set.
 /// A set but unreachable URL fails the test rather than skipping it.
+/// The backends each test runs on: SQLite, plus PostgreSQL when
+/// `MESTRING_TEST_POSTGRES_URL` is set. `MESTRING_TEST_BACKENDS=postgres`
+/// (or `sqlite`) narrows that to one, so CI's PostgreSQL pass does not
+/// repeat the SQLite pass.
 pub fn backends() -> Vec<Backend> {
     let mut b = vec![Backend::Sqlite];
     if postgres_admin_url().is_some() {
         b.push(Backend::Postgres);
+    }
+    match std::env::var("MESTRING_TEST_BACKENDS").ok().as_deref() {
+        Some("postgres") => {
+            assert!(
+                postgres_admin_url().is_some(),
+                "MESTRING_TEST_BACKENDS=postgres needs MESTRING_TEST_POSTGRES_URL"
+            );
+            b.retain(|x| *x == Backend::Postgres);
+        }
+        Some("sqlite") => b.retain(|x| *x == Backend::Sqlite),
+        Some("") | None => {}
+        Some(other) => panic!("MESTRING_TEST_BACKENDS must be sqlite or postgres, not {other:?}"),
     }
     b
 }
@@ -251,17 +267,30 @@ impl TestApp {
     /// Fixture: codes issued by a new organisation for `program`.
     pub async fn issue_codes(&self, count: u32, program: Option<&str>) -> Vec<AccessCode> {
         let org = self.create_org("Testklinikken").await;
-        mestring_server::cli::issue_codes(
+        self.issue_codes_for(Some(&org), program, count).await
+    }
+
+    /// Fixture: codes issued for `org` (none: a private code), the way
+    /// `mestring codes issue` and the dashboard issue them.
+    pub async fn issue_codes_for(
+        &self,
+        org: Option<&Id>,
+        program: Option<&str>,
+        count: u32,
+    ) -> Vec<AccessCode> {
+        let (_batch, codes) = mestring_dashboard::codes::issue(
             &self.state.store,
             &self.state.pepper,
-            &self.state.seal,
-            Some(&org),
+            Some(&self.state.seal),
+            org,
+            None,
             program,
             count,
             self.clock.now(),
         )
         .await
-        .expect("codes issued")
+        .expect("codes issued");
+        codes
     }
 
     /// Fixture: one code.

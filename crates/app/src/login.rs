@@ -8,6 +8,7 @@ use mestring_domain::policy;
 use mestring_ipcrypt::RequestIp;
 use mestring_store::accounts::AccountRow;
 use mestring_store::sessions::SessionRow;
+use mestring_web::error::throttled;
 use mestring_web::session::{self, SESSION_COOKIE};
 use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
@@ -32,13 +33,6 @@ fn code_message(ctx: &Ctx, key: &str) -> String {
             ("years", &policy::code::LIFETIME_YEARS.to_string()),
         ],
     )
-}
-
-#[derive(Template)]
-#[template(path = "throttled.html")]
-struct ThrottledPage {
-    ctx: Ctx,
-    message: String,
 }
 
 /// `GET /login`.
@@ -84,18 +78,6 @@ fn form_error(ctx: Ctx, key: &str, typed: String) -> Result<HttpResponse, AppErr
             .content_type("text/html; charset=utf-8")
             .body(page.render()?),
     )
-}
-
-/// The 429 answer, in plain words, with `Retry-After`.
-fn throttled(ctx: Ctx, secs: u64) -> Result<HttpResponse, AppError> {
-    let message = ctx
-        .tr
-        .fill("login.throttled", &[("seconds", &secs.to_string())]);
-    let html = ThrottledPage { ctx, message }.render()?;
-    Err(AppError::TooManyRequests {
-        retry_after_secs: secs,
-        html,
-    })
 }
 
 /// `POST /login`: throttle check, parse, look up by HMAC, start a session.

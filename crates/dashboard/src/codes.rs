@@ -22,7 +22,7 @@ use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
 
 use crate::session::Staff;
-use crate::{fmt_date, html};
+use crate::{fmt_date, html_status};
 
 /// Purpose label for sealing pseudonyms.
 pub const PSEUDONYM_PURPOSE: &str = "pseudonym";
@@ -205,5 +205,5 @@ pub async fn show_sheet(
         codes,
     };
     tracing::info!(staff = %staff.id(), "code sheet viewed");
-    html(StatusCode::OK, page.render()?)
+    Ok(html_status(StatusCode::OK, page.render()?))
 }

@@ -19,7 +19,7 @@ use mestring_web::{AppError, AppState, Ctx};
 use rand::RngCore;
 use serde::Deserialize;
 
-use crate::html;
+use crate::html_status;
 use crate::password::{self, PasswordProblem};
 use crate::totp::{SEAL_PURPOSE, TotpSecret, qr_svg};
 
@@ -226,7 +226,7 @@ pub async fn show_password(
         error: None,
         min_chars: password::MIN_CHARS,
     };
-    html(StatusCode::OK, page.render()?)
+    Ok(html_status(StatusCode::OK, page.render()?))
 }
 
 /// The password form. No `Debug`: it holds the password.
@@ -259,7 +259,10 @@ pub async fn submit_password(
             error,
             min_chars: password::MIN_CHARS,
         };
-        return html(StatusCode::UNPROCESSABLE_ENTITY, page.render()?);
+        return Ok(html_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            page.render()?,
+        ));
     }
     let phc = password::hash(form.password)
         .await
@@ -321,10 +324,10 @@ pub async fn show_totp(
             .insert_header((header::LOCATION, format!("/staff/invite/{token}")))
             .finish());
     };
-    html(
+    Ok(html_status(
         StatusCode::OK,
         totp_page(ctx, token, &person, &secret, None)?,
-    )
+    ))
 }
 
 /// The TOTP confirmation form.
@@ -350,10 +353,10 @@ pub async fn submit_totp(
     let now = state.clock.now();
     let Some(step) = secret.verify(&form.totp, now) else {
         let error = Some(ctx.t("dashboard.totp_wrong").to_owned());
-        return html(
+        return Ok(html_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             totp_page(ctx, token, &person, &secret, error)?,
-        );
+        ));
     };
     let id = person.id();
     let used = state

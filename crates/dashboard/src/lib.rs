@@ -14,12 +14,7 @@ pub mod password;
 pub mod session;
 pub mod totp;
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
-use askama::Template;
-use chrono::{DateTime, Utc};
-use chrono_tz::Europe::Oslo;
-use mestring_web::{AppError, Ctx};
+use actix_web::web;
 
 /// Registers the staff routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -56,38 +51,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// An HTML response.
-pub(crate) fn html(status: StatusCode, body: String) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body))
-}
-
-#[derive(Template)]
-#[template(path = "throttled.html")]
-struct ThrottledPage {
-    ctx: Ctx,
-    message: String,
-}
-
-/// The 429 answer, as on the user login, with `Retry-After`.
-pub(crate) fn throttled(ctx: Ctx, secs: u64) -> Result<HttpResponse, AppError> {
-    let message = ctx
-        .tr
-        .fill("login.throttled", &[("seconds", &secs.to_string())]);
-    let html = ThrottledPage { ctx, message }.render()?;
-    Err(AppError::TooManyRequests {
-        retry_after_secs: secs,
-        html,
-    })
-}
-
-/// `25.11.2026` in Europe/Oslo.
-pub(crate) fn fmt_date(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Oslo).format("%d.%m.%Y").to_string()
-}
-
-/// `25.11.2026 14:05` in Europe/Oslo.
-pub(crate) fn fmt_date_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Oslo).format("%d.%m.%Y %H:%M").to_string()
-}
+pub(crate) use mestring_web::error::throttled;
+pub(crate) use mestring_web::fmt::{date as fmt_date, date_time as fmt_date_time};
+pub(crate) use mestring_web::page::html_status;

@@ -12,12 +12,13 @@ use mestring_domain::policy::throttle::{STAFF_FAILURE_WINDOW, STAFF_FAILURES_PER
 use mestring_ipcrypt::RequestIp;
 use mestring_store::staff::StaffRow;
 use mestring_store::staff_sessions::StaffSessionRow;
+use mestring_web::page::see_other;
 use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
 
 use crate::session::{self, STAFF_COOKIE};
 use crate::totp::{SEAL_PURPOSE, TotpSecret};
-use crate::{html, throttled};
+use crate::{html_status, throttled};
 
 #[derive(Template)]
 #[template(path = "dashboard/login.html")]
@@ -65,7 +66,7 @@ pub async fn show(
         notice,
         email: String::new(),
     };
-    html(StatusCode::OK, page.render()?)
+    Ok(html_status(StatusCode::OK, page.render()?))
 }
 
 /// The login form (either step). `Debug` is not derived: it holds the
@@ -80,12 +81,6 @@ pub struct LoginForm {
     totp: Option<String>,
 }
 
-fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to.to_owned()))
-        .finish()
-}
-
 fn failed(ctx: Ctx, second_step: bool, email: String) -> Result<HttpResponse, AppError> {
     let error = Some(ctx.t("dashboard.login_failed").to_owned());
     let page = LoginPage {
@@ -95,7 +90,10 @@ fn failed(ctx: Ctx, second_step: bool, email: String) -> Result<HttpResponse, Ap
         notice: None,
         email,
     };
-    html(StatusCode::UNPROCESSABLE_ENTITY, page.render()?)
+    Ok(html_status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        page.render()?,
+    ))
 }
 
 /// `POST /staff/login`: the password step, or (with a `totp` field and a

@@ -25,7 +25,8 @@ use serde::Deserialize;
 use crate::codes::{MAX_PER_SHEET, open_pseudonym};
 use crate::invite::{InviteError, invite};
 use crate::session::Staff;
-use crate::{fmt_date, fmt_date_time, html};
+use crate::{fmt_date, fmt_date_time, html_status};
+use mestring_web::chart::{Chart, Point};
 
 /// Rows per overview page.
 pub const PAGE_SIZE: i64 = 50;
@@ -276,7 +277,7 @@ pub async fn home(
         deleted,
         ctx,
     };
-    html(StatusCode::OK, page.render()?)
+    Ok(html_status(StatusCode::OK, page.render()?))
 }
 
 /// One questionnaire result for the user's page.
@@ -290,11 +291,10 @@ pub struct ResultLine {
 /// A questionnaire's results over time.
 pub struct ResultSeries {
     title: String,
-    max: u32,
     lines: Vec<ResultLine>,
     change: Option<String>,
-    /// SVG polyline points, x and y in a 300×100 box.
-    points: String,
+    /// The accessible line chart of the totals (SVG).
+    svg: String,
 }
 
 /// One registration entry.
@@ -412,16 +412,13 @@ fn build_series(state: &AppState, ctx: &Ctx, responses: &[ResponseRow]) -> Vec<R
             .unwrap_or(1)
             .max(1);
         let n = rows.len();
-        let points = rows
+        let points: Vec<Point> = rows
             .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let x = if n <= 1 { 150 } else { i * 300 / (n - 1) };
-                let y = 100 - (r.total.clamp(0, i64::from(max)) * 100 / i64::from(max));
-                format!("{x},{y}")
+            .map(|r| Point {
+                label: mestring_web::fmt::short_date(r.completed_at()),
+                value: r.total,
             })
-            .collect::<Vec<_>>()
-            .join(" ");
+            .collect();
         let change = match (q, rows.first(), rows.last()) {
             (Some(q), Some(first), Some(last)) if n >= 2 => Some(change_text(
                 ctx,
@@ -441,14 +438,27 @@ fn build_series(state: &AppState, ctx: &Ctx, responses: &[ResponseRow]) -> Vec<R
                 flagged: !r.flags().is_empty(),
             })
             .collect();
+        let title = q
+            .map(|q| format!("{} – {}", q.short_name, q.title.get(ctx.lang)))
+            .unwrap_or_else(|| id.to_owned());
+        let desc = ctx.tr.fill(
+            "dashboard.chart_label",
+            &[("name", &title), ("max", &max.to_string())],
+        );
+        let svg = Chart {
+            id: &format!("chart-{id}"),
+            title: &title,
+            desc: &desc,
+            min: 0,
+            max: i64::from(max),
+            points: &points,
+        }
+        .render();
         out.push(ResultSeries {
-            title: q
-                .map(|q| format!("{} – {}", q.short_name, q.title.get(ctx.lang)))
-                .unwrap_or_else(|| id.to_owned()),
-            max,
+            title,
             lines,
             change,
-            points,
+            svg,
         });
     }
     out
@@ -562,7 +572,7 @@ pub async fn user(
         pseudonym,
         shared,
     };
-    html(StatusCode::OK, page.render()?)
+    Ok(html_status(StatusCode::OK, page.render()?))
 }
 
 /// One line of the access log.
@@ -604,7 +614,10 @@ pub async fn access_log(
                 .unwrap_or_else(|| "–".to_owned()),
         })
         .collect();
-    html(StatusCode::OK, AccessLogPage { ctx, lines }.render()?)
+    Ok(html_status(
+        StatusCode::OK,
+        AccessLogPage { ctx, lines }.render()?,
+    ))
 }
 
 /// One deletion record.
@@ -643,7 +656,10 @@ pub async fn deletions(
             deleted: fmt_date(r.deleted_at()),
         })
         .collect();
-    html(StatusCode::OK, DeletionsPage { ctx, lines }.render()?)
+    Ok(html_status(
+        StatusCode::OK,
+        DeletionsPage { ctx, lines }.render()?,
+    ))
 }
 
 /// One staff member in the superuser's list.
@@ -708,7 +724,7 @@ async fn staff_page(
             can_deactivate: p.deactivated_at().is_none() && p.id() != me,
         })
         .collect();
-    html(
+    Ok(html_status(
         status,
         StaffPage {
             ctx,
@@ -717,7 +733,7 @@ async fn staff_page(
             error,
         }
         .render()?,
-    )
+    ))
 }
 
 /// `GET /dashboard/staff`: superusers manage clinicians.

@@ -13,10 +13,11 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use mestring_domain::clock::Clock;
 use mestring_ipcrypt::IpLayer;
-use mestring_store::Store;
 use mestring_web::{AppError, AppState, WebConfig, access_log, csrf, headers};
 
 use crate::config::Config;
+use crate::db::{open_store, prepare_data_dir};
+use crate::lifecycle::Lifecycle;
 use crate::{iplayer, jobs, keys};
 
 /// A built, bound, not yet running server.
@@ -27,43 +28,6 @@ pub struct Application {
     lifecycle: Lifecycle,
     jobs: tokio::task::JoinHandle<()>,
     grace: Duration,
-}
-
-/// Whether the process is shutting down. Shared by the signal handler,
-/// `/readyz`, the connection middleware and the background jobs.
-#[derive(Clone)]
-pub struct Lifecycle {
-    stopping: Arc<tokio::sync::watch::Sender<bool>>,
-}
-
-impl Default for Lifecycle {
-    fn default() -> Self {
-        Self {
-            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
-        }
-    }
-}
-
-impl Lifecycle {
-    /// Marks the process as shutting down: `/readyz` answers 503, every
-    /// response closes its connection, the jobs stop after their current
-    /// step. Idempotent.
-    pub fn begin_shutdown(&self) {
-        self.stopping.send_replace(true);
-    }
-
-    /// Whether shutdown has begun.
-    pub fn is_stopping(&self) -> bool {
-        *self.stopping.borrow()
-    }
-
-    /// Resolves once shutdown has begun.
-    pub async fn stopped(&self) {
-        let mut rx = self.stopping.subscribe();
-        // An error means the sender is gone, which cannot happen while
-        // `self` holds it; either way there is nothing left to wait for.
-        let _ = rx.wait_for(|stopping| *stopping).await;
-    }
 }
 
 impl Application {
@@ -221,48 +185,6 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
-}
-
-/// Creates the data directory (key files, outbox, the SQLite file) as
-/// 0700 if it does not exist yet.
-pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
-    mestring_store::create_private_dir(&config.data_dir).with_context(|| {
-        format!(
-            "failed to create the data directory {}",
-            config.data_dir.display()
-        )
-    })
-}
-
-/// Database connections the server's pool may hold.
-const SERVER_POOL_SIZE: u32 = 8;
-
-/// Connects the server's pool and migrates.
-pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    open_store_sized(config, SERVER_POOL_SIZE).await
-}
-
-/// Connects a one-connection store for a CLI command and migrates. The
-/// command drops it before `main` returns (see [`Store::connect`]).
-pub async fn open_cli_store(config: &Config) -> anyhow::Result<Store> {
-    open_store_sized(config, 1).await
-}
-
-async fn open_store_sized(config: &Config, pool_size: u32) -> anyhow::Result<Store> {
-    let url = config.database_url.clone();
-    let store = tokio::task::spawn_blocking(move || Store::connect(&url, pool_size))
-        .await
-        .context("store task failed")?
-        .context("failed to open the database")?;
-    let migrator = store.clone();
-    let applied = tokio::task::spawn_blocking(move || migrator.migrate())
-        .await
-        .context("migration task failed")?
-        .context("failed to migrate the database")?;
-    if applied > 0 {
-        tracing::info!(applied, "database migrated");
-    }
-    Ok(store)
 }
 
 /// Every route of the platform.

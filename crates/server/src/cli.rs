@@ -6,13 +6,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use mestring_domain::access_code::{AccessCode, CodePepper};
 use mestring_domain::id::Id;
+use mestring_store::StoreError;
 use mestring_store::organisations::OrganisationRow;
-use mestring_store::{Store, StoreError};
-use mestring_web::seal::SealKey;
 
 use crate::config::Config;
 use crate::{Application, clock, demo, iplayer, keys, telemetry};
@@ -172,11 +169,11 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let clock = clock::from_env();
-    crate::app::prepare_data_dir(&config)?;
+    crate::db::prepare_data_dir(&config)?;
     match command {
         Command::Serve { demo } => serve(config, clock, demo).await,
         Command::Migrate => {
-            crate::app::open_cli_store(&config).await?;
+            crate::db::open_cli_store(&config).await?;
             eprintln!("database is up to date");
             Ok(())
         }
@@ -188,7 +185,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 !name.is_empty() && name.chars().count() <= 200,
                 "--name must be 1 to 200 characters"
             );
-            let store = crate::app::open_cli_store(&config).await?;
+            let store = crate::db::open_cli_store(&config).await?;
             let now = clock.now();
             let id = store
                 .run(move |conn| OrganisationRow::insert(conn, &name, now))
@@ -199,7 +196,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Org {
             command: OrgCommand::List,
         } => {
-            let store = crate::app::open_cli_store(&config).await?;
+            let store = crate::db::open_cli_store(&config).await?;
             let rows = store.run(OrganisationRow::list_all).await?;
             let mut out = std::io::stdout().lock();
             for org in &rows {
@@ -247,7 +244,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     "no program with slug {slug:?}"
                 );
             }
-            let store = crate::app::open_cli_store(&config).await?;
+            let store = crate::db::open_cli_store(&config).await?;
             let check_org = org.clone();
             store
                 .run(move |conn| OrganisationRow::find(conn, &check_org))
@@ -258,11 +255,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 })?;
             let pepper = keys::pepper(&config.data_dir)?;
             let seal = keys::seal_key(&config.data_dir)?;
-            let codes = issue_codes(
+            // Only the codes' HMACs are stored, plus each code sealed as the
+            // organisation's pseudonym (see `mestring_dashboard::codes`).
+            let (_batch, codes) = mestring_dashboard::codes::issue(
                 &store,
                 &pepper,
-                &seal,
+                Some(&seal),
                 Some(&org),
+                None,
                 program.as_deref(),
                 count,
                 clock.now(),
@@ -306,7 +306,7 @@ async fn staff_create(
         Id::parse(org).map_err(|_| anyhow::anyhow!("--org is not a valid organisation id"))?;
     let role = mestring_store::staff::StaffRole::parse(role)
         .ok_or_else(|| anyhow::anyhow!("--role must be clinician or superuser"))?;
-    let store = crate::app::open_cli_store(config).await?;
+    let store = crate::db::open_cli_store(config).await?;
     let mail = std::sync::Arc::new(
         mestring_web::mail::Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))
             .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -361,29 +361,11 @@ async fn serve(
     app.serve_until_signal().await
 }
 
-/// Issues `count` codes in one transaction and returns them. Only their
-/// HMACs are stored, plus, for an organisation, each code sealed as the
-/// organisation's pseudonym (see `mestring_dashboard::codes`).
-pub async fn issue_codes(
-    store: &Store,
-    pepper: &CodePepper,
-    seal: &SealKey,
-    org: Option<&Id>,
-    program: Option<&str>,
-    count: u32,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Vec<AccessCode>> {
-    let (_batch, codes) =
-        mestring_dashboard::codes::issue(store, pepper, Some(seal), org, None, program, count, now)
-            .await?;
-    Ok(codes)
-}
-
 /// `mestring feedback list`: one tab-separated line per item, newest
 /// first: time (UTC), kind, account id, topic, ratings, text. Control
 /// characters in the text are escaped so every item stays on one line.
 async fn list_feedback(config: &Config) -> anyhow::Result<()> {
-    let store = crate::app::open_cli_store(config).await?;
+    let store = crate::db::open_cli_store(config).await?;
     let rows = store
         .run(mestring_store::feedback::FeedbackRow::list_all)
         .await?;

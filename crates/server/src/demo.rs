@@ -5,8 +5,6 @@ use mestring_domain::id::Id;
 use mestring_store::organisations::OrganisationRow;
 use mestring_web::AppState;
 
-use crate::cli::issue_codes;
-
 /// Name of the organisation the demo creates.
 pub const DEMO_ORG: &str = "Demoklinikken";
 /// Program the demo codes are issued for.
@@ -30,16 +28,18 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<AccessCode>> {
         tracing::warn!("database has data but no demo organisation; no demo code issued");
         return Ok(Vec::new());
     };
-    issue_codes(
+    let (_batch, codes) = mestring_dashboard::codes::issue(
         &state.store,
         &state.pepper,
-        &state.seal,
+        Some(&state.seal),
         Some(&org),
+        None,
         DEMO_PROGRAM,
         1,
         now,
     )
-    .await
+    .await?;
+    Ok(codes)
 }
 
 /// Creates or re-keys the demo staff member of the demo organisation;

@@ -250,7 +250,7 @@ pub async fn run_ip_command(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
-    let store = crate::app::open_cli_store(config).await?;
+    let store = crate::db::open_cli_store(config).await?;
     let ring = SealingKeyRing::load_or_create(&keyring_path(&config.data_dir))
         .context("failed to load the IP sealing key file")?;
     let now = clock.now();
@@ -376,7 +376,7 @@ pub async fn run_keys_command(
             let mut ring = SealingKeyRing::load_or_create(&path)
                 .context("failed to load the IP sealing key file")?;
             let id = ring.rotate(&path)?;
-            let store = crate::app::open_cli_store(config).await?;
+            let store = crate::db::open_cli_store(config).await?;
             let now = clock.now();
             store
                 .run(move |conn| {
@@ -393,7 +393,7 @@ pub async fn run_keys_command(
 
 /// `mestring audit list`.
 pub async fn list_audit(config: &Config) -> anyhow::Result<()> {
-    let store = crate::app::open_cli_store(config).await?;
+    let store = crate::db::open_cli_store(config).await?;
     let rows = store.run(AuditRow::list).await?;
     let mut out = std::io::stdout().lock();
     for row in rows {

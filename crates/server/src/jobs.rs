@@ -13,8 +13,8 @@ use mestring_store::security::SecurityEventRow;
 use mestring_store::sessions::SessionRow;
 use mestring_web::AppState;
 
-use crate::app::Lifecycle;
 use crate::iplayer;
+use crate::lifecycle::Lifecycle;
 
 /// How often the sweep runs.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);

@@ -5,11 +5,14 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod db;
 pub mod demo;
 pub mod iplayer;
 pub mod jobs;
 pub mod keys;
+pub mod lifecycle;
 pub mod telemetry;
 
-pub use app::{Application, Lifecycle};
+pub use app::Application;
 pub use config::Config;
+pub use lifecycle::Lifecycle;

@@ -129,3 +129,25 @@ impl ResponseError for AppError {
             .body(body)
     }
 }
+
+/// The page shown with a 429.
+#[derive(askama::Template)]
+#[template(path = "throttled.html")]
+struct ThrottledPage {
+    ctx: Ctx,
+    message: String,
+}
+
+/// The 429 answer to too many failed logins, in plain words, with
+/// `Retry-After: secs`. Returned as an error so handlers can `?` it.
+pub fn throttled(ctx: Ctx, secs: u64) -> Result<actix_web::HttpResponse, AppError> {
+    use askama::Template as _;
+    let message = ctx
+        .tr
+        .fill("login.throttled", &[("seconds", &secs.to_string())]);
+    let html = ThrottledPage { ctx, message }.render()?;
+    Err(AppError::TooManyRequests {
+        retry_after_secs: secs,
+        html,
+    })
+}

@@ -3,12 +3,14 @@
 //! template receives.
 
 pub mod access_log;
+pub mod chart;
 pub mod csrf;
 pub mod error;
 pub mod fmt;
 pub mod headers;
 pub mod i18n;
 pub mod mail;
+pub mod names;
 pub mod page;
 pub mod seal;
 pub mod session;

@@ -6,12 +6,10 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use mestring_domain::content::Lang;
 
-use crate::csrf::CsrfToken;
 use crate::i18n::Catalog;
+use crate::names::{CsrfToken, SESSION_COOKIE};
 
-/// Name of the cookie that remembers the language choice. It holds only
-/// `nb` or `en`, so it identifies nobody.
-pub const LANG_COOKIE: &str = "mestring_lang";
+pub use crate::names::LANG_COOKIE;
 
 /// Language, messages, CSRF token and login state for one request.
 #[derive(Debug, Clone)]
@@ -45,7 +43,7 @@ impl Ctx {
             tr: Catalog::get(lang),
             csrf_token,
             path: req.path().to_owned(),
-            logged_in: req.cookie(crate::session::SESSION_COOKIE).is_some(),
+            logged_in: req.cookie(SESSION_COOKIE).is_some(),
         }
     }
 

@@ -16,8 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// The end-user session cookie.
-pub const SESSION_COOKIE: &str = "mestring_session";
+pub use crate::names::SESSION_COOKIE;
 
 /// A fresh session token: 256 bits from the OS CSPRNG, hex-encoded.
 /// `Debug` is redacted; the value only ever goes into `Set-Cookie`.

@@ -4,7 +4,6 @@
 //! and works only on the session's own account: ids in URLs are looked up
 //! together with the account id, so another account's id is a 404.
 
-pub(crate) mod chart;
 mod feedback;
 pub(crate) mod home;
 mod questionnaire;

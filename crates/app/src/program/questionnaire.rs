@@ -13,11 +13,11 @@ use mestring_web::session::UserSession;
 use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
 
-use super::chart::{Chart, Point};
 use super::{
     completed_steps, form_value, format_date, format_short_date, html, html_status, see_other,
     step_href, touch_activity, user_program,
 };
+use mestring_web::chart::{Chart, Point};
 
 /// The flag that puts the crisis resources first on the result page.
 pub(crate) const SUICIDAL_IDEATION: &str = "suicidal-ideation";

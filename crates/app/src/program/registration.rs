@@ -13,12 +13,12 @@ use mestring_store::registrations::{NewRegistration, RegistrationRow};
 use mestring_web::session::UserSession;
 use mestring_web::{AppError, AppState, Ctx};
 
-use super::chart::{Chart, Point};
 use super::questionnaire::StepQuery;
 use super::{
     completed_steps, form_value, format_date, format_short_date, html, html_status, see_other,
     step_href, touch_activity, user_program,
 };
+use mestring_web::chart::{Chart, Point};
 
 pub(crate) struct ChoiceView {
     pub name: String,
