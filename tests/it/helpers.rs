@@ -58,22 +58,6 @@ fn postgres_admin_url() -> Option<String> {
         .filter(|s| !s.trim().is_empty())
 }
 
-/// Runs the body once per backend, each time against a fresh app.
-#[macro_export]
-macro_rules! e2e {
-    ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
-        $(#[$meta])*
-        #[actix_web::test]
-        async fn $name() {
-            for backend in $crate::helpers::backends() {
-                eprintln!("-- {} on {:?}", stringify!($name), backend);
-                let $app = $crate::helpers::TestApp::spawn(backend).await;
-                $body
-            }
-        }
-    };
-}
-
 /// A fresh database: a temp SQLite file, or a new PostgreSQL database that
 /// is dropped when this value is.
 pub struct TestDb {

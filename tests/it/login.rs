@@ -2,11 +2,13 @@
 
 use chrono::Duration;
 
-use crate::e2e;
 use crate::helpers::input_value;
+use crate::helpers::{TestApp, backends};
 
-e2e! {
-    async fn the_login_form_has_a_code_field_and_a_csrf_token(app) {
+#[actix_web::test]
+async fn the_login_form_has_a_code_field_and_a_csrf_token() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let c = app.client();
         let r = c.get("/login").await;
         assert_eq!(r.status, 200);
@@ -16,36 +18,54 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn a_valid_code_logs_in_and_reaches_the_app(app) {
+#[actix_web::test]
+async fn a_valid_code_logs_in_and_reaches_the_app() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let code = app.issue_code().await;
         let c = app.client();
         let r = c.login(&code).await;
         assert_eq!(r.status, 303);
         // An organisation's code: the first stop is the sharing question.
         assert_eq!(r.location(), Some("/consent"));
-        let set = r.headers_named("set-cookie").into_iter().find(|v| v.starts_with("mestring_session=")).expect("session cookie");
+        let set = r
+            .headers_named("set-cookie")
+            .into_iter()
+            .find(|v| v.starts_with("mestring_session="))
+            .expect("session cookie");
         assert!(set.contains("HttpOnly"));
         assert!(set.contains("SameSite=Lax"));
         assert!(!set.contains("Secure"), "plain http base URL");
         let home = c.get("/app").await;
         assert_eq!(home.status, 200);
-        assert!(home.header("cache-control").unwrap_or_default().contains("no-store"));
+        assert!(
+            home.header("cache-control")
+                .unwrap_or_default()
+                .contains("no-store")
+        );
         assert!(home.body.contains("Din oversikt"));
     }
 }
 
-e2e! {
-    async fn typing_variants_of_a_code_are_forgiven(app) {
+#[actix_web::test]
+async fn typing_variants_of_a_code_are_forgiven() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let code = app.issue_code().await;
-        let typed = code.replace('-', " ").to_lowercase().replace('0', "o").replace('1', "l");
+        let typed = code
+            .replace('-', " ")
+            .to_lowercase()
+            .replace('0', "o")
+            .replace('1', "l");
         let r = app.client().login(&format!("  {typed} ")).await;
         assert_eq!(r.status, 303, "body: {}", r.body);
     }
 }
 
-e2e! {
-    async fn unknown_codes_get_one_generic_message_and_no_session(app) {
+#[actix_web::test]
+async fn unknown_codes_get_one_generic_message_and_no_session() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let c = app.client();
         // A well-formed code (valid check character) that was never issued.
         let stranger = mestring_domain::access_code::AccessCode::generate().reveal();
@@ -57,8 +77,10 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn a_typo_is_caught_by_the_check_character(app) {
+#[actix_web::test]
+async fn a_typo_is_caught_by_the_check_character() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let code = app.issue_code().await;
         let mut chars: Vec<char> = code.chars().collect();
         chars[0] = if chars[0] == 'A' { 'B' } else { 'A' };
@@ -73,8 +95,10 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn posts_without_the_csrf_token_or_from_other_sites_are_refused(app) {
+#[actix_web::test]
+async fn posts_without_the_csrf_token_or_from_other_sites_are_refused() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let code = app.issue_code().await;
         let c = app.client();
         c.get("/login").await;
@@ -82,11 +106,19 @@ e2e! {
         assert_eq!(missing.status, 403);
         let token = c.cookie("mestring_csrf").expect("cookie");
         let cross = c
-            .post_raw("/login", &[("code", &code), ("csrf_token", &token)], &[("Sec-Fetch-Site", "cross-site")])
+            .post_raw(
+                "/login",
+                &[("code", &code), ("csrf_token", &token)],
+                &[("Sec-Fetch-Site", "cross-site")],
+            )
             .await;
         assert_eq!(cross.status, 403);
         let wrong = c
-            .post_raw("/login", &[("code", &code), ("csrf_token", &"0".repeat(64))], &[])
+            .post_raw(
+                "/login",
+                &[("code", &code), ("csrf_token", &"0".repeat(64))],
+                &[],
+            )
             .await;
         assert_eq!(wrong.status, 403);
         assert!(c.cookie("mestring_session").is_none());
@@ -95,8 +127,10 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn logout_ends_the_session_for_good(app) {
+#[actix_web::test]
+async fn logout_ends_the_session_for_good() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let code = app.issue_code().await;
         let c = app.client();
         c.login(&code).await;
@@ -111,8 +145,10 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn every_login_gets_a_new_token(app) {
+#[actix_web::test]
+async fn every_login_gets_a_new_token() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let code = app.issue_code().await;
         let a = app.client();
         a.login(&code).await;
@@ -124,15 +160,21 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn sessions_end_after_30_idle_minutes(app) {
+#[actix_web::test]
+async fn sessions_end_after_30_idle_minutes() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let code = app.issue_code().await;
         let c = app.client();
         c.login(&code).await;
         app.clock.advance(Duration::minutes(29));
         assert_eq!(c.get("/app").await.status, 200);
         app.clock.advance(Duration::minutes(29));
-        assert_eq!(c.get("/app").await.status, 200, "activity resets the idle timer");
+        assert_eq!(
+            c.get("/app").await.status,
+            200,
+            "activity resets the idle timer"
+        );
         app.clock.advance(Duration::minutes(31));
         let r = c.get("/app").await;
         assert_eq!(r.status, 303);
@@ -140,8 +182,10 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn sessions_end_after_12_hours_even_when_active(app) {
+#[actix_web::test]
+async fn sessions_end_after_12_hours_even_when_active() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let code = app.issue_code().await;
         let c = app.client();
         c.login(&code).await;
@@ -155,12 +199,18 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn a_code_stops_working_five_years_after_its_last_use(app) {
+#[actix_web::test]
+async fn a_code_stops_working_five_years_after_its_last_use() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let code = app.issue_code().await;
         assert_eq!(app.client().login(&code).await.status, 303);
         app.clock.advance(Duration::days(365 * 5 - 2));
-        assert_eq!(app.client().login(&code).await.status, 303, "a login renews the five years");
+        assert_eq!(
+            app.client().login(&code).await.status,
+            303,
+            "a login renews the five years"
+        );
         app.clock.advance(Duration::days(365 * 5 + 10));
         let r = app.client().login(&code).await;
         assert_eq!(r.status, 422);
@@ -168,13 +218,17 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn the_daily_job_deactivates_unused_codes_after_five_years(app) {
+#[actix_web::test]
+async fn the_daily_job_deactivates_unused_codes_after_five_years() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let codes = app.issue_codes(2, None).await;
         app.clock.advance(Duration::days(365 * 3));
         assert_eq!(app.client().login(&codes[1].reveal()).await.status, 303);
         app.clock.advance(Duration::days(365 * 2 + 10));
-        mestring_server::jobs::run_once(&app.state, 30, &app.db.dir.path().join("data")).await.expect("job runs");
+        mestring_server::jobs::run_once(&app.state, 30, &app.db.dir.path().join("data"))
+            .await
+            .expect("job runs");
         let hash0 = app.state.pepper.hash(&codes[0]);
         let hash1 = app.state.pepper.hash(&codes[1]);
         let (a0, a1) = app

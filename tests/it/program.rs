@@ -7,7 +7,7 @@ use mestring_domain::access_code::AccessCode;
 use mestring_store::accounts::AccountRow;
 use mestring_store::activity::ActivityDayRow;
 
-use crate::e2e;
+use crate::helpers::backends;
 use crate::helpers::{Client, TestApp, run_cli};
 
 /// Logs a new client in with a fresh code for `program`.
@@ -51,8 +51,10 @@ async fn submit(c: &Client, q: &str, fields: &[(String, String)]) -> String {
 
 const CRISIS_NUMBERS: [&str; 4] = ["113", "116 117", "116 123", "22 40 00 40"];
 
-e2e! {
-    async fn phq9_all_highest_is_27_severe_with_the_crisis_box_first(app) {
+#[actix_web::test]
+async fn phq9_all_highest_is_27_severe_with_the_crisis_box_first() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let (c, _) = logged_in(&app, Some("angst")).await;
         let form = c.get("/app/questionnaires/phq9").await;
         assert_eq!(form.status, 200);
@@ -88,8 +90,10 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn phq9_all_lowest_is_0_without_a_crisis_box(app) {
+#[actix_web::test]
+async fn phq9_all_lowest_is_0_without_a_crisis_box() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let (c, _) = logged_in(&app, Some("angst")).await;
         let result = submit(&c, "phq9", &all("phq9", 9, 0)).await;
         let r = c.get(&result).await;
@@ -102,8 +106,10 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn item_9_alone_raises_the_flag_and_it_is_stored(app) {
+#[actix_web::test]
+async fn item_9_alone_raises_the_flag_and_it_is_stored() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let (c, code) = logged_in(&app, Some("angst")).await;
         let mut answers = all("phq9", 9, 0);
         answers[8].1 = "1".into();
@@ -127,8 +133,10 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn missing_answers_are_named_and_given_answers_kept(app) {
+#[actix_web::test]
+async fn missing_answers_are_named_and_given_answers_kept() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let (c, _) = logged_in(&app, Some("angst")).await;
         let answers = phq9(&[(1, 2), (2, 1), (4, 0), (5, 3), (6, 1), (7, 2), (8, 0)]);
         let r = post_owned(&c, "/app/questionnaires/phq9", &answers).await;
@@ -137,11 +145,23 @@ e2e! {
         assert!(r.body.contains("href=\"#item-phq9-3\""));
         assert!(r.body.contains("href=\"#item-phq9-9\""));
         assert!(!r.body.contains("href=\"#item-phq9-1\""));
-        assert!(!r.body.contains("href=\"#item-phq9-10\""), "item 10 is optional");
+        assert!(
+            !r.body.contains("href=\"#item-phq9-10\""),
+            "item 10 is optional"
+        );
         assert!(r.body.contains("7 av 9 besvart"));
-        assert!(r.body.contains("id=\"phq9-1-2\" name=\"phq9-1\" value=\"2\" checked"));
-        assert!(r.body.contains("id=\"phq9-5-3\" name=\"phq9-5\" value=\"3\" checked"));
-        assert!(!r.body.contains("id=\"phq9-1-1\" name=\"phq9-1\" value=\"1\" checked"));
+        assert!(
+            r.body
+                .contains("id=\"phq9-1-2\" name=\"phq9-1\" value=\"2\" checked")
+        );
+        assert!(
+            r.body
+                .contains("id=\"phq9-5-3\" name=\"phq9-5\" value=\"3\" checked")
+        );
+        assert!(
+            !r.body
+                .contains("id=\"phq9-1-1\" name=\"phq9-1\" value=\"1\" checked")
+        );
         assert!(r.body.contains("<fieldset id=\"item-phq9-3\" role=\"radiogroup\" aria-labelledby=\"item-phq9-3-legend\" aria-invalid=\"true\""));
         // A value the item does not offer is an error for that item only.
         let mut bad = all("phq9", 9, 1);
@@ -149,7 +169,10 @@ e2e! {
         let r = post_owned(&c, "/app/questionnaires/phq9", &bad).await;
         assert_eq!(r.status, 422);
         assert!(r.body.contains("href=\"#item-phq9-1\""));
-        assert!(r.body.contains("id=\"phq9-2-1\" name=\"phq9-2\" value=\"1\" checked"));
+        assert!(
+            r.body
+                .contains("id=\"phq9-2-1\" name=\"phq9-2\" value=\"1\" checked")
+        );
         // Nothing was stored.
         let results = c.get("/app/results").await;
         assert!(!results.body.contains("<svg"));
@@ -174,8 +197,10 @@ async fn do_opening_steps(c: &Client) {
     submit(c, "phq9", &fields).await;
 }
 
-e2e! {
-    async fn after_logging_out_mid_module_the_user_is_offered_to_continue(app) {
+#[actix_web::test]
+async fn after_logging_out_mid_module_the_user_is_offered_to_continue() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let (c, code) = logged_in(&app, Some("angst")).await;
         let home = c.get("/app").await;
         assert_eq!(home.status, 200);
@@ -192,7 +217,11 @@ e2e! {
         assert_eq!(done.location(), Some("/app/steps/mitt-angstbilde"));
         let exercise = c.get("/app/steps/mitt-angstbilde").await;
         assert_eq!(exercise.status, 200);
-        assert!(exercise.body.contains("/app/registrations/daily-checkin/new?step=mitt-angstbilde"));
+        assert!(
+            exercise
+                .body
+                .contains("/app/registrations/daily-checkin/new?step=mitt-angstbilde")
+        );
 
         let out = c.post("/logout", &[]).await;
         assert_eq!(out.status, 303);
@@ -222,8 +251,10 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn locked_steps_get_a_friendly_page_and_cannot_be_completed(app) {
+#[actix_web::test]
+async fn locked_steps_get_a_friendly_page_and_cannot_be_completed() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let (c, _) = logged_in(&app, Some("angst")).await;
         let r = c.get("/app/steps/bekymringssirkelen").await;
         assert_eq!(r.status, 200);
@@ -242,26 +273,40 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn registrations_can_be_filled_in_listed_and_seen_over_time(app) {
+#[actix_web::test]
+async fn registrations_can_be_filled_in_listed_and_seen_over_time() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let (c, _) = logged_in(&app, Some("angst")).await;
         let form = c.get("/app/registrations/daily-checkin/new").await;
         assert_eq!(form.status, 200);
         assert!(form.body.contains("name=\"csrf_token\""));
         // Missing required answers: named, and what was given is kept.
         let r = c
-            .post("/app/registrations/daily-checkin/new", &[("mood", "7"), ("note", "en fin tur")])
+            .post(
+                "/app/registrations/daily-checkin/new",
+                &[("mood", "7"), ("note", "en fin tur")],
+            )
             .await;
         assert_eq!(r.status, 422);
         assert!(r.body.contains("class=\"error-summary\""));
         assert!(r.body.contains("href=\"#field-worry\""));
-        assert!(r.body.contains("id=\"mood-7\" name=\"mood\" value=\"7\" checked"));
+        assert!(
+            r.body
+                .contains("id=\"mood-7\" name=\"mood\" value=\"7\" checked")
+        );
         assert!(r.body.contains("en fin tur</textarea>"));
 
         let r = c
             .post(
                 "/app/registrations/daily-checkin/new",
-                &[("mood", "7"), ("worry", "3"), ("sleep", "ok"), ("activity", "some"), ("note", "")],
+                &[
+                    ("mood", "7"),
+                    ("worry", "3"),
+                    ("sleep", "ok"),
+                    ("activity", "some"),
+                    ("note", ""),
+                ],
             )
             .await;
         assert_eq!(r.status, 303, "{}", r.body);
@@ -271,7 +316,12 @@ e2e! {
         let r = c
             .post(
                 "/app/registrations/daily-checkin/new",
-                &[("mood", "4"), ("worry", "6"), ("sleep", "poor"), ("activity", "little")],
+                &[
+                    ("mood", "4"),
+                    ("worry", "6"),
+                    ("sleep", "poor"),
+                    ("activity", "little"),
+                ],
             )
             .await;
         assert_eq!(r.status, 303);
@@ -287,32 +337,54 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn results_over_time_show_a_chart_a_table_and_the_change(app) {
+#[actix_web::test]
+async fn results_over_time_show_a_chart_a_table_and_the_change() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let (c, code) = logged_in(&app, Some("angst")).await;
         let home = c.get("/app").await;
-        assert!(home.body.contains("href=\"/app/questionnaires/phq9\""), "due at start");
+        assert!(
+            home.body.contains("href=\"/app/questionnaires/phq9\""),
+            "due at start"
+        );
         submit(&c, "gad7", &all("gad7", 7, 2)).await;
         submit(&c, "phq9", &all("phq9", 9, 2)).await;
         let home = c.get("/app").await;
-        assert!(home.body.contains("Ingen spørreskjema venter"), "{}", home.body);
+        assert!(
+            home.body.contains("Ingen spørreskjema venter"),
+            "{}",
+            home.body
+        );
         assert!(home.body.contains("18 av 27"), "latest result on /app");
 
         app.clock.advance(Duration::days(14));
         // The session has long expired; log in again.
         assert_eq!(c.login(&code.reveal()).await.status, 303);
         let home = c.get("/app").await;
-        assert!(home.body.contains("href=\"/app/questionnaires/phq9\""), "due again after 14 days");
+        assert!(
+            home.body.contains("href=\"/app/questionnaires/phq9\""),
+            "due again after 14 days"
+        );
         let second = submit(&c, "phq9", &all("phq9", 9, 1)).await;
         let r = c.get(&second).await;
-        assert!(r.body.contains("tydelig bedring"), "18 → 9 is a reliable improvement");
-        assert!(r.body.contains("under grensen"), "recovered: 18 → 9 crosses caseness");
+        assert!(
+            r.body.contains("tydelig bedring"),
+            "18 → 9 is a reliable improvement"
+        );
+        assert!(
+            r.body.contains("under grensen"),
+            "recovered: 18 → 9 crosses caseness"
+        );
 
         let results = c.get("/app/results").await;
         assert_eq!(results.status, 200);
         assert!(results.body.contains("<svg"));
         assert!(results.body.contains("role=\"img\""));
-        assert!(results.body.contains("<title id=\"chart-phq9-title\">PHQ-9 over tid</title>"));
+        assert!(
+            results
+                .body
+                .contains("<title id=\"chart-phq9-title\">PHQ-9 over tid</title>")
+        );
         assert!(results.body.contains("<table"));
         assert!(results.body.contains("<td>18</td>"));
         assert!(results.body.contains("<td>9</td>"));
@@ -320,8 +392,10 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn another_account_cannot_open_my_result(app) {
+#[actix_web::test]
+async fn another_account_cannot_open_my_result() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let (mine, _) = logged_in(&app, Some("angst")).await;
         let result = submit(&mine, "phq9", &all("phq9", 9, 0)).await;
         assert_eq!(mine.get(&result).await.status, 200);
@@ -336,16 +410,25 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn an_account_without_a_program_can_choose_one(app) {
+#[actix_web::test]
+async fn an_account_without_a_program_can_choose_one() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let (c, _) = logged_in(&app, None).await;
         let home = c.get("/app").await;
         assert!(home.body.contains("action=\"/app/program/choose\""));
         assert!(home.body.contains("value=\"nedstemthet\""));
         let r = c.post("/app/program/choose", &[("program", "nope")]).await;
         assert_eq!(r.location(), Some("/app?choose_error=true"));
-        assert!(c.get("/app?choose_error=true").await.body.contains("Velg ett av programmene"));
-        let r = c.post("/app/program/choose", &[("program", "nedstemthet")]).await;
+        assert!(
+            c.get("/app?choose_error=true")
+                .await
+                .body
+                .contains("Velg ett av programmene")
+        );
+        let r = c
+            .post("/app/program/choose", &[("program", "nedstemthet")])
+            .await;
         assert_eq!(r.status, 303);
         let home = c.get("/app").await;
         assert!(!home.body.contains("action=\"/app/program/choose\""));
@@ -357,20 +440,30 @@ e2e! {
     }
 }
 
-e2e! {
-    async fn feedback_is_stored_and_listed_for_the_operator(app) {
+#[actix_web::test]
+async fn feedback_is_stored_and_listed_for_the_operator() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
         let (c, _) = logged_in(&app, Some("angst")).await;
         let form = c.get("/app/feedback/suggest").await;
         assert_eq!(form.status, 200);
         assert!(form.body.contains("Foreslå endringer"));
-        let r = c.post("/app/feedback/suggest", &[("topic", "correction"), ("body", "")]).await;
+        let r = c
+            .post(
+                "/app/feedback/suggest",
+                &[("topic", "correction"), ("body", "")],
+            )
+            .await;
         assert_eq!(r.status, 422);
         assert!(r.body.contains("href=\"#body\""));
         assert!(r.body.contains("value=\"correction\" checked"));
         let r = c
             .post(
                 "/app/feedback/suggest",
-                &[("topic", "correction"), ("body", "Sjekk inn 3. mars: søvn skal være «godt»\nTakk")],
+                &[
+                    ("topic", "correction"),
+                    ("body", "Sjekk inn 3. mars: søvn skal være «godt»\nTakk"),
+                ],
             )
             .await;
         assert_eq!(r.status, 303);
@@ -378,22 +471,38 @@ e2e! {
         assert_eq!(c.get("/app/feedback/thanks").await.status, 200);
         let eval = c.get("/app/feedback/evaluation").await;
         assert!(eval.body.contains("Evalueringsskjema"));
-        let r = c.post("/app/feedback/evaluation", &[("helpful", "9"), ("ease", "5")]).await;
+        let r = c
+            .post(
+                "/app/feedback/evaluation",
+                &[("helpful", "9"), ("ease", "5")],
+            )
+            .await;
         assert_eq!(r.status, 422);
         assert!(r.body.contains("href=\"#field-helpful\""));
         let r = c
-            .post("/app/feedback/evaluation", &[("helpful", "4"), ("ease", "5"), ("body", "")])
+            .post(
+                "/app/feedback/evaluation",
+                &[("helpful", "4"), ("ease", "5"), ("body", "")],
+            )
             .await;
         assert_eq!(r.status, 303);
 
         let out = run_cli(&app.db, &["feedback", "list"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = stdout.lines().collect();
         assert_eq!(lines.len(), 2, "{stdout}");
         assert!(lines.iter().any(|l| l.contains("\tsuggestion\t")
             && l.contains("\tcorrection\t")
             && l.contains("søvn skal være «godt»\\nTakk")));
-        assert!(lines.iter().any(|l| l.contains("\tevaluation\t") && l.contains("helpful=4\tease=5")));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("\tevaluation\t") && l.contains("helpful=4\tease=5"))
+        );
     }
 }
