@@ -864,3 +864,55 @@ async fn the_journey_from_invitation_to_withdrawal_over_http() {
         );
     }
 }
+
+/// A role or consent event this version does not know, written into the
+/// database by hand, is an error naming the column and the value: never
+/// read as some default role or kind.
+#[actix_web::test]
+async fn an_unknown_stored_role_or_consent_kind_is_an_error_naming_column_and_value() {
+    use diesel::RunQueryDsl;
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let org = app.create_org("Klinikk Ukjent").await;
+        let staff = app
+            .create_staff(&org, "ukjent@example.no", StaffRole::Clinician)
+            .await;
+        let id = staff.id.clone();
+        let err = app
+            .state
+            .store
+            .run(move |conn| {
+                diesel::sql_query(format!(
+                    "UPDATE staff SET role = 'root' WHERE id = '{}'",
+                    id.as_str()
+                ))
+                .execute(conn)?;
+                StaffRow::find(conn, &id)
+            })
+            .await
+            .expect_err("an unknown role must not load");
+        assert_eq!(err.to_string(), "unknown value \"root\" in staff.role");
+
+        let code = app.issue_code().await;
+        let account = app.account_of(&code).await;
+        app.record_consent(&account, ConsentEventKind::Given).await;
+        let now = app.clock.now();
+        let err = app
+            .state
+            .store
+            .run(move |conn| {
+                diesel::sql_query(format!(
+                    "UPDATE consent_events SET kind = 'maybe' WHERE account_id = '{}'",
+                    account.as_str()
+                ))
+                .execute(conn)?;
+                mestring_store::consent::ConsentRow::state(conn, &account, now)
+            })
+            .await
+            .expect_err("an unknown consent kind must not load");
+        assert_eq!(
+            err.to_string(),
+            "unknown value \"maybe\" in consent_events.kind"
+        );
+    }
+}

@@ -33,8 +33,10 @@ impl ConsentRow {
     /// The domain event.
     pub fn event(&self) -> Result<ConsentEvent, StoreError> {
         Ok(ConsentEvent {
-            kind: ConsentEventKind::parse(&self.kind)
-                .map_err(|_| StoreError::Corrupt("consent_events.kind"))?,
+            kind: ConsentEventKind::parse(&self.kind).map_err(|_| StoreError::UnknownValue {
+                column: "consent_events.kind",
+                value: self.kind.clone(),
+            })?,
             at: self.at(),
         })
     }

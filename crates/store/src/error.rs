@@ -24,6 +24,27 @@ pub enum StoreError {
     /// A stored value does not parse as its domain type.
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
+    /// A stored enum value (a role, an event kind) this version does not
+    /// know: the database was written by another version or edited by
+    /// hand. Never read as a default. Names the column and the value (these
+    /// columns hold fixed words, never personal data).
+    #[error("unknown value {value:?} in {column}")]
+    UnknownValue {
+        /// `table.column`.
+        column: &'static str,
+        /// What is stored there.
+        value: String,
+    },
+}
+
+/// The [`StoreError::UnknownValue`] a typed column raised while a row was
+/// read, whether diesel passed it on as is or wrapped it with the field.
+fn unknown_value(e: &(dyn std::error::Error + 'static)) -> Option<(&'static str, String)> {
+    if let Some(StoreError::UnknownValue { column, value }) = e.downcast_ref::<StoreError>() {
+        return Some((column, value.clone()));
+    }
+    let field = e.downcast_ref::<diesel::result::DeserializeFieldError>()?;
+    unknown_value(&*field.error)
 }
 
 impl From<diesel::result::Error> for StoreError {
@@ -32,6 +53,12 @@ impl From<diesel::result::Error> for StoreError {
         match e {
             Error::NotFound => Self::NotFound,
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict,
+            // A typed column refused its stored value: surface that error
+            // itself, not "query failed".
+            Error::DeserializationError(inner) => match unknown_value(&*inner) {
+                Some((column, value)) => Self::UnknownValue { column, value },
+                None => Self::Query(Error::DeserializationError(inner)),
+            },
             other => Self::Query(other),
         }
     }

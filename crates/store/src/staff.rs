@@ -14,8 +14,11 @@ use crate::schema_staff::{
 use crate::{DbConn, StoreError, from_db, to_db};
 
 /// What a staff member may do. Tool managers come later; the stored text
-/// leaves room for them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// leaves room for them. Stored as its text in `staff.role`; reading a row
+/// whose role this version does not know fails with
+/// [`StoreError::UnknownValue`] instead of guessing a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum StaffRole {
     /// Sees the organisation's codes and, while sharing, users' data.
     Clinician,
@@ -42,6 +45,34 @@ impl StaffRole {
     }
 }
 
+/// The database backend of [`DbConn`] (both engines behind one type).
+type Db = <DbConn as diesel::Connection>::Backend;
+
+impl diesel::deserialize::FromSql<diesel::sql_types::Text, Db> for StaffRole {
+    fn from_sql(
+        bytes: <Db as diesel::backend::Backend>::RawValue<'_>,
+    ) -> diesel::deserialize::Result<Self> {
+        let text = bytes.from_sql::<String, diesel::sql_types::Text>()?;
+        Self::parse(&text).ok_or_else(|| {
+            StoreError::UnknownValue {
+                column: "staff.role",
+                value: text,
+            }
+            .into()
+        })
+    }
+}
+
+impl diesel::serialize::ToSql<diesel::sql_types::Text, Db> for StaffRole {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, Db>,
+    ) -> diesel::serialize::Result {
+        out.set_value((diesel::sql_types::Text, self.as_str()));
+        Ok(diesel::serialize::IsNull::No)
+    }
+}
+
 /// A staff row. `Debug` leaves out the e-mail, the password hash and the
 /// sealed TOTP secret.
 #[derive(Clone, Queryable, Selectable)]
@@ -55,7 +86,7 @@ pub struct StaffRow {
     pub email: String,
     /// Display name.
     pub name: String,
-    role: String,
+    role: StaffRole,
     /// Argon2id PHC string, once the invitation was accepted.
     pub password_hash: Option<String>,
     /// The TOTP secret, sealed.
@@ -106,9 +137,9 @@ impl StaffRow {
         Id::from_trusted(self.org_id.clone())
     }
 
-    /// The role; an unknown stored role is read as clinician, the lesser.
+    /// The role.
     pub fn role(&self) -> StaffRole {
-        StaffRole::parse(&self.role).unwrap_or(StaffRole::Clinician)
+        self.role
     }
 
     /// When the account was created (invited).
