@@ -20,34 +20,25 @@ pub enum SecurityEventKind {
     Blocked,
     /// A state-changing request with a bad or missing CSRF token.
     BadCsrf,
-    /// A Stripe webhook with a bad signature.
-    BadWebhookSignature,
-    /// Use of a break-glass function.
-    BreakGlass,
 }
 
 impl SecurityEventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 4] = [
         Self::FailedLogin,
         Self::Throttled,
         Self::Blocked,
         Self::BadCsrf,
-        Self::BadWebhookSignature,
-        Self::BreakGlass,
     ];
 
-    /// The stable snake_case name (`failed_login`, `throttled`, `blocked`, `bad_csrf`,
-    /// `bad_webhook_signature`, `break_glass`). Never change these: they are bound into
-    /// sealed values.
+    /// The stable snake_case name (`failed_login`, `throttled`, `blocked`, `bad_csrf`).
+    /// Never change these: they are bound into sealed values.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::FailedLogin => "failed_login",
             Self::Throttled => "throttled",
             Self::Blocked => "blocked",
             Self::BadCsrf => "bad_csrf",
-            Self::BadWebhookSignature => "bad_webhook_signature",
-            Self::BreakGlass => "break_glass",
         }
     }
 
@@ -66,7 +57,7 @@ impl fmt::Display for SecurityEventKind {
 /// An unknown security-event kind name.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "unknown security event kind {0:?} (expected one of: failed_login, throttled, blocked, bad_csrf, bad_webhook_signature, break_glass)"
+    "unknown security event kind {0:?} (expected one of: failed_login, throttled, blocked, bad_csrf)"
 )]
 pub struct UnknownKind(pub String);
 

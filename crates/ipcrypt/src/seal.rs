@@ -26,11 +26,12 @@
 //! row (or have its time or kind edited) without opening failing. The store must therefore
 //! round-trip `at` with at least microsecond precision; digits below a microsecond are
 //! ignored. A random 192-bit nonce makes nonce reuse negligible for any number of seals
-//! under one key (anchors-security §4.4).
+//! under one key. The layout is `mestring_crypto`'s sealed format with a 5-byte header.
 //!
 //! # Key file
 //!
-//! JSON in the data directory, mode 0600, replaced atomically (temp file + rename):
+//! JSON in the data directory, mode 0600, created and replaced atomically through
+//! `mestring_crypto::keyfile`:
 //!
 //! ```json
 //! { "format": 1, "current": 2, "next_id": 3,
@@ -43,17 +44,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use rand::RngCore;
-use rand::rngs::OsRng;
+use mestring_crypto::keyfile::{self, KeyFileError};
+use mestring_crypto::{NONCE_LEN, Sealer, Secret, TAG_LEN};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -62,10 +60,8 @@ use crate::tag::hashed_bytes;
 
 /// Version byte of the sealed format.
 pub const SEAL_VERSION: u8 = 1;
-const NONCE_LEN: usize = 24;
 const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
 const PLAINTEXT_LEN: usize = 16;
-const TAG_LEN: usize = 16;
 /// Length in bytes of every version-1 sealed value.
 pub const SEALED_LEN: usize = HEADER_LEN + PLAINTEXT_LEN + TAG_LEN;
 const AAD_DOMAIN: &[u8] = b"mestring/ip-seal\0";
@@ -198,13 +194,6 @@ pub enum KeyRingError {
     IdsExhausted,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> KeyRingError + '_ {
-    move |source| KeyRingError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
 fn corrupt(path: &Path, reason: impl Into<String>) -> KeyRingError {
     KeyRingError::Corrupt {
         path: path.to_owned(),
@@ -303,9 +292,7 @@ struct KeyFileEntry {
 }
 
 fn random_secret() -> [u8; 32] {
-    let mut s = [0u8; 32];
-    OsRng.fill_bytes(&mut s);
-    s
+    *Secret::generate().expose()
 }
 
 fn parse_secret(path: &Path, what: &str, hex_str: &str) -> Result<[u8; 32], KeyRingError> {
@@ -328,6 +315,12 @@ fn aad(key_id: KeyId, kind: &str, at: DateTime<Utc>) -> Vec<u8> {
     v.extend_from_slice(kind);
     v.extend_from_slice(&at.timestamp_micros().to_be_bytes());
     v
+}
+
+/// Version byte and key id: the header `mestring_crypto` writes first.
+fn header(key_id: KeyId) -> [u8; 5] {
+    let id = key_id.0.to_be_bytes();
+    [SEAL_VERSION, id[0], id[1], id[2], id[3]]
 }
 
 fn plaintext(ip: IpAddr) -> [u8; PLAINTEXT_LEN] {
@@ -373,29 +366,18 @@ impl SealingKeyRing {
             Err(KeyRingError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
             other => return other,
         }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(io_err(dir))?;
-        }
         let ring = Self::generate();
-        let tmp = ring.write_temp(path)?;
-        // hard_link fails if `path` exists: atomic "create if absent" that also never
-        // exposes a half-written file.
-        let linked = fs::hard_link(&tmp, path);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {
-                sync_parent(path)?;
-                Ok(ring)
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Self::load(path),
-            Err(e) => Err(io_err(path)(e)),
+        if keyfile::create_new(path, &ring.to_json(path)?)? {
+            Ok(ring)
+        } else {
+            // Another process created it first: use theirs.
+            Self::load(path)
         }
     }
 
     /// Loads an existing key file.
     pub fn load(path: &Path) -> Result<Self, KeyRingError> {
-        let file = File::open(path).map_err(io_err(path))?;
-        check_permissions(path, &file)?;
+        let file = keyfile::open_private(path)?;
         let kf: KeyFile = serde_json::from_reader(io::BufReader::new(file))
             .map_err(|e| corrupt(path, format!("not valid key-file JSON ({e})")))?;
         if kf.format != KEY_FILE_FORMAT {
@@ -501,11 +483,6 @@ impl SealingKeyRing {
         self.keys.keys().copied().collect()
     }
 
-    /// When a key was created (for `mestring keys` listings).
-    pub fn key_created(&self, id: KeyId) -> Option<DateTime<Utc>> {
-        self.keys.get(&id).map(|k| k.created)
-    }
-
     /// The stable block-hash key.
     pub fn block_key(&self) -> &BlockKey {
         &self.block_key
@@ -524,28 +501,8 @@ impl SealingKeyRing {
 
     pub(crate) fn seal_addr(&self, ip: IpAddr, kind: &str, at: DateTime<Utc>) -> SealedIp {
         let key_id = self.current;
-        let mut nonce = [0u8; NONCE_LEN];
-        OsRng.fill_bytes(&mut nonce);
-        let cipher = XChaCha20Poly1305::new((&self.current_secret).into());
-        let pt = plaintext(ip);
-        let aad = aad(key_id, kind, at);
-        // Encryption only fails for plaintexts beyond the cipher's length limit (~256 GiB);
-        // ours is 16 bytes.
-        let ct = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &pt,
-                    aad: &aad,
-                },
-            )
-            .expect("16-byte plaintext is within XChaCha20-Poly1305 limits");
-        let mut out = Vec::with_capacity(SEALED_LEN);
-        out.push(SEAL_VERSION);
-        out.extend_from_slice(&key_id.0.to_be_bytes());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        SealedIp(out)
+        let sealer = Sealer::new(&Secret::from_bytes(self.current_secret));
+        SealedIp(sealer.seal(&header(key_id), &aad(key_id, kind, at), &plaintext(ip)))
     }
 
     /// Opens a sealed value stored for a row of `kind` at `at`. Returns the raw address:
@@ -563,17 +520,9 @@ impl SealingKeyRing {
             .keys
             .get(&key_id)
             .ok_or(OpenError::UnknownKey(key_id))?;
-        let cipher = XChaCha20Poly1305::new((&key.secret).into());
-        let aad = aad(key_id, kind, at);
-        let pt = cipher
-            .decrypt(
-                XNonce::from_slice(&sealed[5..HEADER_LEN]),
-                Payload {
-                    msg: &sealed[HEADER_LEN..],
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| OpenError::Decrypt)?;
+        let pt = Sealer::new(&Secret::from_bytes(key.secret))
+            .open(&header(key_id), &aad(key_id, kind, at), sealed)
+            .ok_or(OpenError::Decrypt)?;
         let octets: [u8; 16] = pt.try_into().map_err(|_| OpenError::Decrypt)?;
         Ok(normalise(IpAddr::V6(Ipv6Addr::from(octets))))
     }
@@ -596,84 +545,35 @@ impl SealingKeyRing {
         }
     }
 
-    /// Writes the ring to a fresh 0600 temp file beside `path`, synced; returns its path.
-    fn write_temp(&self, path: &Path) -> Result<PathBuf, KeyRingError> {
-        let json = serde_json::to_vec_pretty(&self.to_file())
-            .map_err(|e| corrupt(path, format!("cannot serialise ({e})")))?;
-        let mut suffix = [0u8; 8];
-        OsRng.fill_bytes(&mut suffix);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "keys".into());
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}", hex::encode(suffix)));
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            // Created 0600 from the start: there is no moment when others could read it.
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(io_err(&tmp))?;
-        let written = f.write_all(&json).and_then(|()| f.sync_all());
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_err(&tmp)(e));
-        }
-        Ok(tmp)
+    /// The key file's bytes.
+    fn to_json(&self, path: &Path) -> Result<Vec<u8>, KeyRingError> {
+        serde_json::to_vec_pretty(&self.to_file())
+            .map_err(|e| corrupt(path, format!("cannot serialise ({e})")))
     }
 
     /// Atomically replaces the key file with this ring.
     fn save(&self, path: &Path) -> Result<(), KeyRingError> {
-        let tmp = self.write_temp(path)?;
-        if let Err(e) = fs::rename(&tmp, path) {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_err(path)(e));
-        }
-        sync_parent(path)
+        Ok(keyfile::replace(path, &self.to_json(path)?)?)
     }
 }
 
-/// Makes a rename/link durable.
-fn sync_parent(path: &Path) -> Result<(), KeyRingError> {
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
-}
-
-fn check_permissions(path: &Path, file: &File) -> Result<(), KeyRingError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = file.metadata().map_err(io_err(path))?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(KeyRingError::InsecurePermissions {
-                path: path.to_owned(),
-                mode,
-            });
+impl From<KeyFileError> for KeyRingError {
+    fn from(e: KeyFileError) -> Self {
+        match e {
+            KeyFileError::Io { path, source } => Self::Io { path, source },
+            KeyFileError::InsecurePermissions { path, mode } => {
+                Self::InsecurePermissions { path, mode }
+            }
+            KeyFileError::Corrupt { path, reason } => Self::Corrupt { path, reason },
         }
     }
-    #[cfg(not(unix))]
-    let _ = (path, file);
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use std::fs;
 
     fn cip(s: &str) -> ClientIp {
         ClientIp::new(s.parse().expect("test ip"))

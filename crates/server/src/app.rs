@@ -52,7 +52,7 @@ impl Application {
             content: Arc::new(content),
             seal: Arc::new(keys::seal_key(&config.data_dir)?),
             mail: Arc::new(
-                mestring_web::mail::Mailer::new(
+                mestring_mail::Mailer::new(
                     config.smtp_url.as_deref(),
                     config.data_dir.join("outbox"),
                 )

@@ -308,7 +308,7 @@ async fn staff_create(
         .ok_or_else(|| anyhow::anyhow!("--role must be clinician or superuser"))?;
     let store = crate::db::open_cli_store(config).await?;
     let mail = std::sync::Arc::new(
-        mestring_web::mail::Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))
+        mestring_mail::Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     let invitation = mestring_dashboard::invite::invite(

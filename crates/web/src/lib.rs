@@ -9,7 +9,6 @@ pub mod error;
 pub mod fmt;
 pub mod headers;
 pub mod i18n;
-pub mod mail;
 pub mod names;
 pub mod page;
 pub mod seal;

@@ -7,18 +7,16 @@
 //! binds each value to its purpose and owner (e.g. the organisation), so a
 //! sealed value copied to another row or purpose does not open.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use rand::RngCore;
+use mestring_crypto::{Sealer, Secret};
 
-/// The first byte of every sealed value: XChaCha20-Poly1305, key 1.
-const VERSION: u8 = 1;
-const NONCE_LEN: usize = 24;
+/// The header of every sealed value: one byte, XChaCha20-Poly1305 under
+/// key 1 (format: `mestring_crypto`).
+const HEADER: [u8; 1] = [1];
 
 /// The data-sealing key. `Debug` is redacted.
 #[derive(Clone)]
 pub struct SealKey {
-    cipher: XChaCha20Poly1305,
+    sealer: Sealer,
 }
 
 impl std::fmt::Debug for SealKey {
@@ -31,7 +29,7 @@ impl SealKey {
     /// Wraps 32 secret bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self {
-            cipher: XChaCha20Poly1305::new(&bytes.into()),
+            sealer: Sealer::new(&Secret::from_bytes(bytes)),
         }
     }
 
@@ -41,43 +39,15 @@ impl SealKey {
 
     /// Seals `plaintext` for `purpose` and `owner`.
     pub fn seal(&self, purpose: &str, owner: &str, plaintext: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let aad = Self::aad(purpose, owner);
-        // Encryption fails only for inputs of gigabytes; these are bytes.
-        let ct = self
-            .cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .unwrap_or_default();
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
-        out.push(VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        out
+        self.sealer
+            .seal(&HEADER, &Self::aad(purpose, owner), plaintext)
     }
 
     /// Opens a value sealed for the same `purpose` and `owner`; `None`
     /// if it was sealed for something else, altered, or under another key.
     pub fn open(&self, purpose: &str, owner: &str, sealed: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != VERSION {
-            return None;
-        }
-        let aad = Self::aad(purpose, owner);
-        self.cipher
-            .decrypt(
-                XNonce::from_slice(&sealed[1..1 + NONCE_LEN]),
-                Payload {
-                    msg: &sealed[1 + NONCE_LEN..],
-                    aad: &aad,
-                },
-            )
-            .ok()
+        self.sealer
+            .open(&HEADER, &Self::aad(purpose, owner), sealed)
     }
 }
 
@@ -105,5 +75,35 @@ mod tests {
             None
         );
         assert_eq!(format!("{k:?}"), "SealKey([REDACTED])");
+    }
+
+    #[test]
+    fn opens_values_stored_in_the_original_format() {
+        // Built byte by byte as the first version wrote them: version 1,
+        // the nonce, then XChaCha20-Poly1305 over "mestring-seal-v1\0
+        // {purpose}\0{owner}". Stored TOTP secrets and pseudonyms must keep
+        // opening.
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+        let key = [9u8; 32];
+        let nonce = [3u8; 24];
+        let ct = XChaCha20Poly1305::new(&key.into())
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: b"JBSWY3DPEHPK3PXP",
+                    aad: b"mestring-seal-v1\0totp\0staff-1",
+                },
+            )
+            .expect("encrypts");
+        let mut stored = vec![1u8];
+        stored.extend_from_slice(&nonce);
+        stored.extend_from_slice(&ct);
+        assert_eq!(
+            SealKey::from_bytes(key)
+                .open("totp", "staff-1", &stored)
+                .as_deref(),
+            Some(&b"JBSWY3DPEHPK3PXP"[..])
+        );
     }
 }

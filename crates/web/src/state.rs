@@ -52,5 +52,5 @@ pub struct AppState {
     /// Seals TOTP secrets and issued codes (pseudonyms) at rest.
     pub seal: Arc<crate::seal::SealKey>,
     /// Outgoing e-mail (staff invitations).
-    pub mail: Arc<crate::mail::Mailer>,
+    pub mail: Arc<mestring_mail::Mailer>,
 }
