@@ -121,6 +121,22 @@ describe('sharing, code rotation, export and deletion', () => {
     assert.match(await csv.text(), /^completed_at,questionnaire_id,total,band_id,flags/);
   });
 
+  test('calendar reminders: a page and a download, nothing asked', async () => {
+    const [code] = await issueCodes(server, { count: 1 });
+    const page = await freshPage();
+    await login(page, server.baseUrl, code);
+    await navigating(page, () => page.click('button[name=choice][value=no]'));
+    await page.goto(`${server.baseUrl}/settings`);
+    await navigating(page, () => page.click('a[href="/settings/reminders"]'));
+    await expectNoAxeViolations(page, '/settings/reminders');
+    assert.equal(await page.locator('input[type=email], input[type=tel]').count(), 0);
+    const download = page.waitForEvent('download');
+    await page.check('#weekly');
+    await page.click('form[action="/settings/reminders.ics"] button[type=submit]');
+    const file = await download;
+    assert.equal(file.suggestedFilename(), 'reminders.ics');
+  });
+
   test('delete everything, then the code no longer logs in', async () => {
     const [code] = await issueCodes(server, { count: 1 });
     const page = await freshPage();

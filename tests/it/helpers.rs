@@ -170,6 +170,11 @@ impl MockClock {
         let mut t = self.0.lock().expect("clock lock");
         *t += d;
     }
+
+    /// Moves the clock to `t` (forward or back).
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().expect("clock lock") = t;
+    }
 }
 
 impl Clock for MockClock {

@@ -12,5 +12,6 @@ mod lifecycle;
 mod login;
 mod privacy;
 mod program;
+mod reminders;
 mod site;
 mod timeline;

@@ -4,6 +4,7 @@
 //! argument or through [`clock::Clock`]), so it can be property-tested.
 
 pub mod access_code;
+pub mod calendar;
 pub mod clock;
 pub mod consent;
 pub mod content;

@@ -5,6 +5,7 @@ mod code;
 mod consent;
 mod delete;
 mod export;
+mod reminders;
 
 use actix_web::web;
 
@@ -26,6 +27,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/settings/export/scores.csv",
             web::get().to(export::export_scores_csv),
+        )
+        .route(
+            "/settings/reminders",
+            web::get().to(reminders::show_reminders),
+        )
+        .route(
+            "/settings/reminders.ics",
+            web::get().to(reminders::download_reminders),
         )
         .route("/settings/delete", web::get().to(delete::show_delete))
         .route(

@@ -67,6 +67,24 @@ impl ScheduleEntry {
         }
     }
 
+    /// The next `count` dates the measure is due, from `today` on: the next
+    /// due date (today if it is overdue), then every `every_days` after.
+    /// What a calendar reminder file lists.
+    pub fn upcoming(
+        &self,
+        started_on: NaiveDate,
+        last_done: Option<NaiveDate>,
+        today: NaiveDate,
+        count: usize,
+    ) -> Vec<NaiveDate> {
+        let first = self.next_due(started_on, last_done).max(today);
+        std::iter::successors(Some(first), |d| {
+            d.checked_add_days(Days::new(u64::from(self.every_days)))
+        })
+        .take(count)
+        .collect()
+    }
+
     /// Whether the measure is due on `today`.
     pub fn is_due(
         &self,
@@ -497,6 +515,26 @@ mod tests {
             Some("c")
         );
         assert!(p.next_step(&done(&["a", "b", "c"])).is_none());
+    }
+
+    #[test]
+    fn upcoming_dates_start_today_when_overdue_then_follow_the_interval() {
+        let e = ScheduleEntry {
+            questionnaire: QuestionnaireId::new("phq9"),
+            every_days: 14,
+        };
+        let day = |m, d| NaiveDate::from_ymd_opt(2027, m, d).expect("date");
+        // Done 1 March: next 15 March, then 29 March (across the change
+        // to summer time on 28 March: dates, not hours, are added).
+        assert_eq!(
+            e.upcoming(day(2, 1), Some(day(3, 1)), day(3, 2), 3),
+            vec![day(3, 15), day(3, 29), day(4, 12)]
+        );
+        // Overdue: today first.
+        assert_eq!(
+            e.upcoming(day(2, 1), Some(day(3, 1)), day(3, 20), 2),
+            vec![day(3, 20), day(4, 3)]
+        );
     }
 
     #[test]
