@@ -123,6 +123,16 @@ async fn a_blocked_address_gets_403_and_unblocking_lifts_it() {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         assert_eq!(status, 403, "block applied within seconds");
+        // The 403 page carries the same security headers as every page.
+        let refused = blocked.get("/login").await;
+        for name in [
+            "content-security-policy",
+            "x-frame-options",
+            "x-content-type-options",
+            "referrer-policy",
+        ] {
+            assert!(refused.header(name).is_some(), "blocked page lacks {name}");
+        }
         assert_eq!(other.get("/login").await.status, 200);
 
         assert!(

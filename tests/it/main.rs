@@ -10,6 +10,7 @@ mod dashboard;
 mod iplayer;
 mod lifecycle;
 mod login;
+mod malformed;
 mod privacy;
 mod program;
 mod reminders;

@@ -67,6 +67,20 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
+/// Whether `next` is a path on this site that is safe to redirect to: it
+/// starts with one `/` and holds only URL path characters. Browsers drop
+/// TAB, CR and LF from URLs (so `/\t/evil` becomes `//evil`, another site),
+/// and CR or LF cannot go in a header at all, so any control character,
+/// space, backslash or non-ASCII character makes it unsafe.
+pub fn is_local_path(next: &str) -> bool {
+    let mut chars = next.chars();
+    chars.next() == Some('/')
+        && chars.next() != Some('/')
+        && next
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/-._~%!$&'()*+,;=:@?".contains(c))
+}
+
 /// `GET /lang/{lang}`: remembers the language in a cookie that holds only
 /// the language code, then goes back.
 pub async fn switch_language(
@@ -75,11 +89,10 @@ pub async fn switch_language(
     q: web::Query<NextQuery>,
 ) -> Result<HttpResponse, AppError> {
     let lang = Lang::parse(&path).ok_or(AppError::NotFound)?;
-    // Only local paths: never an open redirect.
     let next = q
         .next
         .as_deref()
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .filter(|n| is_local_path(n))
         .unwrap_or("/");
     let cookie = Cookie::build(LANG_COOKIE, lang.as_str())
         .path("/")
@@ -91,4 +104,32 @@ pub async fn switch_language(
         .insert_header((header::LOCATION, next))
         .cookie(cookie)
         .finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_path;
+
+    #[test]
+    fn only_plain_local_paths_are_redirect_targets() {
+        for ok in ["/", "/app", "/app/steps/x?step=2", "/app/results/01J%20x"] {
+            assert!(is_local_path(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "app",
+            "//evil.example",
+            "/\\evil",
+            "/\t/evil.example",
+            "/\n/x",
+            "/\r/x",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "/a b",
+            "/æ",
+            "/\u{0}",
+        ] {
+            assert!(!is_local_path(bad), "{bad:?}");
+        }
+    }
 }

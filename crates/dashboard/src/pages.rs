@@ -160,7 +160,9 @@ pub async fn home(
                 (found.into_iter().collect::<Vec<_>>(), Vec::new(), n)
             } else {
                 let existing = org_accounts_count(conn, &load_org)?;
-                let offset = (page - 1) * PAGE_SIZE;
+                // Saturating: a page number far past the end (even
+                // i64::MAX) shows an empty page, never an overflow.
+                let offset = (page - 1).saturating_mul(PAGE_SIZE);
                 let rows = if offset < existing {
                     org_accounts_page(conn, &load_org, PAGE_SIZE, offset)?
                 } else {

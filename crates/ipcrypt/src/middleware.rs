@@ -102,7 +102,12 @@ fn client_ip(req: &ServiceRequest, state: &IpState) -> ClientIp {
         let mut values = req.headers().get_all(header::X_FORWARDED_FOR);
         match (values.next(), values.next()) {
             (None, _) => None,
-            (Some(one), None) => Some(Cow::Borrowed(one.to_str().unwrap_or(""))),
+            // Bytes, not `to_str`: one non-ASCII byte a client put in its own
+            // header must not blank the whole line, or the hop the trusted
+            // proxy appended (the real client) would be lost and the proxy
+            // itself taken for the client. Invalid bytes become U+FFFD and
+            // only the garbage entry they sit in fails to parse.
+            (Some(one), None) => Some(String::from_utf8_lossy(one.as_bytes())),
             (Some(first), Some(second)) => {
                 // Several header lines form one list, in order (RFC 9110 §5.3).
                 let mut joined = String::new();
@@ -110,7 +115,7 @@ fn client_ip(req: &ServiceRequest, state: &IpState) -> ClientIp {
                     if !joined.is_empty() {
                         joined.push(',');
                     }
-                    joined.push_str(v.to_str().unwrap_or(""));
+                    joined.push_str(&String::from_utf8_lossy(v.as_bytes()));
                 }
                 Some(Cow::Owned(joined))
             }
@@ -320,6 +325,20 @@ mod tests {
             .insert_header(("x-forwarded-for", "203.0.113.66, 198.51.100.1"))
             .to_request();
         assert_eq!(test::call_service(&app, req).await.status(), 200);
+        // A non-ASCII byte the client put in its own header (what nginx's
+        // $proxy_add_x_forwarded_for passes on) must not hide the hop the
+        // proxy appended: still blocked.
+        for raw in [&b"\xff, 203.0.113.66"[..], &b"\xc3\xa6, 203.0.113.66"[..]] {
+            let req = test::TestRequest::get()
+                .uri("/")
+                .peer_addr(proxy)
+                .insert_header((
+                    "x-forwarded-for",
+                    actix_web::http::header::HeaderValue::from_bytes(raw).expect("obs-text"),
+                ))
+                .to_request();
+            assert_eq!(test::call_service(&app, req).await.status(), 403, "{raw:?}");
+        }
     }
 
     #[actix_web::test]

@@ -74,10 +74,14 @@ impl Application {
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .wrap(from_fn(csrf::guard))
                 .wrap(from_fn(close_when_stopping))
-                .wrap(headers::security_headers())
                 .wrap(from_fn(access_log::log))
-                // Outermost: nothing above it ever sees the client address.
+                // Nothing above it but the response headers, which never
+                // look at the request: no other code sees the client address.
                 .wrap(IpLayer::new(ip_state.clone()))
+                // Around even the IP layer, so its own answers (the 403 for
+                // a blocked address) carry the security headers too. It
+                // only adds response headers; it never sees the address.
+                .wrap(headers::security_headers())
                 .configure(configure_routes)
         })
         .listen(listener)?;

@@ -50,7 +50,39 @@ pub async fn guard(
     let token = existing.clone().unwrap_or_else(new_token);
     req.extensions_mut().insert(CsrfToken(token.clone()));
 
-    let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    // Methods no route uses are refused before any body is read (CONNECT
+    // and friends would otherwise hold a connection while the body
+    // trickles in).
+    if !matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::POST | Method::OPTIONS
+    ) {
+        let resp = AppError::MethodNotAllowed.error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    // NUL in the path or query: refused at the edge, for every route.
+    if has_nul(req.uri().path().as_bytes())
+        || req.uri().query().is_some_and(|q| has_nul(q.as_bytes()))
+    {
+        let resp = AppError::NulCharacter.error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+
+    let state_changing = req.method() == Method::POST;
+    if state_changing {
+        match read_body(&mut req).await {
+            Ok(body) if has_nul(&body) => {
+                req.set_payload(bytes_to_payload(body));
+                let resp = AppError::NulCharacter.error_response();
+                return Ok(req.into_response(resp).map_into_right_body());
+            }
+            Ok(body) => req.set_payload(bytes_to_payload(body)),
+            Err(e) => {
+                let resp = e.error_response();
+                return Ok(req.into_response(resp).map_into_right_body());
+            }
+        }
+    }
     if state_changing && let Err(why) = check(&mut req, existing.as_deref()).await {
         tracing::warn!(reason = ?why, "request refused by CSRF check");
         if let Some(state) = req.app_data::<web::Data<AppState>>()
@@ -99,6 +131,27 @@ async fn check(req: &mut ServiceRequest, cookie: Option<&str>) -> Result<(), Rej
     } else {
         Err(Rejection::Mismatch)
     }
+}
+
+/// How long a request body may take to arrive in full.
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads the whole body within [`BODY_DEADLINE`] (408 otherwise); the
+/// size limit is the form limit the app configures.
+async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, AppError> {
+    match tokio::time::timeout(BODY_DEADLINE, req.extract::<web::Bytes>()).await {
+        Err(_) => Err(AppError::RequestTimeout),
+        Ok(Err(_)) => Err(AppError::BadRequest),
+        Ok(Ok(body)) => Ok(body),
+    }
+}
+
+/// Whether `bytes` hold a NUL character, raw or percent-encoded.
+fn has_nul(bytes: &[u8]) -> bool {
+    bytes.contains(&0)
+        || bytes
+            .windows(3)
+            .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
 }
 
 fn form_field(body: &[u8], name: &str) -> Option<String> {

@@ -27,6 +27,17 @@ pub enum AppError {
     /// Unreadable request.
     #[error("bad request")]
     BadRequest,
+    /// The request held a NUL character (U+0000), which no field accepts
+    /// and PostgreSQL cannot store.
+    #[error("bad request: NUL character")]
+    NulCharacter,
+    /// A method no route uses (CONNECT, PUT, …); refused before any body
+    /// is read.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The request body did not arrive in time.
+    #[error("request body timed out")]
+    RequestTimeout,
     /// Throttled; try again after this many seconds.
     #[error("too many requests")]
     TooManyRequests {
@@ -79,7 +90,9 @@ impl ResponseError for AppError {
             Self::LoginRequired => StatusCode::SEE_OTHER,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::BadRequest | Self::NulCharacter => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -104,6 +117,13 @@ impl ResponseError for AppError {
             Self::NotFound => ("error.not_found_title", "error.not_found"),
             Self::Forbidden => ("error.forbidden_title", "error.forbidden"),
             Self::BadRequest => ("error.bad_request_title", "error.bad_request"),
+            Self::NulCharacter => ("error.bad_request_title", "error.nul_character"),
+            Self::MethodNotAllowed => {
+                return HttpResponse::MethodNotAllowed()
+                    .insert_header((header::ALLOW, "GET, HEAD, POST"))
+                    .finish();
+            }
+            Self::RequestTimeout => ("error.timeout_title", "error.timeout"),
             Self::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 ("error.title", "error.internal")
