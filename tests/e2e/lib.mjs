@@ -402,6 +402,32 @@ export function isWellFormedCode(code) {
  * One message from the app's catalogs, e.g. `message('en', 'login.failed')`
  * (crates/web/messages/<lang>/*.toml; only simple `key = "value"` lines).
  */
+/**
+ * A number from the domain policy (crates/domain/src/policy.rs), read from
+ * the source so the tests never spell it: e.g. policyNumber('LIFETIME_YEARS').
+ */
+export function policyNumber(name) {
+  const src = readFileSync(path.join(REPO_ROOT, 'crates', 'domain', 'src', 'policy.rs'), 'utf8');
+  const m = new RegExp(`pub const ${name}: [a-z0-9]+ = ([0-9_]+);`).exec(src);
+  if (!m) throw new Error(`policy constant ${name} not found`);
+  return Number(m[1].replaceAll('_', ''));
+}
+
+/** The placeholders the server fills in login messages, from the policy. */
+export function codeMessageArgs() {
+  return {
+    years: policyNumber('LIFETIME_YEARS'),
+    symbols: policyNumber('DATA_SYMBOLS') + 1,
+  };
+}
+
+/** A catalogue message with `{name}` placeholders filled from `args`. */
+export function filledMessage(lang, key, args) {
+  return message(lang, key).replace(/\{([a-z_]+)\}/g, (whole, name) =>
+    name in args ? String(args[name]) : whole,
+  );
+}
+
 export function message(lang, key) {
   const [section, name] = key.split('.');
   const dir = path.join(REPO_ROOT, 'crates', 'web', 'messages', lang);

@@ -11,6 +11,8 @@ import {
   launchBrowser,
   login,
   logout,
+  codeMessageArgs,
+  filledMessage,
   message,
   navigating,
   newPage,
@@ -65,7 +67,7 @@ describe('login with a demo code', () => {
     assert.equal(res.status(), 422);
     assert.equal(pathOf(page), '/login');
     const alert = page.locator('[role=alert]');
-    assert.equal((await alert.textContent()).trim(), message('nb', 'login.failed'));
+    assert.equal((await alert.textContent()).trim(), filledMessage('nb', 'login.failed', codeMessageArgs()));
     assert.equal(await page.getAttribute('#code', 'aria-invalid'), 'true');
     const describedBy = (await page.getAttribute('#code', 'aria-describedby')).split(/\s+/);
     assert.ok(describedBy.includes('code-error'), `aria-describedby=${describedBy}`);
@@ -142,7 +144,7 @@ describe('login with a demo code', () => {
 
     const wrong = await login(page, server.baseUrl, randomWellFormedCode());
     assert.equal(wrong.status(), 422);
-    assert.equal((await page.textContent('[role=alert]')).trim(), message('en', 'login.failed'));
+    assert.equal((await page.textContent('[role=alert]')).trim(), filledMessage('en', 'login.failed', codeMessageArgs()));
     await expectNoAxeViolations(page, 'login page with the failed-login error (en)');
 
     await login(page, server.baseUrl, server.demoCode);
