@@ -24,8 +24,7 @@ fn is_code_format(s: &str) -> bool {
 }
 
 fn create_org(db: &TestDb, name: &str) -> String {
-    let out = stdout(&run_cli(db, &["org", "create", "--name", name]));
-    out.lines().last().expect("id line").trim().to_owned()
+    crate::helpers::cli_create_org(db, name)
 }
 
 #[test]

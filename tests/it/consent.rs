@@ -556,8 +556,7 @@ async fn after_self_delete_a_marker_is_nowhere_in_the_database_bytes_or_output()
     for backend in backends() {
         eprintln!("-- on {backend:?}");
         let db = TestDb::new(backend);
-        let org = run_cli(&db, &["org", "create", "--name", "Sletteklinikken"]);
-        let org = String::from_utf8_lossy(&org.stdout).trim().to_owned();
+        let org = crate::helpers::cli_create_org(&db, "Sletteklinikken");
         let issued = run_cli(
             &db,
             &[

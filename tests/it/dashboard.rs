@@ -582,14 +582,7 @@ async fn invitation_is_delivered_through_a_real_smtp_exchange() {
 fn staff_create_prints_the_link_last_and_writes_the_outbox() {
     for backend in backends() {
         let db = TestDb::new(backend);
-        let out = run_cli(&db, &["org", "create", "--name", "Klinikk Nord"]);
-        assert!(out.status.success());
-        let org = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .expect("id")
-            .trim()
-            .to_owned();
+        let org = crate::helpers::cli_create_org(&db, "Klinikk Nord");
         let out = run_cli(
             &db,
             &[

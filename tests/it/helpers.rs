@@ -489,6 +489,22 @@ pub fn run_cli(db: &TestDb, args: &[&str]) -> Output {
     cli_command(db, args).output().expect("mestring runs")
 }
 
+/// `mestring org create --name NAME`; returns the id it prints last.
+pub fn cli_create_org(db: &TestDb, name: &str) -> String {
+    let out = run_cli(db, &["org", "create", "--name", name]);
+    assert!(
+        out.status.success(),
+        "org create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .expect("an id line")
+        .trim()
+        .to_owned()
+}
+
 /// A `mestring` command configured for `db`'s database and data dir.
 pub fn cli_command(db: &TestDb, args: &[&str]) -> Command {
     let mut cmd = Command::new(mestring_exe());

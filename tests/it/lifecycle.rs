@@ -130,14 +130,7 @@ fn load(addr: String, cookie: String, until: Instant, records: Arc<Mutex<Vec<Rec
 }
 
 fn codes_for(db: &TestDb, count: usize) -> Vec<String> {
-    let out = run_cli(db, &["org", "create", "--name", "Klinikk Vest"]);
-    assert!(out.status.success(), "org create failed");
-    let org = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .expect("id")
-        .trim()
-        .to_owned();
+    let org = crate::helpers::cli_create_org(db, "Klinikk Vest");
     let out = run_cli(
         db,
         &[
@@ -249,9 +242,7 @@ fn two_hundred_cli_runs_in_a_row_all_exit_zero() {
             Backend::Sqlite => 50,
         };
         let db = TestDb::new(backend);
-        let out = run_cli(&db, &["org", "create", "--name", "Klinikk Øst"]);
-        assert!(out.status.success());
-        let org = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let org = crate::helpers::cli_create_org(&db, "Klinikk Øst");
         for i in 0..runs {
             let args: &[&str] = match i % 3 {
                 0 => &["codes", "issue", "--org", &org, "--count", "2"],

@@ -10,8 +10,7 @@ async fn codes_and_addresses_never_reach_output_or_database_files() {
         let db = TestDb::new(backend);
         // Codes come from the CLI (whose job is to print them); the server
         // itself must never print one.
-        let org = run_cli(&db, &["org", "create", "--name", "Personvernklinikken"]);
-        let org = String::from_utf8_lossy(&org.stdout).trim().to_owned();
+        let org = crate::helpers::cli_create_org(&db, "Personvernklinikken");
         let issued = run_cli(&db, &["codes", "issue", "--org", &org, "--count", "1"]);
         let code = String::from_utf8_lossy(&issued.stdout).trim().to_owned();
         assert_eq!(code.len(), 19, "issued code");
