@@ -20,6 +20,7 @@ import {
   expectNoAxeViolations,
   launchBrowser,
   login,
+  masked,
   message,
   navigating,
   newPage,
@@ -291,7 +292,7 @@ describe('the clinician dashboard', () => {
     await expectNoAxeViolations(clinician, 'code sheet');
 
     await clinician.goto(`${server.baseUrl}/dashboard`);
-    const row = clinician.locator('main table tbody tr', { hasText: code });
+    const row = clinician.locator('main table tbody tr', { hasText: masked(code) });
     assert.equal(await row.count(), 1);
     assert.match(await row.textContent(), new RegExp(message('nb', 'dashboard.status_unused')));
     assert.equal(await row.locator('a').count(), 0, 'no user page before sharing');
@@ -320,7 +321,7 @@ describe('the clinician dashboard', () => {
 
   step('the clinician opens the user from the overview and sees the PHQ-9 result', async () => {
     await clinician.goto(`${server.baseUrl}/dashboard`);
-    const row = clinician.locator('main table tbody tr', { hasText: code });
+    const row = clinician.locator('main table tbody tr', { hasText: masked(code) });
     assert.match(await row.textContent(), /Deler til \d{2}\.\d{2}\.\d{4}/);
     await expectNoAxeViolations(clinician, '/dashboard with a sharing user');
 
@@ -329,13 +330,13 @@ describe('the clinician dashboard', () => {
     await navigating(clinician, () => clinician.click('form[role=search] button[type=submit]'));
     assert.equal(pathOf(clinician), '/dashboard');
     assert.equal(await clinician.locator('main table tbody tr').count(), 1, 'one match');
-    assert.equal((await row.locator('code').textContent()).trim(), code);
+    assert.equal((await row.locator('code').textContent()).trim(), masked(code));
     await expectNoAxeViolations(clinician, '/dashboard search result');
 
     await navigating(clinician, () => row.locator('a').click());
     userPagePath = pathOf(clinician);
     assert.match(userPagePath, /^\/dashboard\/users\/[^/]+$/);
-    assert.equal((await clinician.textContent('h1 code')).trim(), code, 'the pseudonym is the issued code');
+    assert.equal((await clinician.textContent('h1 code')).trim(), masked(code), 'the pseudonym is the issued code, masked');
     const main = await clinician.textContent('main');
     assert.match(main, /Brukeren deler data med virksomheten til \d{2}\.\d{2}\.\d{4}/);
     assert.ok(main.includes(message('nb', 'dashboard.progress_heading')));
@@ -364,7 +365,7 @@ describe('the clinician dashboard', () => {
     await clinician.reload();
     assert.equal(pathOf(clinician), userPagePath);
     assert.equal((await clinician.textContent('main [role=status]')).trim(), message('nb', 'dashboard.not_sharing'));
-    assert.equal((await clinician.textContent('h1 code')).trim(), code);
+    assert.equal((await clinician.textContent('h1 code')).trim(), masked(code));
     assert.equal(await clinician.locator('main section, main table, main svg, main dl').count(), 0, 'nothing else');
     const main = await clinician.textContent('main');
     assert.ok(!main.includes('PHQ-9'), 'no results');
@@ -372,7 +373,7 @@ describe('the clinician dashboard', () => {
     await expectNoAxeViolations(clinician, 'user page after withdrawal');
 
     await clinician.goto(`${server.baseUrl}/dashboard`);
-    const row = clinician.locator('main table tbody tr', { hasText: code });
+    const row = clinician.locator('main table tbody tr', { hasText: masked(code) });
     assert.match(await row.textContent(), new RegExp(message('nb', 'dashboard.status_withdrawn')));
     assert.equal(await row.locator('a').count(), 0, 'no link to the user page');
     await expectNoAxeViolations(clinician, '/dashboard after withdrawal');
@@ -405,7 +406,7 @@ describe('the clinician dashboard', () => {
     for (const [at, who, pseudonym] of rows) {
       assert.match(at, /^\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}$/);
       assert.equal(who, CLINICIAN.name);
-      assert.equal(pseudonym, code);
+      assert.equal(pseudonym, masked(code));
     }
     await expectNoAxeViolations(boss, '/dashboard/access-log');
 

@@ -428,6 +428,15 @@ export function filledMessage(lang, key, args) {
   );
 }
 
+/**
+ * An issued code as staff pages show it: first and last group, the middle
+ * masked (the dashboard's `mask_code`).
+ */
+export function masked(code) {
+  const groups = code.split('-');
+  return [groups[0], ...groups.slice(1, -1).map(() => '····'), groups.at(-1)].join('-');
+}
+
 export function message(lang, key) {
   const [section, name] = key.split('.');
   const dir = path.join(REPO_ROOT, 'crates', 'web', 'messages', lang);

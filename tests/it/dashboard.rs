@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 
 use chrono::Duration;
+use mestring_dashboard::codes::mask_code;
 use mestring_domain::clock::Clock;
 use mestring_domain::consent::ConsentEventKind;
 use mestring_domain::id::Id;
@@ -19,11 +20,13 @@ use crate::helpers::{
 };
 
 /// Every `XXXX-XXXX-XXXX-XXXX` inside `<code>` in a page.
+/// Codes shown in `<code>` elements: full ones (the printed sheet) or
+/// masked ones (the overview and other staff pages).
 fn codes_in(html: &str) -> Vec<String> {
     html.split("<code>")
         .skip(1)
         .filter_map(|s| s.split("</code>").next())
-        .filter(|s| s.len() == 19 && s.matches('-').count() == 3)
+        .filter(|s| s.chars().count() == 19 && s.matches('-').count() == 3)
         .map(str::to_owned)
         .collect()
 }
@@ -254,6 +257,19 @@ async fn issuing_sheets_overview_search_and_pagination() {
         assert!(home.body.contains("103"), "total shown");
         assert!(home.body.contains("Side 1 av 3"));
         assert_eq!(codes_in(&home.body).len(), 50);
+        // The overview shows each issued code masked, never in full: the
+        // paper code is a login, and the consent gate must hold.
+        for code in &codes {
+            assert!(
+                !home.body.contains(code.as_str()),
+                "full code on the overview"
+            );
+        }
+        assert!(
+            codes_in(&home.body)
+                .iter()
+                .all(|c| c.contains("-····-····-"))
+        );
         assert!(home.body.contains("Ikke brukt ennå"));
         assert_eq!(codes_in(&c.get("/dashboard?page=3").await.body).len(), 3);
 
@@ -262,7 +278,7 @@ async fn issuing_sheets_overview_search_and_pagination() {
         let found = c
             .get(&format!("/dashboard?q={}", typed.replace(' ', "+")))
             .await;
-        assert_eq!(codes_in(&found.body), vec![codes[42].clone()]);
+        assert_eq!(codes_in(&found.body), vec![mask_code(&codes[42])]);
 
         // CLI-issued codes get a pseudonym too.
         let cli_codes = app.issue_codes(1, None).await;
@@ -350,7 +366,10 @@ async fn user_page_only_while_sharing_and_never_for_another_organisation() {
             "change classification"
         );
         assert!(p.body.contains("Obs:"), "item-9 flag");
-        assert!(p.body.contains(&codes[0]), "pseudonym is the issued code");
+        assert!(
+            p.body.contains(&mask_code(&codes[0])) && !p.body.contains(&codes[0]),
+            "pseudonym is the issued code, masked"
+        );
         assert!(ca.get("/dashboard").await.body.contains("Deler til"));
 
         // Withdrawn: one second later nothing is shown.
@@ -403,12 +422,16 @@ async fn user_page_only_while_sharing_and_never_for_another_organisation() {
         // organisation (never the person).
         let log = ca.get("/dashboard/access-log").await;
         assert_eq!(log.status, 200);
-        assert!(log.body.contains(&codes[0]));
+        assert!(log.body.contains(&mask_code(&codes[0])));
+        assert!(
+            !log.body.contains(&codes[0]),
+            "masked in the access log too"
+        );
         assert!(
             !cb.get("/dashboard/access-log")
                 .await
                 .body
-                .contains(&codes[0])
+                .contains(&mask_code(&codes[0]))
         );
         let seen = app
             .state
@@ -694,7 +717,7 @@ async fn deletion_records_and_search_show_deleted_codes() {
             .expect("deleted");
         let page = c.get("/dashboard/deletions").await;
         assert_eq!(page.status, 200);
-        assert_eq!(codes_in(&page.body), vec![codes[1].clone()]);
+        assert_eq!(codes_in(&page.body), vec![mask_code(&codes[1])]);
         let found = c.get(&format!("/dashboard?q={}", codes[1])).await;
         assert!(found.body.contains("Slettet"), "{}", found.body);
         // The overview lists existing codes first, then deleted ones with
@@ -702,9 +725,9 @@ async fn deletion_records_and_search_show_deleted_codes() {
         let overview = c.get("/dashboard").await.body;
         assert_eq!(
             codes_in(&overview),
-            vec![codes[0].clone(), codes[1].clone()]
+            vec![mask_code(&codes[0]), mask_code(&codes[1])]
         );
-        let deleted_row = overview.split(&codes[1]).nth(1).expect("row");
+        let deleted_row = overview.split(&mask_code(&codes[1])).nth(1).expect("row");
         assert!(
             deleted_row.contains(&format!("Slettet {}", mestring_web::fmt::date(now))),
             "{deleted_row}"

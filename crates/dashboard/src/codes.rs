@@ -34,6 +34,28 @@ pub fn open_pseudonym(seal: &SealKey, org: &Id, sealed: &[u8]) -> Option<String>
         .and_then(|b| String::from_utf8(b).ok())
 }
 
+/// The pseudonym as staff pages show it: the first and last group of the
+/// issued code, the middle masked (`ABCD-····-····-WXYZ`). Enough to match
+/// the journal, where the full code was written down; not enough to log in
+/// as the user (seven random symbols, 35 bits, stay hidden behind the
+/// login throttles). Search by the full code still works.
+pub fn mask_code(code: &str) -> String {
+    let groups: Vec<&str> = code.split('-').collect();
+    match (groups.first(), groups.last()) {
+        (Some(first), Some(last)) if groups.len() >= 3 => {
+            let hidden = vec!["····"; groups.len() - 2].join("-");
+            format!("{first}-{hidden}-{last}")
+        }
+        _ => "····".to_owned(),
+    }
+}
+
+/// Opens an organisation's sealed pseudonym and masks it for display
+/// ([`mask_code`]).
+pub fn masked_pseudonym(seal: &SealKey, org: &Id, sealed: &[u8]) -> Option<String> {
+    open_pseudonym(seal, org, sealed).map(|c| mask_code(&c))
+}
+
 /// Issues `count` codes in one transaction and returns them with the
 /// batch id. With an organisation each code is recorded in a batch and,
 /// given a key, kept sealed as the organisation's pseudonym; bought codes

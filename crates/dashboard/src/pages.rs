@@ -22,7 +22,7 @@ use mestring_store::staff_views::StaffViewRow;
 use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
 
-use crate::codes::{MAX_PER_SHEET, open_pseudonym};
+use crate::codes::{MAX_PER_SHEET, masked_pseudonym, open_pseudonym};
 use crate::invite::{InviteError, invite};
 use crate::session::Staff;
 use crate::{fmt_date, fmt_date_time, html_status};
@@ -211,7 +211,7 @@ pub async fn home(
                 pseudonym: a
                     .pseudonym
                     .as_deref()
-                    .and_then(|p| open_pseudonym(&state.seal, &org, p))
+                    .and_then(|p| masked_pseudonym(&state.seal, &org, p))
                     .unwrap_or_else(|| "–".to_owned()),
                 program: program_title(&state, &ctx, a.program_slug.as_deref()),
                 issued: fmt_date(a.created_at()),
@@ -229,7 +229,7 @@ pub async fn home(
         let pseudonym = r
             .pseudonym
             .as_deref()
-            .and_then(|p| open_pseudonym(&state.seal, &org, p))
+            .and_then(|p| masked_pseudonym(&state.seal, &org, p))
             .unwrap_or_else(|| "–".to_owned());
         lines.push(deleted_line(pseudonym, r));
     }
@@ -513,7 +513,7 @@ pub async fn user(
     tracing::info!(staff = %staff.id(), "user page opened");
     let pseudonym = pseudonym
         .as_deref()
-        .and_then(|p| open_pseudonym(&state.seal, &org, p))
+        .and_then(|p| masked_pseudonym(&state.seal, &org, p))
         .unwrap_or_else(|| "–".to_owned());
     let shared = match read {
         SharedRead::Shared(d) => {
@@ -612,7 +612,7 @@ pub async fn access_log(
             pseudonym: r
                 .pseudonym
                 .as_deref()
-                .and_then(|p| open_pseudonym(&state.seal, &org, p))
+                .and_then(|p| masked_pseudonym(&state.seal, &org, p))
                 .unwrap_or_else(|| "–".to_owned()),
         })
         .collect();
@@ -653,7 +653,7 @@ pub async fn deletions(
             pseudonym: r
                 .pseudonym
                 .as_deref()
-                .and_then(|p| open_pseudonym(&state.seal, &org, p))
+                .and_then(|p| masked_pseudonym(&state.seal, &org, p))
                 .unwrap_or_else(|| "–".to_owned()),
             deleted: fmt_date(r.deleted_at()),
         })
