@@ -628,3 +628,55 @@ async fn after_self_delete_a_marker_is_nowhere_in_the_database_bytes_or_output()
         }
     }
 }
+
+/// The paper code is known to the organisation that handed it out: /app
+/// offers to replace it until the user has, and shows when the code was
+/// last used to log in (a date, no address), so misuse is visible.
+#[actix_web::test]
+async fn app_offers_a_code_only_the_user_knows_and_shows_the_last_login() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let issued = app.issue_code().await;
+        let (c, _) = login(&app, &issued).await;
+        c.post("/consent", &[("choice", "no")]).await;
+        let first = c.get("/app").await.body;
+        assert!(
+            first.contains("Bytt til en kode bare du kjenner"),
+            "offered"
+        );
+        assert!(first.contains("første gang koden din er brukt"));
+
+        let first_login = mestring_domain::clock::Clock::now(app.clock.as_ref());
+        assert_eq!(c.post("/logout", &[]).await.status, 303);
+        app.clock.advance(Duration::days(2));
+        let (c, _) = login(&app, &issued).await;
+        let second = c.get("/app").await.body;
+        let expected = format!(
+            "Koden din ble sist brukt til å logge inn {}.",
+            mestring_web::fmt::date_time(first_login)
+        );
+        assert!(second.contains(&expected), "{second}");
+
+        // After replacing the code, the offer is gone.
+        let shown = c.post("/settings/code/new", &[]).await;
+        let new = shown_code(&shown.body);
+        let done = c.post("/settings/code/confirm", &[("code", &new)]).await;
+        assert_eq!(done.status, 303);
+        assert!(
+            !c.get("/app")
+                .await
+                .body
+                .contains("Bytt til en kode bare du kjenner")
+        );
+
+        // A bought code (no organisation) is never offered one.
+        let private = app.issue_codes_for(None, None, 1).await[0].reveal();
+        let (p, _) = login(&app, &private).await;
+        assert!(
+            !p.get("/app")
+                .await
+                .body
+                .contains("Bytt til en kode bare du kjenner")
+        );
+    }
+}

@@ -26,6 +26,7 @@ pub struct AccountRow {
     deactivated_at: Option<NaiveDateTime>,
     /// The issued code sealed for the issuing organisation's staff.
     pub pseudonym: Option<Vec<u8>>,
+    previous_login_at: Option<NaiveDateTime>,
 }
 
 /// What a new account needs.
@@ -55,6 +56,12 @@ impl AccountRow {
     /// When the code was last used to log in.
     pub fn last_login_at(&self) -> Option<DateTime<Utc>> {
         self.last_login_at.map(from_db)
+    }
+
+    /// The login before the latest one: when the code was used before the
+    /// current session began (shown to the user, so misuse is visible).
+    pub fn previous_login_at(&self) -> Option<DateTime<Utc>> {
+        self.previous_login_at.map(from_db)
     }
 
     /// When the account was deactivated, if it was.
@@ -115,12 +122,32 @@ impl AccountRow {
             .map_err(StoreError::from)
     }
 
-    /// Records a successful login.
+    /// Records a successful login; the login before it moves to
+    /// `previous_login_at`.
     pub fn record_login(conn: &mut DbConn, id: &Id, now: DateTime<Utc>) -> Result<(), StoreError> {
         diesel::update(accounts::table.find(id.as_str()))
-            .set(accounts::last_login_at.eq(Some(to_db(now))))
+            .set((
+                accounts::previous_login_at.eq(accounts::last_login_at),
+                accounts::last_login_at.eq(Some(to_db(now))),
+            ))
             .execute(conn)?;
         Ok(())
+    }
+
+    /// Whether the account still logs in with the code its organisation
+    /// issued (it was never replaced). `false` for bought codes.
+    pub fn uses_issued_code(conn: &mut DbConn, id: &Id) -> Result<bool, StoreError> {
+        use crate::schema_staff::code_batch_items;
+        let issued: Option<String> = code_batch_items::table
+            .filter(code_batch_items::account_id.eq(id.as_str()))
+            .select(code_batch_items::issued_hash)
+            .first(conn)
+            .optional()?;
+        let current: String = accounts::table
+            .find(id.as_str())
+            .select(accounts::code_hash)
+            .first(conn)?;
+        Ok(issued.is_some_and(|h| h == current))
     }
 
     /// Replaces the account's code: the old code stops working at once.

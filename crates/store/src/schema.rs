@@ -19,6 +19,7 @@ diesel::table! {
         last_login_at -> Nullable<Timestamp>,
         deactivated_at -> Nullable<Timestamp>,
         pseudonym -> Nullable<Binary>,
+        previous_login_at -> Nullable<Timestamp>,
     }
 }
 

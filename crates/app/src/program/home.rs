@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use mestring_domain::content::StepState;
+use mestring_store::accounts::AccountRow;
 use mestring_store::progress::ProgressRow;
 use mestring_store::responses::ResponseRow;
 use mestring_web::session::UserSession;
@@ -66,6 +67,11 @@ struct HomePage {
     choices: Vec<ChoiceView>,
     choose_error: bool,
     latest: Vec<LatestView>,
+    /// The code still is the one the organisation handed out: offer to
+    /// replace it with one only the user knows.
+    code_offer: bool,
+    /// When the code was used to log in before this session (a date).
+    previous_login: Option<String>,
 }
 
 /// Renders the overview for `GET /app`.
@@ -80,9 +86,10 @@ pub async fn show(
     let account = user.account_id();
     let now = state.clock.now();
     let slug = user_program(&state, &user).map(|p| p.slug.to_string());
-    let (responses, completed, started) = state
+    let (responses, completed, started, code_offer) = state
         .store
         .run(move |conn| {
+            let code_offer = AccountRow::uses_issued_code(conn, &account)?;
             let responses = ResponseRow::list_for_account(conn, &account)?;
             let (completed, started) = match &slug {
                 Some(s) => (
@@ -91,9 +98,13 @@ pub async fn show(
                 ),
                 None => Default::default(),
             };
-            Ok((responses, completed, started))
+            Ok((responses, completed, started, code_offer))
         })
         .await?;
+    let previous_login = user
+        .account
+        .previous_login_at()
+        .map(mestring_web::fmt::date_time);
 
     let program = user_program(&state, &user).map(|p| {
         let statuses = p.progress(&completed);
@@ -185,6 +196,8 @@ pub async fn show(
         choices,
         choose_error: query.choose_error,
         latest,
+        code_offer,
+        previous_login,
         ctx,
     };
     Ok(html(page.render()?))
