@@ -58,6 +58,15 @@ async fn issue_from_dashboard(app: &TestApp, staff: &Client, n: u32) -> (String,
     let codes = codes_in(&page.body);
     assert_eq!(codes.len(), n as usize, "one slip per code");
     assert!(page.body.contains("Din kode til Mestring"), "bokmål slips");
+    assert!(
+        page.body.contains("vises bare denne ene gangen"),
+        "says it is shown once"
+    );
+    // Shown once: the codes are logins.
+    let again = staff.get(&sheet).await;
+    assert_eq!(again.status, 410);
+    assert!(codes_in(&again.body).is_empty(), "no code the second time");
+    assert!(again.body.contains("vises ikke igjen"));
     (sheet, codes)
 }
 

@@ -22,7 +22,7 @@ use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
 
 use crate::session::Staff;
-use crate::{fmt_date, html_status};
+use crate::{fmt_date, fmt_date_time, html_status};
 
 /// Purpose label for sealing pseudonyms.
 pub const PSEUDONYM_PURPOSE: &str = "pseudonym";
@@ -182,6 +182,8 @@ struct SheetPage {
     program: String,
     issued: String,
     codes: Vec<String>,
+    /// When the sheet was shown before (then `codes` is empty).
+    shown_before: Option<String>,
 }
 
 /// `GET /dashboard/sheets/{id}`: one slip per code, for printing.
@@ -193,10 +195,14 @@ pub async fn show_sheet(
 ) -> Result<HttpResponse, AppError> {
     let batch = Id::parse(&path.into_inner()).map_err(|_| AppError::NotFound)?;
     let org = staff.org();
-    let (row, accounts) = state
+    let now = state.clock.now();
+    let (row, accounts, shown_before) = state
         .store
-        .run(move |conn| {
+        .transaction(move |conn| {
             let row = CodeBatchRow::find_for_org(conn, &org, &batch)?;
+            if let Some(at) = CodeBatchRow::claim_sheet(conn, &org, &batch, now)? {
+                return Ok((row, Vec::new(), Some(at)));
+            }
             let ids = CodeBatchRow::account_ids(conn, &batch)?;
             let mut accounts = Vec::with_capacity(ids.len());
             for id in ids {
@@ -204,7 +210,7 @@ pub async fn show_sheet(
                     accounts.push(a);
                 }
             }
-            Ok((row, accounts))
+            Ok((row, accounts, None))
         })
         .await?;
     let org = staff.org();
@@ -219,13 +225,19 @@ pub async fn show_sheet(
         .and_then(|s| state.content.program(s))
         .map(|p| p.title.get(ctx.lang).to_owned())
         .unwrap_or_default();
+    let status = if shown_before.is_some() {
+        StatusCode::GONE
+    } else {
+        StatusCode::OK
+    };
     let page = SheetPage {
+        shown_before: shown_before.map(fmt_date_time),
         issued: fmt_date(row.created_at()),
         nb: Catalog::get(Lang::Nb),
         ctx,
         program,
         codes,
     };
-    tracing::info!(staff = %staff.id(), "code sheet viewed");
-    Ok(html_status(StatusCode::OK, page.render()?))
+    tracing::info!(staff = %staff.id(), shown = status == StatusCode::OK, "code sheet requested");
+    Ok(html_status(status, page.render()?))
 }

@@ -53,6 +53,7 @@ diesel::table! {
         staff_id -> Nullable<Text>,
         program_slug -> Nullable<Text>,
         created_at -> Timestamp,
+        sheet_shown_at -> Nullable<Timestamp>,
     }
 }
 

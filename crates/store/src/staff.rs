@@ -409,6 +409,7 @@ pub struct CodeBatchRow {
     /// Program slug.
     pub program_slug: Option<String>,
     created_at: NaiveDateTime,
+    sheet_shown_at: Option<NaiveDateTime>,
 }
 
 impl CodeBatchRow {
@@ -463,6 +464,30 @@ impl CodeBatchRow {
             .select(Self::as_select())
             .first(conn)
             .map_err(StoreError::from)
+    }
+
+    /// Marks the batch's code sheet as shown, unless it already was.
+    /// Returns `None` the first time (show it now), or when it was shown.
+    /// Atomic: two requests racing for the same sheet cannot both get it.
+    pub fn claim_sheet(
+        conn: &mut DbConn,
+        org: &Id,
+        id: &Id,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let claimed = diesel::update(
+            code_batches::table
+                .find(id.as_str())
+                .filter(code_batches::org_id.eq(org.as_str()))
+                .filter(code_batches::sheet_shown_at.is_null()),
+        )
+        .set(code_batches::sheet_shown_at.eq(Some(to_db(now))))
+        .execute(conn)?;
+        if claimed == 1 {
+            return Ok(None);
+        }
+        let row = Self::find_for_org(conn, org, id)?;
+        Ok(Some(row.sheet_shown_at.map_or(now, from_db)))
     }
 
     /// The accounts still in a batch.

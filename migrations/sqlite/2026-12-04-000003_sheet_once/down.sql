@@ -1,0 +1,1 @@
+ALTER TABLE code_batches DROP COLUMN sheet_shown_at;
