@@ -132,4 +132,19 @@ mod tests {
             assert!(!is_local_path(bad), "{bad:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Whatever `next` holds, a path accepted as a redirect target is
+        /// local and can be sent as a `Location` header.
+        #[test]
+        fn an_accepted_target_is_local_and_a_valid_header(next in "\\PC{0,60}|/[ -~]{0,60}") {
+            if is_local_path(&next) {
+                proptest::prop_assert!(next.starts_with('/') && !next.starts_with("//"));
+                proptest::prop_assert!(
+                    actix_web::http::header::HeaderValue::from_str(&next).is_ok()
+                );
+                proptest::prop_assert!(!next.chars().any(|c| c.is_control() || c == ' ' || c == '\\'));
+            }
+        }
+    }
 }

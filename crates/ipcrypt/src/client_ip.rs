@@ -306,4 +306,41 @@ mod tests {
         assert!(s.contains("[REDACTED]"));
         assert!(!s.contains("198"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn trusted() -> TrustedProxies {
+            TrustedProxies::parse("10.0.0.0/8").expect("parses")
+        }
+
+        proptest! {
+            /// A client that is not a trusted proxy is itself, whatever
+            /// header it sends.
+            #[test]
+            fn an_untrusted_peer_is_never_overridden(xff in ".{0,200}", last in 1u8..250) {
+                let peer: SocketAddr = format!("198.51.100.{last}:443").parse().expect("sa");
+                let got = extract_client_ip(Some(peer), Some(&xff), &trusted());
+                prop_assert_eq!(got, Some(peer.ip()));
+            }
+
+            /// Behind a trusted proxy, the hop the proxy appended decides,
+            /// whatever the client put to its left (garbage, commas, other
+            /// addresses).
+            #[test]
+            fn the_right_most_untrusted_hop_wins(left in ".{0,200}", a in 1u8..250, b in 1u8..250) {
+                let client = IpAddr::V4(Ipv4Addr::new(203, 0, 113, a));
+                let xff = format!("{left}, {client}, 10.1.1.{b}");
+                let got = extract_client_ip(sa("10.0.0.1:443"), Some(&xff), &trusted());
+                prop_assert_eq!(got, Some(client));
+            }
+
+            /// Never a panic and always some address, for any input.
+            #[test]
+            fn any_header_gives_an_address(xff in any::<String>()) {
+                prop_assert!(extract_client_ip(sa("10.0.0.1:443"), Some(&xff), &trusted()).is_some());
+            }
+        }
+    }
 }
