@@ -1,0 +1,194 @@
+//! Staff management for superusers: the list, invitations and
+//! deactivation.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use mestring_domain::id::Id;
+use mestring_store::staff::{StaffRole, StaffRow};
+use mestring_store::staff_sessions::StaffSessionRow;
+use mestring_web::{AppError, AppState, Ctx};
+use serde::Deserialize;
+
+use crate::invite::{InviteError, invite};
+use crate::session::Staff;
+use crate::{fmt_date, html_status};
+
+/// One staff member in the superuser's list.
+pub struct StaffLine {
+    id: String,
+    name: String,
+    role: String,
+    status: String,
+    can_deactivate: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/staff.html")]
+struct StaffPage {
+    ctx: Ctx,
+    lines: Vec<StaffLine>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// Notices after a redirect.
+#[derive(Debug, Deserialize)]
+pub struct StaffQuery {
+    #[serde(default)]
+    invited: bool,
+    #[serde(default)]
+    deactivated: bool,
+}
+
+async fn staff_page(
+    state: &AppState,
+    staff: &Staff,
+    ctx: Ctx,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let org = staff.org();
+    let me = staff.id();
+    let rows = state
+        .store
+        .run(move |conn| StaffRow::list_for_org(conn, &org))
+        .await?;
+    let lines = rows
+        .iter()
+        .map(|p| StaffLine {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            role: match p.role() {
+                StaffRole::Clinician => ctx.t("dashboard.role_clinician"),
+                StaffRole::Superuser => ctx.t("dashboard.role_superuser"),
+            }
+            .to_owned(),
+            status: if let Some(at) = p.deactivated_at() {
+                ctx.tr
+                    .fill("dashboard.staff_deactivated_on", &[("date", &fmt_date(at))])
+            } else if p.activated_at().is_some() {
+                ctx.t("dashboard.staff_active").to_owned()
+            } else {
+                ctx.t("dashboard.staff_invited").to_owned()
+            },
+            can_deactivate: p.deactivated_at().is_none() && p.id() != me,
+        })
+        .collect();
+    Ok(html_status(
+        status,
+        StaffPage {
+            ctx,
+            lines,
+            notice,
+            error,
+        }
+        .render()?,
+    ))
+}
+
+/// `GET /dashboard/staff`: superusers manage clinicians.
+pub async fn staff_list(
+    state: web::Data<AppState>,
+    staff: Staff,
+    ctx: Ctx,
+    q: web::Query<StaffQuery>,
+) -> Result<HttpResponse, AppError> {
+    staff.require_superuser()?;
+    let notice = if q.invited {
+        Some(ctx.t("dashboard.invite_sent").to_owned())
+    } else if q.deactivated {
+        Some(ctx.t("dashboard.deactivated_notice").to_owned())
+    } else {
+        None
+    };
+    staff_page(&state, &staff, ctx, notice, None, StatusCode::OK).await
+}
+
+/// The invite form. No `Debug`: it holds an e-mail address.
+#[derive(Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /dashboard/staff`: invites a clinician by e-mail.
+pub async fn staff_invite(
+    state: web::Data<AppState>,
+    staff: Staff,
+    ctx: Ctx,
+    form: web::Form<InviteForm>,
+) -> Result<HttpResponse, AppError> {
+    staff.require_superuser()?;
+    let form = form.into_inner();
+    let result = invite(
+        &state.store,
+        &state.mail,
+        &state.config.base_url,
+        &staff.org(),
+        &form.email,
+        &form.name,
+        StaffRole::Clinician,
+        state.clock.now(),
+    )
+    .await;
+    let key = match result {
+        Ok(_) => {
+            return Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/dashboard/staff?invited=true"))
+                .finish());
+        }
+        Err(InviteError::BadEmail) => "dashboard.invite_bad_email",
+        Err(InviteError::BadName) => "dashboard.invite_bad_name",
+        Err(InviteError::EmailTaken) => "dashboard.invite_taken",
+        Err(InviteError::NoOrg) => return Err(AppError::NotFound),
+        Err(InviteError::Store(e)) => return Err(e.into()),
+    };
+    let error = Some(ctx.t(key).to_owned());
+    staff_page(
+        &state,
+        &staff,
+        ctx,
+        None,
+        error,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+}
+
+/// `POST /dashboard/staff/{id}/deactivate`: ends access at once (the
+/// person's sessions are deleted in the same transaction).
+pub async fn staff_deactivate(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    staff.require_superuser()?;
+    let target = Id::parse(&path.into_inner()).map_err(|_| AppError::NotFound)?;
+    if target == staff.id() {
+        return Err(AppError::BadRequest);
+    }
+    let org = staff.org();
+    let now = state.clock.now();
+    let done_target = target.clone();
+    let done = state
+        .store
+        .transaction(move |conn| {
+            if !StaffRow::deactivate(conn, &org, &done_target, now)? {
+                return Ok(false);
+            }
+            StaffSessionRow::delete_for_staff(conn, &done_target)?;
+            Ok(true)
+        })
+        .await?;
+    if !done {
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(staff = %staff.id(), target = %target, "staff deactivated");
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/dashboard/staff?deactivated=true"))
+        .finish())
+}
