@@ -70,30 +70,32 @@ pub async fn guard(
 
     let state_changing = req.method() == Method::POST;
     if state_changing {
-        match read_body(&mut req).await {
-            Ok(body) if has_nul(&body) => {
-                req.set_payload(bytes_to_payload(body));
-                let resp = AppError::NulCharacter.error_response();
-                return Ok(req.into_response(resp).map_into_right_body());
-            }
-            Ok(body) => req.set_payload(bytes_to_payload(body)),
+        let body = match read_body(&mut req).await {
+            Ok(body) if has_nul(&body) => Err(AppError::NulCharacter),
+            other => other,
+        };
+        let body = match body {
+            Ok(body) => body,
             Err(e) => {
                 let resp = e.error_response();
                 return Ok(req.into_response(resp).map_into_right_body());
             }
+        };
+        let verdict = check(&req, existing.as_deref(), &body);
+        // Put the body back for the handler's own extractor.
+        req.set_payload(bytes_to_payload(body));
+        if let Err(why) = verdict {
+            tracing::warn!(reason = ?why, "request refused by CSRF check");
+            if let Some(state) = req.app_data::<web::Data<AppState>>()
+                && let Some(ip) = req.extensions().get::<mestring_ipcrypt::RequestIp>()
+            {
+                state
+                    .ip
+                    .record_event(ip, mestring_ipcrypt::SecurityEventKind::BadCsrf);
+            }
+            let resp = AppError::Forbidden.error_response();
+            return Ok(req.into_response(resp).map_into_right_body());
         }
-    }
-    if state_changing && let Err(why) = check(&mut req, existing.as_deref()).await {
-        tracing::warn!(reason = ?why, "request refused by CSRF check");
-        if let Some(state) = req.app_data::<web::Data<AppState>>()
-            && let Some(ip) = req.extensions().get::<mestring_ipcrypt::RequestIp>()
-        {
-            state
-                .ip
-                .record_event(ip, mestring_ipcrypt::SecurityEventKind::BadCsrf);
-        }
-        let resp = AppError::Forbidden.error_response();
-        return Ok(req.into_response(resp).map_into_right_body());
     }
 
     let secure = req
@@ -112,20 +114,15 @@ pub async fn guard(
     Ok(res.map_into_left_body())
 }
 
-async fn check(req: &mut ServiceRequest, cookie: Option<&str>) -> Result<(), Rejection> {
+/// Checks fetch metadata and that the form `body` echoes the cookie.
+fn check(req: &ServiceRequest, cookie: Option<&str>, body: &[u8]) -> Result<(), Rejection> {
     if let Some(site) = req.headers().get("sec-fetch-site")
         && !matches!(site.to_str(), Ok("same-origin" | "none"))
     {
         return Err(Rejection::CrossSite);
     }
     let cookie = cookie.ok_or(Rejection::MissingCookie)?;
-    let body = req
-        .extract::<web::Bytes>()
-        .await
-        .map_err(|_| Rejection::Mismatch)?;
-    let sent = form_field(&body, CSRF_FIELD).unwrap_or_default();
-    // Put the body back for the handler's own extractor.
-    req.set_payload(bytes_to_payload(body));
+    let sent = form_field(body, CSRF_FIELD).unwrap_or_default();
     if sent.len() == cookie.len() && bool::from(sent.as_bytes().ct_eq(cookie.as_bytes())) {
         Ok(())
     } else {
