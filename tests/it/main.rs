@@ -13,6 +13,7 @@ mod login;
 mod malformed;
 mod privacy;
 mod program;
+mod rectification;
 mod reminders;
 mod site;
 mod timeline;

@@ -33,6 +33,7 @@ pub struct ResponseRow {
     /// Whether the total was prorated.
     pub prorated: bool,
     completed_at: NaiveDateTime,
+    voided_at: Option<NaiveDateTime>,
 }
 
 /// One stored answer.
@@ -150,10 +151,38 @@ impl ResponseRow {
             .map_err(StoreError::from)
     }
 
-    /// Every response of the account, oldest first.
-    pub fn list_for_account(conn: &mut DbConn, account: &Id) -> Result<Vec<Self>, StoreError> {
+    /// When the user voided this response, if they did. A voided response
+    /// counts in no result, chart, change or staff view.
+    pub fn voided_at(&self) -> Option<DateTime<Utc>> {
+        self.voided_at.map(from_db)
+    }
+
+    /// Voids the account's response `id`. Cannot be undone; voiding a
+    /// voided response changes nothing. `NotFound` for an id that is not
+    /// one of the account's responses.
+    pub fn void(
+        conn: &mut DbConn,
+        account: &Id,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Self::find_for_account(conn, account, id)?;
+        diesel::update(
+            questionnaire_responses::table
+                .filter(questionnaire_responses::id.eq(id))
+                .filter(questionnaire_responses::account_id.eq(account.as_str()))
+                .filter(questionnaire_responses::voided_at.is_null()),
+        )
+        .set(questionnaire_responses::voided_at.eq(Some(to_db(now))))
+        .execute(conn)?;
+        Ok(())
+    }
+
+    /// The account's voided responses, oldest first.
+    pub fn list_voided(conn: &mut DbConn, account: &Id) -> Result<Vec<Self>, StoreError> {
         questionnaire_responses::table
             .filter(questionnaire_responses::account_id.eq(account.as_str()))
+            .filter(questionnaire_responses::voided_at.is_not_null())
             .order((
                 questionnaire_responses::completed_at.asc(),
                 questionnaire_responses::id.asc(),
@@ -163,7 +192,23 @@ impl ResponseRow {
             .map_err(StoreError::from)
     }
 
-    /// The account's responses to one questionnaire, oldest first.
+    /// Every response of the account that was not voided, oldest first:
+    /// what results, charts, change and the staff view count.
+    pub fn list_for_account(conn: &mut DbConn, account: &Id) -> Result<Vec<Self>, StoreError> {
+        questionnaire_responses::table
+            .filter(questionnaire_responses::account_id.eq(account.as_str()))
+            .filter(questionnaire_responses::voided_at.is_null())
+            .order((
+                questionnaire_responses::completed_at.asc(),
+                questionnaire_responses::id.asc(),
+            ))
+            .select(Self::as_select())
+            .load(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// The account's responses to one questionnaire that were not voided,
+    /// oldest first.
     pub fn list_for_questionnaire(
         conn: &mut DbConn,
         account: &Id,
@@ -172,6 +217,7 @@ impl ResponseRow {
         questionnaire_responses::table
             .filter(questionnaire_responses::account_id.eq(account.as_str()))
             .filter(questionnaire_responses::questionnaire_id.eq(questionnaire))
+            .filter(questionnaire_responses::voided_at.is_null())
             .order((
                 questionnaire_responses::completed_at.asc(),
                 questionnaire_responses::id.asc(),

@@ -26,6 +26,7 @@ diesel::table! {
         flags -> Text,
         prorated -> Bool,
         completed_at -> Timestamp,
+        voided_at -> Nullable<Timestamp>,
     }
 }
 

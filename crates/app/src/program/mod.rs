@@ -41,6 +41,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/app/results/{response_id}",
             web::get().to(questionnaire::show_result),
         )
+        .route(
+            "/app/results/{response_id}/void",
+            web::get().to(questionnaire::show_void),
+        )
+        .route(
+            "/app/results/{response_id}/void",
+            web::post().to(questionnaire::void_result),
+        )
         .route("/app/registrations", web::get().to(registration::show_list))
         .route(
             "/app/registrations/{id}/new",

@@ -292,6 +292,10 @@ pub(crate) struct ChangeView {
 #[template(path = "program/result.html")]
 struct ResultPage {
     ctx: Ctx,
+    /// The response id (for the void link).
+    id: String,
+    /// When the user voided this answer, if they did.
+    voided: Option<String>,
     /// The flag messages when the crisis box is shown.
     crisis: Option<Vec<String>>,
     title: String,
@@ -379,6 +383,8 @@ pub async fn show_result(
         None => None,
     };
     let page = ResultPage {
+        id: row.id.clone(),
+        voided: row.voided_at().map(format_date),
         crisis,
         title: q.title.get(lang).to_owned(),
         date: format_date(row.completed_at()),
@@ -418,6 +424,82 @@ pub(crate) struct SeriesView {
 struct ResultsPage {
     ctx: Ctx,
     series: Vec<SeriesView>,
+    /// Answers the user voided: what, answered when, voided when.
+    voided: Vec<VoidedView>,
+    /// Just voided one (after the redirect).
+    just_voided: bool,
+}
+
+pub(crate) struct VoidedView {
+    pub href: String,
+    pub title: String,
+    pub answered: String,
+    pub voided: String,
+}
+
+/// `?voided=1` after voiding.
+#[derive(Debug, serde::Deserialize)]
+pub struct ResultsQuery {
+    #[serde(default)]
+    voided: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "program/void.html")]
+struct VoidPage {
+    ctx: Ctx,
+    id: String,
+    title: String,
+    date: String,
+    total: u32,
+}
+
+/// `GET /app/results/{id}/void`: what voiding an answer means, and the
+/// button. A voided answer cannot be shown here again.
+pub async fn show_void(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    user: UserSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let account = user.account_id();
+    let row = state
+        .store
+        .run(move |conn| ResponseRow::find_for_account(conn, &account, &id))
+        .await?;
+    if row.voided_at().is_some() {
+        return Ok(see_other(&format!("/app/results/{}", row.id)));
+    }
+    let title = state
+        .content
+        .questionnaire(&row.questionnaire_id)
+        .map(|q| q.title.get(ctx.lang).to_owned())
+        .unwrap_or_else(|| row.questionnaire_id.clone());
+    let page = VoidPage {
+        id: row.id.clone(),
+        date: format_date(row.completed_at()),
+        total: row.total_u32(),
+        title,
+        ctx,
+    };
+    Ok(html(page.render()?))
+}
+
+/// `POST /app/results/{id}/void`: voids one of the user's own answers.
+pub async fn void_result(
+    state: web::Data<AppState>,
+    user: UserSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let account = user.account_id();
+    let now = state.clock.now();
+    state
+        .store
+        .transaction(move |conn| ResponseRow::void(conn, &account, &id, now))
+        .await?;
+    Ok(see_other("/app/results?voided=1"))
 }
 
 /// `GET /app/results`: every questionnaire answered, as a chart and a
@@ -426,11 +508,17 @@ pub async fn show_results(
     state: web::Data<AppState>,
     ctx: Ctx,
     user: UserSession,
+    query: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let account = user.account_id();
-    let rows = state
+    let (rows, voided_rows) = state
         .store
-        .run(move |conn| ResponseRow::list_for_account(conn, &account))
+        .run(move |conn| {
+            Ok((
+                ResponseRow::list_for_account(conn, &account)?,
+                ResponseRow::list_voided(conn, &account)?,
+            ))
+        })
         .await?;
     let lang = ctx.lang;
     let mut series = Vec::new();
@@ -490,5 +578,24 @@ pub async fn show_results(
                 .collect(),
         });
     }
-    Ok(html(ResultsPage { ctx, series }.render()?))
+    let voided = voided_rows
+        .iter()
+        .map(|r| VoidedView {
+            href: format!("/app/results/{}", r.id),
+            title: state
+                .content
+                .questionnaire(&r.questionnaire_id)
+                .map(|q| q.title.get(lang).to_owned())
+                .unwrap_or_else(|| r.questionnaire_id.clone()),
+            answered: format_date(r.completed_at()),
+            voided: r.voided_at().map(format_date).unwrap_or_default(),
+        })
+        .collect();
+    let page = ResultsPage {
+        ctx,
+        series,
+        voided,
+        just_voided: query.voided.as_deref() == Some("1"),
+    };
+    Ok(html(page.render()?))
 }

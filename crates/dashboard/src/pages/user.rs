@@ -101,6 +101,8 @@ pub struct ProgressLine {
 struct UserData {
     account: AccountRow,
     responses: Vec<ResponseRow>,
+    /// Answers the user voided: shown as voided, with dates only.
+    voided: Vec<ResponseRow>,
     registrations: Vec<(RegistrationRow, mestring_domain::content::Entry)>,
     progress: Vec<ProgressRow>,
 }
@@ -123,6 +125,8 @@ pub struct SharedView {
     series: Vec<ResultSeries>,
     item9_flag: bool,
     registrations: Vec<RegistrationLine>,
+    /// "PHQ-9: answered 01.12.2026, voided 03.12.2026".
+    voided: Vec<String>,
 }
 
 fn change_text(ctx: &Ctx, c: ChangeClass) -> String {
@@ -230,6 +234,7 @@ pub async fn user(
                 Ok(UserData {
                     account: row.clone(),
                     responses: ResponseRow::list_for_account(conn, &id)?,
+                    voided: ResponseRow::list_voided(conn, &id)?,
                     registrations: RegistrationRow::list_with_values(conn, &id)?,
                     progress: ProgressRow::list_for_account(conn, &id)?,
                 })
@@ -305,6 +310,24 @@ pub async fn user(
                 series: build_series(&state, &ctx, &d.responses),
                 item9_flag,
                 registrations,
+                voided: d
+                    .voided
+                    .iter()
+                    .map(|r| {
+                        let name = state
+                            .content
+                            .questionnaire(&r.questionnaire_id)
+                            .map_or(r.questionnaire_id.as_str(), |q| q.short_name.as_str());
+                        ctx.tr.fill(
+                            "dashboard.voided_line",
+                            &[
+                                ("name", name),
+                                ("answered", &fmt_date(r.completed_at())),
+                                ("voided", &r.voided_at().map(fmt_date).unwrap_or_default()),
+                            ],
+                        )
+                    })
+                    .collect(),
             })
         }
         _ => None,

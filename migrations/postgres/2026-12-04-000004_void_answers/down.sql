@@ -1,0 +1,1 @@
+ALTER TABLE questionnaire_responses DROP COLUMN voided_at;
