@@ -247,6 +247,27 @@ describe('the self-help program', () => {
     assert.equal(await page.locator('main section.crisis').count(), 1);
   });
 
+  test('voiding an answer given by mistake: confirmation, then gone from the results', async () => {
+    const { page } = await newUser('nedstemthet');
+    await page.goto(`${server.baseUrl}/app/questionnaires/phq9`);
+    await answer(page, PHQ9_ITEMS, 1);
+    await submitQuestionnaire(page);
+    const resultPath = pathOf(page);
+    await navigating(page, () => page.click(`a[href="${resultPath}/void"]`));
+    assert.equal(pathOf(page), `${resultPath}/void`);
+    assert.equal((await page.textContent('h1')).trim(), message('nb', 'results.void_title'));
+    await expectNoAxeViolations(page, 'void confirmation');
+    await navigating(page, () => page.click('main form button[type=submit]'));
+    assert.equal(pathOf(page), '/app/results');
+    assert.equal((await page.textContent('main [role=status]')).trim(), message('nb', 'results.voided_done'));
+    assert.equal(await page.locator('main table').count(), 0, 'no result left to tabulate');
+    assert.equal(await page.locator('#voided-heading').count(), 1);
+    await expectNoAxeViolations(page, 'results with a voided answer');
+    await page.goto(`${server.baseUrl}${resultPath}`);
+    assert.equal(await page.locator(`a[href="${resultPath}/void"]`).count(), 0, 'voided once');
+    await expectNoAxeViolations(page, 'a voided result');
+  });
+
   test('a module step is marked done; after logging out mid-module, /app continues at the right step', async () => {
     const { page, code } = await newUser('angst');
     await completeOpeningMeasures(page);
