@@ -370,7 +370,9 @@ describe('the self-help program', () => {
     assert.equal((await page.textContent('main [role=status]')).trim(), message('nb', 'registration.saved'));
     const section = page.locator('main section[aria-labelledby=form-daily-checkin]');
     const cells = await section.locator('table tbody tr td').allTextContents();
-    assert.deepEqual(cells.slice(1), ['7', '3', 'Godt', 'En del', 'En rolig dag.']);
+    assert.deepEqual(cells.slice(1, -1), ['7', '3', 'Godt', 'En del', 'En rolig dag.']);
+    // The last cell deletes the entry (after a confirmation).
+    assert.match(cells.at(-1), /^Slett registreringen fra \d{2}\.\d{2}\.\d{4}$/);
     assert.match(cells[0], /^\d{2}\.\d{2}\.\d{4}$/);
     await expectNoAxeViolations(page, '/app/registrations with an entry (nb)');
 
@@ -385,6 +387,16 @@ describe('the self-help program', () => {
     assert.equal(await section.locator('table tbody tr').count(), 2);
     assert.equal(await section.locator('figure.chart svg[role=img]').count(), 2, 'one chart per scale');
     await expectNoAxeViolations(page, '/app/registrations with charts (nb)');
+
+    // Delete the first entry: a confirmation, then one row left.
+    await navigating(page, () => section.locator('table tbody tr').first().locator('a[href$="/delete"]').click());
+    assert.match(pathOf(page), /^\/app\/registrations\/entries\/[^/]+\/delete$/);
+    assert.equal((await page.textContent('h1')).trim(), message('nb', 'registration.delete_title'));
+    await expectNoAxeViolations(page, 'delete a registration');
+    await navigating(page, () => page.click('main form button[type=submit]'));
+    assert.equal(pathOf(page), '/app/registrations');
+    assert.equal((await page.textContent('main [role=status]')).trim(), message('nb', 'registration.deleted'));
+    assert.equal(await section.locator('table tbody tr').count(), 1);
   });
 
   test('both feedback forms: errors, then sent', async () => {

@@ -124,3 +124,66 @@ async fn a_voided_answer_leaves_results_chart_and_the_clinician_view() {
         assert_eq!(export.matches("\"voided_at\": null").count(), 2, "{export}");
     }
 }
+
+/// A user deletes a registration they made: it leaves their list and, on
+/// SQLite, no byte of what they wrote is left in the database file or its
+/// WAL. Only their own entries.
+#[actix_web::test]
+async fn a_deleted_registration_is_gone_from_the_list_and_the_files() {
+    use crate::helpers::contains_bytes;
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let code = app.issue_code().await;
+        let c = app.client();
+        assert_eq!(c.login(&code).await.status, 303);
+        let marker = format!("RETTING-{}", mestring_domain::id::Id::generate());
+        let saved = c
+            .post(
+                "/app/registrations/daily-checkin/new",
+                &[
+                    ("mood", "7"),
+                    ("worry", "3"),
+                    ("sleep", "ok"),
+                    ("activity", "some"),
+                    ("note", &marker),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let list = c.get("/app/registrations").await.body;
+        assert!(list.contains(&marker));
+        let href = list
+            .split("href=\"")
+            .filter_map(|s| s.split('"').next())
+            .find(|h| h.starts_with("/app/registrations/entries/") && h.ends_with("/delete"))
+            .expect("a delete link")
+            .to_owned();
+
+        // Someone else's session cannot delete it.
+        let other = app.client();
+        assert_eq!(other.login(&app.issue_code().await).await.status, 303);
+        assert_eq!(other.get(&href).await.status, 404);
+        assert_eq!(other.post(&href, &[]).await.status, 404);
+
+        let confirm = c.get(&href).await;
+        assert_eq!(confirm.status, 200);
+        assert!(confirm.body.contains("Den kan ikke hentes tilbake"));
+        let done = c.post(&href, &[]).await;
+        assert_eq!(done.location(), Some("/app/registrations?deleted=true"));
+        let list = c.get("/app/registrations?deleted=true").await.body;
+        assert!(list.contains("Registreringen er slettet."));
+        assert!(!list.contains(&marker));
+        assert_eq!(c.get(&href).await.status, 404, "gone");
+
+        if backend == crate::helpers::Backend::Sqlite {
+            for file in app.db.sqlite_files() {
+                let bytes = std::fs::read(&file).unwrap_or_default();
+                assert!(
+                    !contains_bytes(&bytes, marker.as_bytes()),
+                    "{} still holds the deleted text",
+                    file.display()
+                );
+            }
+        }
+    }
+}

@@ -127,6 +127,36 @@ impl RegistrationRow {
     }
 
     /// Every entry of the account, oldest first.
+    /// One of the account's entries; `NotFound` for anyone else's id.
+    pub fn find_for_account(conn: &mut DbConn, account: &Id, id: &str) -> Result<Self, StoreError> {
+        registration_entries::table
+            .filter(registration_entries::id.eq(id))
+            .filter(registration_entries::account_id.eq(account.as_str()))
+            .select(Self::as_select())
+            .first(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// Deletes one of the account's entries and its values (call inside a
+    /// transaction). With `secure_delete` on SQLite the text is overwritten
+    /// in the file; the caller checkpoints the WAL afterwards.
+    pub fn delete_for_account(conn: &mut DbConn, account: &Id, id: &str) -> Result<(), StoreError> {
+        Self::find_for_account(conn, account, id)?;
+        diesel::delete(
+            registration_values::table
+                .filter(registration_values::entry_id.eq(id))
+                .filter(registration_values::account_id.eq(account.as_str())),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            registration_entries::table
+                .filter(registration_entries::id.eq(id))
+                .filter(registration_entries::account_id.eq(account.as_str())),
+        )
+        .execute(conn)?;
+        Ok(())
+    }
+
     pub fn list_for_account(conn: &mut DbConn, account: &Id) -> Result<Vec<Self>, StoreError> {
         registration_entries::table
             .filter(registration_entries::account_id.eq(account.as_str()))

@@ -51,6 +51,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/app/registrations", web::get().to(registration::show_list))
         .route(
+            "/app/registrations/entries/{id}/delete",
+            web::get().to(registration::show_delete),
+        )
+        .route(
+            "/app/registrations/entries/{id}/delete",
+            web::post().to(registration::delete_entry),
+        )
+        .route(
             "/app/registrations/{id}/new",
             web::get().to(registration::show_form),
         )

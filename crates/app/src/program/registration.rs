@@ -368,6 +368,8 @@ pub async fn submit_form(
 pub(crate) struct EntryView {
     pub date: String,
     pub cells: Vec<String>,
+    /// The confirmation page for deleting this entry.
+    pub delete_href: String,
 }
 
 pub(crate) struct FormSummaryView {
@@ -386,6 +388,7 @@ struct ListPage {
     ctx: Ctx,
     forms: Vec<FormSummaryView>,
     saved: bool,
+    deleted: bool,
 }
 
 fn cell(lang: Lang, form: &RegistrationForm, field: &FieldId, entry: &Entry) -> String {
@@ -420,6 +423,8 @@ fn cell(lang: Lang, form: &RegistrationForm, field: &FieldId, entry: &Entry) -> 
 pub struct ListQuery {
     #[serde(default)]
     saved: bool,
+    #[serde(default)]
+    deleted: bool,
 }
 
 /// `GET /app/registrations`: every form, with the account's entries as a
@@ -452,6 +457,7 @@ pub async fn show_list(
         let entries = mine
             .iter()
             .map(|(r, e)| EntryView {
+                delete_href: format!("/app/registrations/entries/{}/delete", r.id),
                 date: format_date(r.created_at()),
                 cells: form
                     .fields
@@ -510,7 +516,63 @@ pub async fn show_list(
     let page = ListPage {
         forms,
         saved: query.saved,
+        deleted: query.deleted,
         ctx,
     };
     Ok(html(page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "program/registration_delete.html")]
+struct DeletePage {
+    ctx: Ctx,
+    id: String,
+    title: String,
+    date: String,
+}
+
+/// `GET /app/registrations/entries/{id}/delete`: what deleting means, and
+/// the button.
+pub async fn show_delete(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    user: UserSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let account = user.account_id();
+    let row = state
+        .store
+        .run(move |conn| RegistrationRow::find_for_account(conn, &account, &id))
+        .await?;
+    let title = state
+        .content
+        .registration(&row.registration_id)
+        .map(|f| f.title.get(ctx.lang).to_owned())
+        .unwrap_or_else(|| row.registration_id.clone());
+    let page = DeletePage {
+        id: row.id.clone(),
+        date: format_date(row.created_at()),
+        title,
+        ctx,
+    };
+    Ok(html(page.render()?))
+}
+
+/// `POST /app/registrations/entries/{id}/delete`: deletes one of the user's
+/// own entries for good. On SQLite the WAL is checkpointed afterwards, so
+/// the text is gone from the files, not only from the tables.
+pub async fn delete_entry(
+    state: web::Data<AppState>,
+    user: UserSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let account = user.account_id();
+    state
+        .store
+        .transaction(move |conn| RegistrationRow::delete_for_account(conn, &account, &id))
+        .await?;
+    state.store.checkpoint().await?;
+    Ok(see_other("/app/registrations?deleted=true"))
 }
