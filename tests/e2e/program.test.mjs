@@ -371,8 +371,8 @@ describe('the self-help program', () => {
     const section = page.locator('main section[aria-labelledby=form-daily-checkin]');
     const cells = await section.locator('table tbody tr td').allTextContents();
     assert.deepEqual(cells.slice(1, -1), ['7', '3', 'Godt', 'En del', 'En rolig dag.']);
-    // The last cell deletes the entry (after a confirmation).
-    assert.match(cells.at(-1), /^Slett registreringen fra \d{2}\.\d{2}\.\d{4}$/);
+    // The last cell changes or deletes the entry.
+    assert.match(cells.at(-1), /^Endre registreringen fra \d{2}\.\d{2}\.\d{4}Slett registreringen fra \d{2}\.\d{2}\.\d{4}$/);
     assert.match(cells[0], /^\d{2}\.\d{2}\.\d{4}$/);
     await expectNoAxeViolations(page, '/app/registrations with an entry (nb)');
 
@@ -387,6 +387,24 @@ describe('the self-help program', () => {
     assert.equal(await section.locator('table tbody tr').count(), 2);
     assert.equal(await section.locator('figure.chart svg[role=img]').count(), 2, 'one chart per scale');
     await expectNoAxeViolations(page, '/app/registrations with charts (nb)');
+
+    // Change the second entry: the form comes back filled in.
+    await navigating(page, () => section.locator('table tbody tr').nth(1).locator('a[href$="/edit"]').click());
+    assert.match(pathOf(page), /^\/app\/registrations\/entries\/[^/]+\/edit$/);
+    assert.ok(await page.isChecked('#mood-5'));
+    assert.ok(await page.isChecked('#sleep-poor'));
+    assert.equal((await page.textContent('main form button[type=submit]')).trim(), message('nb', 'registration.edit_submit'));
+    await expectNoAxeViolations(page, 'change a registration');
+    await page.check('#mood-6');
+    await page.fill('#field-note', 'Bedre enn jeg trodde.');
+    await navigating(page, () => page.click('main form button[type=submit]'));
+    assert.equal(pathOf(page), '/app/registrations');
+    assert.equal((await page.textContent('main [role=status]')).trim(), message('nb', 'registration.edited'));
+    const changed = await section.locator('table tbody tr').nth(1).locator('td').allTextContents();
+    assert.match(changed[0], /^\d{2}\.\d{2}\.\d{4}endret \d{2}\.\d{2}\.\d{4}$/);
+    assert.deepEqual(changed.slice(1, -1), ['6', '5', 'Dårlig', 'Ingenting', 'Bedre enn jeg trodde.']);
+    assert.equal(await section.locator('table tbody tr').count(), 2, 'changed in place');
+    await expectNoAxeViolations(page, '/app/registrations after a change (nb)');
 
     // Delete the first entry: a confirmation, then one row left.
     await navigating(page, () => section.locator('table tbody tr').first().locator('a[href$="/delete"]').click());

@@ -164,6 +164,14 @@ pub mod retention {
     pub const TAG_KEY: Duration = Duration::hours(48);
     /// A staff invitation link works this long.
     pub const INVITATION: Duration = Duration::hours(72);
+    /// How long a feedback item is kept after the operator handled it
+    /// (corrected or closed). Users type free text there, which may
+    /// identify them, so a handled item does not stay for ever; unhandled
+    /// items stay until handled or until the account is deleted.
+    pub const HANDLED_FEEDBACK: Duration = Duration::days(90);
+    /// How many working days the operator aims to take to handle a
+    /// correction request (the seed's "normalt innen 7 virkedager").
+    pub const CORRECTION_WORKING_DAYS: u32 = 7;
 }
 
 /// Coarse activity (time spent per day).

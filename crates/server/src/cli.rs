@@ -12,7 +12,8 @@ use mestring_store::StoreError;
 use mestring_store::organisations::OrganisationRow;
 
 use crate::config::Config;
-use crate::{Application, clock, demo, iplayer, keys, telemetry};
+use crate::corrections::escape_controls;
+use crate::{Application, clock, corrections, demo, iplayer, keys, telemetry};
 
 use mestring_domain::policy::code::MAX_PER_CLI_ISSUE as MAX_CODES_PER_ISSUE;
 
@@ -75,14 +76,13 @@ enum Command {
     /// Feedback sent by users ("Foreslå endringer", "Evalueringsskjema").
     Feedback {
         #[command(subcommand)]
-        command: FeedbackCommand,
+        command: corrections::FeedbackCommand,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum FeedbackCommand {
-    /// Show all feedback, newest first, one line per item.
-    List,
+    /// Corrections the operator makes on a user's request (audited).
+    Corrections {
+        #[command(subcommand)]
+        command: corrections::CorrectionsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -288,9 +288,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::List,
         } => iplayer::list_audit(&config).await,
-        Command::Feedback {
-            command: FeedbackCommand::List,
-        } => list_feedback(&config).await,
+        Command::Feedback { command } => corrections::run_feedback(command, &config, clock).await,
+        Command::Corrections { command } => {
+            corrections::run_corrections(command, &config, clock).await
+        }
     }
 }
 
@@ -359,62 +360,4 @@ async fn serve(
     }
     tracing::info!(port = app.port(), "listening");
     app.serve_until_signal().await
-}
-
-/// `mestring feedback list`: one tab-separated line per item, newest
-/// first: time (UTC), kind, account id, topic, ratings, text. Control
-/// characters in the text are escaped so every item stays on one line.
-async fn list_feedback(config: &Config) -> anyhow::Result<()> {
-    let store = crate::db::open_cli_store(config).await?;
-    let rows = store
-        .run(mestring_store::feedback::FeedbackRow::list_all)
-        .await?;
-    let mut out = std::io::stdout().lock();
-    for r in &rows {
-        let rating = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
-        let body = escape_controls(&r.body);
-        writeln!(
-            out,
-            "{}\t{}\t{}\t{}\thelpful={}\tease={}\t{}",
-            r.created_at()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            r.kind,
-            r.account_id,
-            r.topic.as_deref().unwrap_or("-"),
-            rating(r.helpful),
-            rating(r.ease),
-            body
-        )?;
-    }
-    if rows.is_empty() {
-        eprintln!("no feedback");
-    }
-    Ok(())
-}
-
-/// Text typed by users or staff, made safe for one terminal line: control
-/// characters (line breaks, terminal escapes) and backslashes are shown
-/// escaped, so the text can neither drive the terminal nor break columns.
-/// Letters such as æ, ø and å stay as they are.
-fn escape_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c == '\\' || c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape_controls;
-
-    #[test]
-    fn escape_controls_keeps_letters_and_escapes_controls() {
-        assert_eq!(escape_controls("Klinikk Sør"), "Klinikk Sør");
-        assert_eq!(escape_controls("a\nb\u{1b}[2J\\"), "a\\nb\\u{1b}[2J\\\\");
-    }
 }

@@ -16,7 +16,7 @@ use mestring_ipcrypt::{
     SecurityEventSink, TagKey, TagKeys,
 };
 use mestring_store::Store;
-use mestring_store::security::{AuditRow, IpBlocks, SecurityEventRow, TagKeyRow};
+use mestring_store::security::{AuditRow, IpBlocks, NewAudit, SecurityEventRow, TagKeyRow};
 use mestring_web::AppState;
 use rand::RngCore;
 
@@ -254,6 +254,7 @@ pub async fn run_ip_command(
     let ring = SealingKeyRing::load_or_create(&keyring_path(&config.data_dir))
         .context("failed to load the IP sealing key file")?;
     let now = clock.now();
+    let actor = crate::corrections::operator();
     match command {
         IpCommand::Reveal {
             reason,
@@ -286,7 +287,19 @@ pub async fn run_ip_command(
             let count = i64::try_from(lines.len()).unwrap_or(i64::MAX);
             // The audit row is written before anything is shown.
             store
-                .run(move |conn| AuditRow::insert(conn, now, "ip_reveal", &reason, count))
+                .run(move |conn| {
+                    AuditRow::insert(
+                        conn,
+                        &NewAudit {
+                            at: now,
+                            actor: &actor,
+                            action: "ip_reveal",
+                            subject: "",
+                            reason: &reason,
+                            row_count: count,
+                        },
+                    )
+                })
                 .await?;
             let mut out = std::io::stdout().lock();
             for line in lines {
@@ -308,7 +321,17 @@ pub async fn run_ip_command(
             store
                 .run(move |conn| {
                     IpBlocks::block(conn, &hash, until, now)?;
-                    AuditRow::insert(conn, now, "ip_block", "operator block", 1)
+                    AuditRow::insert(
+                        conn,
+                        &NewAudit {
+                            at: now,
+                            actor: &actor,
+                            action: "ip_block",
+                            subject: "",
+                            reason: "operator block",
+                            row_count: 1,
+                        },
+                    )
                 })
                 .await?;
             match until {
@@ -325,10 +348,14 @@ pub async fn run_ip_command(
                     let existed = IpBlocks::unblock(conn, &hash)?;
                     AuditRow::insert(
                         conn,
-                        now,
-                        "ip_unblock",
-                        "operator unblock",
-                        i64::from(existed),
+                        &NewAudit {
+                            at: now,
+                            actor: &actor,
+                            action: "ip_unblock",
+                            subject: "",
+                            reason: "operator unblock",
+                            row_count: i64::from(existed),
+                        },
                     )?;
                     Ok(existed)
                 })
@@ -378,9 +405,20 @@ pub async fn run_keys_command(
             let id = ring.rotate(&path)?;
             let store = crate::db::open_cli_store(config).await?;
             let now = clock.now();
+            let actor = crate::corrections::operator();
             store
                 .run(move |conn| {
-                    AuditRow::insert(conn, now, "ip_key_rotate", "operator rotation", 1)
+                    AuditRow::insert(
+                        conn,
+                        &NewAudit {
+                            at: now,
+                            actor: &actor,
+                            action: "ip_key_rotate",
+                            subject: "",
+                            reason: "operator rotation",
+                            row_count: 1,
+                        },
+                    )
                 })
                 .await?;
             eprintln!(
@@ -399,11 +437,17 @@ pub async fn list_audit(config: &Config) -> anyhow::Result<()> {
     for row in rows {
         writeln!(
             out,
-            "{} {} rows={} reason={:?}",
+            "{} {} rows={} reason={:?} by={} subject={}",
             row.at().to_rfc3339(),
             row.action,
             row.row_count,
-            row.reason
+            row.reason,
+            row.actor,
+            if row.subject.is_empty() {
+                "-"
+            } else {
+                &row.subject
+            }
         )?;
     }
     Ok(())

@@ -2,13 +2,15 @@
 //! every instance is safe. Two rhythms: a cheap refresh every period
 //! (`MESTRING_MAINTENANCE_SECS`: tag keys, blocks, the key file) and an
 //! hourly sweep (expired codes, sessions, sharing lapses, the security-log
-//! retention, key retirement) that scans tables.
+//! retention, handled feedback, key retirement) that scans tables.
 
 use std::time::Duration;
 
 use chrono::Duration as ChronoDuration;
+use mestring_domain::policy::retention;
 use mestring_store::accounts::AccountRow;
 use mestring_store::consent::ConsentRow;
+use mestring_store::feedback::FeedbackRow;
 use mestring_store::security::SecurityEventRow;
 use mestring_store::sessions::SessionRow;
 use mestring_web::AppState;
@@ -71,7 +73,7 @@ pub async fn run_once(
 ) -> anyhow::Result<()> {
     let now = state.clock.now();
     let limits = state.config.user_sessions;
-    let (deactivated, sessions, events) = state
+    let (deactivated, sessions, events, feedback) = state
         .store
         .run(move |conn| {
             let deactivated = AccountRow::deactivate_expired(conn, now)?;
@@ -89,11 +91,17 @@ pub async fn run_once(
                 conn,
                 now - ChronoDuration::days(security_log_days),
             )?;
-            Ok((deactivated, sessions, events))
+            let feedback =
+                FeedbackRow::purge_handled_before(conn, now - retention::HANDLED_FEEDBACK)?;
+            Ok((deactivated, sessions, events, feedback))
         })
         .await?;
-    if deactivated + sessions + events > 0 {
-        tracing::info!(deactivated, sessions, events, "maintenance");
+    if deactivated + sessions + events + feedback > 0 {
+        tracing::info!(deactivated, sessions, events, feedback, "maintenance");
+    }
+    if feedback > 0 {
+        // Handled feedback holds text users typed: out of the WAL too.
+        state.store.checkpoint().await?;
     }
     iplayer::retire_keys(state, data_dir).await?;
     refresh(state, data_dir).await

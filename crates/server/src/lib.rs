@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod corrections;
 pub mod db;
 pub mod demo;
 pub mod iplayer;

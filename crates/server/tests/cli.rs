@@ -27,8 +27,18 @@ fn help_lists_every_command() {
     assert_eq!(
         listed,
         [
-            "serve", "migrate", "org", "staff", "codes", "content", "ip", "keys", "audit",
-            "feedback", "help"
+            "serve",
+            "migrate",
+            "org",
+            "staff",
+            "codes",
+            "content",
+            "ip",
+            "keys",
+            "audit",
+            "feedback",
+            "corrections",
+            "help"
         ],
         "{text}"
     );

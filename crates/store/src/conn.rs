@@ -34,6 +34,9 @@ PRAGMA secure_delete = ON;
 PRAGMA synchronous = NORMAL;";
 
 /// Opens the right variant for the URL's scheme.
+/// The database backend of [`DbConn`] (both engines behind one type).
+pub(crate) type Db = <DbConn as diesel::Connection>::Backend;
+
 fn establish(url: &DatabaseUrl) -> Result<DbConn, ConnectError> {
     match url {
         DatabaseUrl::Sqlite(path) => {

@@ -27,7 +27,46 @@ pub struct FeedbackRow {
     /// The text written (may be empty for evaluations).
     pub body: String,
     created_at: NaiveDateTime,
+    handled_at: Option<NaiveDateTime>,
+    outcome: Option<FeedbackOutcome>,
 }
+
+/// How many leading characters of a feedback id make its short reference.
+/// 8 of the id's 32-symbol alphabet are 40 random bits: two items share a
+/// reference about once in a million million pairs, and a lookup that
+/// matches more than one says so rather than pick one.
+pub const REFERENCE_LEN: usize = 8;
+
+/// How the operator handled a feedback item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::FromSqlRow, diesel::AsExpression)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum FeedbackOutcome {
+    /// A correction was made (`mestring corrections …`).
+    Corrected,
+    /// Closed without a change (`mestring feedback done`).
+    Closed,
+}
+
+impl FeedbackOutcome {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Corrected => "corrected",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// Parses a stored word.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "corrected" => Some(Self::Corrected),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+text_column!(FeedbackOutcome, "feedback.outcome");
 
 /// What a new piece of feedback needs.
 #[derive(Debug)]
@@ -50,6 +89,85 @@ impl FeedbackRow {
     /// When it was sent.
     pub fn created_at(&self) -> DateTime<Utc> {
         from_db(self.created_at)
+    }
+
+    /// The short reference the operator uses (the id's first
+    /// [`REFERENCE_LEN`] characters).
+    pub fn reference(&self) -> &str {
+        self.id.get(..REFERENCE_LEN).unwrap_or(&self.id)
+    }
+
+    /// When the operator handled it, if they have.
+    pub fn handled_at(&self) -> Option<DateTime<Utc>> {
+        self.handled_at.map(from_db)
+    }
+
+    /// How it was handled, if it was.
+    pub fn outcome(&self) -> Option<FeedbackOutcome> {
+        self.outcome
+    }
+
+    /// `open`, `corrected` or `closed`.
+    pub fn status(&self) -> &'static str {
+        self.outcome.map_or("open", FeedbackOutcome::as_str)
+    }
+
+    /// The items whose id starts with `reference` (at most two are read:
+    /// one is an answer, two mean the reference is ambiguous). A reference
+    /// that is not made of id symbols matches nothing.
+    pub fn find_by_reference(conn: &mut DbConn, reference: &str) -> Result<Vec<Self>, StoreError> {
+        let reference = reference.trim().to_ascii_lowercase();
+        if reference.len() < REFERENCE_LEN
+            || reference.len() > 26
+            || !reference.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Ok(Vec::new());
+        }
+        feedback::table
+            .filter(feedback::id.like(format!("{reference}%")))
+            .order(feedback::id.asc())
+            .limit(2)
+            .select(Self::as_select())
+            .load(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// Marks the item handled. The first handling sets the time the
+    /// retention period counts from; a correction after a close turns the
+    /// outcome into `corrected`, a close never undoes a correction.
+    pub fn mark_handled(
+        conn: &mut DbConn,
+        id: &str,
+        outcome: FeedbackOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let row: Self = feedback::table
+            .filter(feedback::id.eq(id))
+            .select(Self::as_select())
+            .first(conn)?;
+        let outcome = match (row.outcome, outcome) {
+            (Some(FeedbackOutcome::Corrected), _) => FeedbackOutcome::Corrected,
+            (_, new) => new,
+        };
+        let handled_at = row.handled_at.unwrap_or(to_db(now));
+        diesel::update(feedback::table.filter(feedback::id.eq(id)))
+            .set((
+                feedback::handled_at.eq(Some(handled_at)),
+                feedback::outcome.eq(Some(outcome)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Deletes items handled before `cutoff`, text and all; returns how
+    /// many went.
+    pub fn purge_handled_before(
+        conn: &mut DbConn,
+        cutoff: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        diesel::delete(feedback::table.filter(feedback::handled_at.lt(to_db(cutoff))))
+            .execute(conn)
+            .map_err(StoreError::from)
     }
 
     /// Stores feedback; returns its id.

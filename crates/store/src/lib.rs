@@ -5,6 +5,40 @@
 //! Diesel is synchronous, so async callers go through [`Store::run`], which
 //! moves the work onto tokio's blocking pool.
 
+/// Makes a fieldless enum a `Text` column on both backends, stored as its
+/// `as_str()` word. Reading a word `parse` does not know fails with
+/// [`StoreError::UnknownValue`] naming the column (`"table.column"`),
+/// never falls back to a default. The enum derives `AsExpression` and
+/// `FromSqlRow` with `sql_type = Text`.
+macro_rules! text_column {
+    ($ty:ty, $column:literal) => {
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, $crate::conn::Db> for $ty {
+            fn from_sql(
+                bytes: <$crate::conn::Db as diesel::backend::Backend>::RawValue<'_>,
+            ) -> diesel::deserialize::Result<Self> {
+                let text = bytes.from_sql::<String, diesel::sql_types::Text>()?;
+                Self::parse(&text).ok_or_else(|| {
+                    $crate::StoreError::UnknownValue {
+                        column: $column,
+                        value: text,
+                    }
+                    .into()
+                })
+            }
+        }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, $crate::conn::Db> for $ty {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, $crate::conn::Db>,
+            ) -> diesel::serialize::Result {
+                out.set_value((diesel::sql_types::Text, self.as_str()));
+                Ok(diesel::serialize::IsNull::No)
+            }
+        }
+    };
+}
+
 pub mod accounts;
 pub mod activity;
 mod conn;

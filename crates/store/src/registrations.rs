@@ -29,6 +29,7 @@ pub struct RegistrationRow {
     /// The step, when saved as part of a step.
     pub step_id: Option<String>,
     created_at: NaiveDateTime,
+    edited_at: Option<NaiveDateTime>,
 }
 
 /// One stored value of an entry.
@@ -89,6 +90,11 @@ impl RegistrationRow {
         from_db(self.created_at)
     }
 
+    /// When the user last edited the entry, if they have.
+    pub fn edited_at(&self) -> Option<DateTime<Utc>> {
+        self.edited_at.map(from_db)
+    }
+
     /// Stores an entry and its values; returns its id. Call inside a
     /// transaction.
     pub fn insert(
@@ -108,25 +114,52 @@ impl RegistrationRow {
                 registration_entries::created_at.eq(to_db(now)),
             ))
             .execute(conn)?;
-        for (field, value) in new.entry {
-            for (kind, category, num, text) in value_rows(value) {
-                diesel::insert_into(registration_values::table)
-                    .values((
-                        registration_values::entry_id.eq(id.as_str()),
-                        registration_values::account_id.eq(new.account.as_str()),
-                        registration_values::field_id.eq(field.as_str()),
-                        registration_values::kind.eq(kind),
-                        registration_values::category_id.eq(category),
-                        registration_values::num_value.eq(num),
-                        registration_values::text_value.eq(text),
-                    ))
-                    .execute(conn)?;
-            }
-        }
+        insert_values(conn, new.account, id.as_str(), new.entry)?;
         Ok(id)
     }
 
-    /// Every entry of the account, oldest first.
+    /// Replaces the values of one of the account's entries with `entry`
+    /// (call inside a transaction) and records when. The old value rows
+    /// are deleted, so with `secure_delete` on SQLite their text is
+    /// overwritten in the file; the caller checkpoints the WAL afterwards.
+    /// `NotFound` for anyone else's id.
+    pub fn replace_for_account(
+        conn: &mut DbConn,
+        account: &Id,
+        id: &str,
+        entry: &Entry,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Self::find_for_account(conn, account, id)?;
+        delete_values(conn, account, id)?;
+        insert_values(conn, account, id, entry)?;
+        diesel::update(
+            registration_entries::table
+                .filter(registration_entries::id.eq(id))
+                .filter(registration_entries::account_id.eq(account.as_str())),
+        )
+        .set(registration_entries::edited_at.eq(Some(to_db(now))))
+        .execute(conn)?;
+        Ok(())
+    }
+
+    /// One of the account's entries with its values rebuilt.
+    pub fn find_with_values(
+        conn: &mut DbConn,
+        account: &Id,
+        id: &str,
+    ) -> Result<(Self, Entry), StoreError> {
+        let row = Self::find_for_account(conn, account, id)?;
+        let values: Vec<RegistrationValueRow> = registration_values::table
+            .filter(registration_values::entry_id.eq(id))
+            .filter(registration_values::account_id.eq(account.as_str()))
+            .select(RegistrationValueRow::as_select())
+            .load(conn)?;
+        let refs: Vec<&RegistrationValueRow> = values.iter().collect();
+        let entry = rebuild(&refs)?;
+        Ok((row, entry))
+    }
+
     /// One of the account's entries; `NotFound` for anyone else's id.
     pub fn find_for_account(conn: &mut DbConn, account: &Id, id: &str) -> Result<Self, StoreError> {
         registration_entries::table
@@ -142,12 +175,7 @@ impl RegistrationRow {
     /// in the file; the caller checkpoints the WAL afterwards.
     pub fn delete_for_account(conn: &mut DbConn, account: &Id, id: &str) -> Result<(), StoreError> {
         Self::find_for_account(conn, account, id)?;
-        diesel::delete(
-            registration_values::table
-                .filter(registration_values::entry_id.eq(id))
-                .filter(registration_values::account_id.eq(account.as_str())),
-        )
-        .execute(conn)?;
+        delete_values(conn, account, id)?;
         diesel::delete(
             registration_entries::table
                 .filter(registration_entries::id.eq(id))
@@ -157,6 +185,7 @@ impl RegistrationRow {
         Ok(())
     }
 
+    /// Every entry of the account, oldest first.
     pub fn list_for_account(conn: &mut DbConn, account: &Id) -> Result<Vec<Self>, StoreError> {
         registration_entries::table
             .filter(registration_entries::account_id.eq(account.as_str()))
@@ -191,6 +220,42 @@ impl RegistrationRow {
         }
         Ok(out)
     }
+}
+
+/// Deletes the value rows of one of the account's entries.
+fn delete_values(conn: &mut DbConn, account: &Id, entry_id: &str) -> Result<(), StoreError> {
+    diesel::delete(
+        registration_values::table
+            .filter(registration_values::entry_id.eq(entry_id))
+            .filter(registration_values::account_id.eq(account.as_str())),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Stores the value rows of one entry.
+fn insert_values(
+    conn: &mut DbConn,
+    account: &Id,
+    entry_id: &str,
+    entry: &Entry,
+) -> Result<(), StoreError> {
+    for (field, value) in entry {
+        for (kind, category, num, text) in value_rows(value) {
+            diesel::insert_into(registration_values::table)
+                .values((
+                    registration_values::entry_id.eq(entry_id),
+                    registration_values::account_id.eq(account.as_str()),
+                    registration_values::field_id.eq(field.as_str()),
+                    registration_values::kind.eq(kind),
+                    registration_values::category_id.eq(category),
+                    registration_values::num_value.eq(num),
+                    registration_values::text_value.eq(text),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
 }
 
 /// Turns stored value rows back into an entry.

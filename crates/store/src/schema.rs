@@ -71,5 +71,7 @@ diesel::table! {
         action -> Text,
         reason -> Text,
         row_count -> BigInt,
+        actor -> Text,
+        subject -> Text,
     }
 }

@@ -49,6 +49,7 @@ diesel::table! {
         program_slug -> Nullable<Text>,
         step_id -> Nullable<Text>,
         created_at -> Timestamp,
+        edited_at -> Nullable<Timestamp>,
     }
 }
 
@@ -74,6 +75,8 @@ diesel::table! {
         ease -> Nullable<BigInt>,
         body -> Text,
         created_at -> Timestamp,
+        handled_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
     }
 }
 

@@ -195,18 +195,41 @@ impl IpBlocks {
     }
 }
 
-/// An operator audit row.
+/// An operator audit row: who ran which command, when, on what (ids
+/// only) and why. Never the content of what was revealed or changed.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_log)]
 pub struct AuditRow {
     /// Random id.
     pub id: String,
     at: NaiveDateTime,
-    /// What was done (`ip_reveal`, …).
+    /// What was done (`ip_reveal`, `correction_void_answer`, …).
     pub action: String,
     /// The reason the operator gave.
     pub reason: String,
     /// How many rows the action touched or revealed.
+    pub row_count: i64,
+    /// Who ran it: the operator's name (`MESTRING_OPERATOR`) or login.
+    pub actor: String,
+    /// What it acted on, as ids (`feedback=REF answer=ID`); empty when the
+    /// action has no single subject.
+    pub subject: String,
+}
+
+/// What a new audit row records.
+#[derive(Debug)]
+pub struct NewAudit<'a> {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: &'a str,
+    /// What was done.
+    pub action: &'a str,
+    /// On what (ids only).
+    pub subject: &'a str,
+    /// Why.
+    pub reason: &'a str,
+    /// How many rows.
     pub row_count: i64,
 }
 
@@ -217,20 +240,16 @@ impl AuditRow {
     }
 
     /// Records an action.
-    pub fn insert(
-        conn: &mut DbConn,
-        at: DateTime<Utc>,
-        action: &str,
-        reason: &str,
-        row_count: i64,
-    ) -> Result<(), StoreError> {
+    pub fn insert(conn: &mut DbConn, new: &NewAudit<'_>) -> Result<(), StoreError> {
         diesel::insert_into(audit_log::table)
             .values((
                 audit_log::id.eq(Id::generate().as_str()),
-                audit_log::at.eq(to_db(at)),
-                audit_log::action.eq(action),
-                audit_log::reason.eq(reason),
-                audit_log::row_count.eq(row_count),
+                audit_log::at.eq(to_db(new.at)),
+                audit_log::action.eq(new.action),
+                audit_log::reason.eq(new.reason),
+                audit_log::row_count.eq(new.row_count),
+                audit_log::actor.eq(new.actor),
+                audit_log::subject.eq(new.subject),
             ))
             .execute(conn)?;
         Ok(())
@@ -240,7 +259,7 @@ impl AuditRow {
     pub fn list(conn: &mut DbConn) -> Result<Vec<Self>, StoreError> {
         audit_log::table
             .select(Self::as_select())
-            .order(audit_log::at.desc())
+            .order((audit_log::at.desc(), audit_log::id.asc()))
             .load(conn)
             .map_err(StoreError::from)
     }

@@ -45,33 +45,7 @@ impl StaffRole {
     }
 }
 
-/// The database backend of [`DbConn`] (both engines behind one type).
-type Db = <DbConn as diesel::Connection>::Backend;
-
-impl diesel::deserialize::FromSql<diesel::sql_types::Text, Db> for StaffRole {
-    fn from_sql(
-        bytes: <Db as diesel::backend::Backend>::RawValue<'_>,
-    ) -> diesel::deserialize::Result<Self> {
-        let text = bytes.from_sql::<String, diesel::sql_types::Text>()?;
-        Self::parse(&text).ok_or_else(|| {
-            StoreError::UnknownValue {
-                column: "staff.role",
-                value: text,
-            }
-            .into()
-        })
-    }
-}
-
-impl diesel::serialize::ToSql<diesel::sql_types::Text, Db> for StaffRole {
-    fn to_sql<'b>(
-        &'b self,
-        out: &mut diesel::serialize::Output<'b, '_, Db>,
-    ) -> diesel::serialize::Result {
-        out.set_value((diesel::sql_types::Text, self.as_str()));
-        Ok(diesel::serialize::IsNull::No)
-    }
-}
+text_column!(StaffRole, "staff.role");
 
 /// A staff row. `Debug` leaves out the e-mail, the password hash and the
 /// sealed TOTP secret.

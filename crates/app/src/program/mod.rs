@@ -51,6 +51,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/app/registrations", web::get().to(registration::show_list))
         .route(
+            "/app/registrations/entries/{id}/edit",
+            web::get().to(registration::show_edit),
+        )
+        .route(
+            "/app/registrations/entries/{id}/edit",
+            web::post().to(registration::submit_edit),
+        )
+        .route(
             "/app/registrations/entries/{id}/delete",
             web::get().to(registration::show_delete),
         )

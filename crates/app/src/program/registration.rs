@@ -62,6 +62,8 @@ struct FormPage {
     intro: String,
     action: String,
     step: Option<String>,
+    /// On the edit page: which entry is being changed, and what that means.
+    edit_note: Option<String>,
     fields: Vec<FieldView>,
     errors: Vec<(String, String)>,
 }
@@ -228,10 +230,46 @@ async fn step_is_locked(
     Ok(!program.is_unlocked(s.id.as_str(), &completed))
 }
 
+/// Where a form posts to: a new entry (maybe as part of a step), or an
+/// edit of an existing one.
+enum Target<'a> {
+    New(Option<&'a Step>),
+    Edit { id: &'a str, date: &'a str },
+}
+
+/// An entry as the form's submitted values, so the edit page shows what
+/// was saved.
+fn submitted_from(entry: &Entry) -> Submitted {
+    let mut out = Submitted::new();
+    for (field, value) in entry {
+        let name = field.to_string();
+        match value {
+            FieldValue::Scale(v) => {
+                out.insert(name, vec![v.to_string()]);
+            }
+            FieldValue::Choice(c) => {
+                out.insert(name, vec![c.to_string()]);
+            }
+            FieldValue::MultiChoice(cs) => {
+                out.insert(name, cs.iter().map(ToString::to_string).collect());
+            }
+            FieldValue::Rated(rs) => {
+                for (c, v) in rs {
+                    out.insert(format!("{name}.{c}"), vec![v.to_string()]);
+                }
+            }
+            FieldValue::Note(t) => {
+                out.insert(name, vec![t.clone()]);
+            }
+        }
+    }
+    out
+}
+
 fn render_form(
     ctx: Ctx,
     form: &RegistrationForm,
-    step: Option<&Step>,
+    target: &Target<'_>,
     submitted: &Submitted,
     errors: &BTreeMap<FieldId, String>,
 ) -> Result<String, AppError> {
@@ -245,16 +283,60 @@ fn render_form(
                 .map(|e| (f.anchor.clone(), format!("{}: {e}", f.label)))
         })
         .collect();
+    let title = form.title.get(lang).to_owned();
+    let (action, step, edit_note) = match target {
+        Target::New(step) => (
+            format!("/app/registrations/{}/new", form.id),
+            step.map(|s| s.id.to_string()),
+            None,
+        ),
+        Target::Edit { id, date } => (
+            format!("/app/registrations/entries/{id}/edit"),
+            None,
+            Some(ctx.tr.fill(
+                "registration.edit_which",
+                &[("name", title.as_str()), ("date", date)],
+            )),
+        ),
+    };
     let page = FormPage {
-        title: form.title.get(lang).to_owned(),
+        title,
         intro: form.intro.get(lang).to_owned(),
-        action: format!("/app/registrations/{}/new", form.id),
-        step: step.map(|s| s.id.to_string()),
+        action,
+        step,
+        edit_note,
         fields,
         errors: summary,
         ctx,
     };
     Ok(page.render()?)
+}
+
+/// Parses a submitted form into an entry; when it does not parse, the
+/// page to answer with instead (`Ok(Err(page))`: 422, the form again with everything the
+/// user gave kept and each problem named).
+fn parse_or_show_again(
+    ctx: Ctx,
+    form: &RegistrationForm,
+    target: &Target<'_>,
+    pairs: &[(String, String)],
+) -> Result<Result<Entry, HttpResponse>, AppError> {
+    let errs = match form.parse_submission(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(entry) => return Ok(Ok(entry)),
+        Err(errs) => errs,
+    };
+    let mut by_field = BTreeMap::new();
+    for e in &errs {
+        if let Some((f, msg)) = error_message(&ctx, e) {
+            by_field.entry(f).or_insert(msg);
+        }
+    }
+    let mut submitted = Submitted::new();
+    for (k, v) in pairs {
+        submitted.entry(k.clone()).or_default().push(v.clone());
+    }
+    let body = render_form(ctx, form, target, &submitted, &by_field)?;
+    Ok(Err(html_status(StatusCode::UNPROCESSABLE_ENTITY, body)))
 }
 
 /// `GET /app/registrations/{id}/new`: an empty form.
@@ -279,7 +361,7 @@ pub async fn show_form(
     let body = render_form(
         ctx,
         form,
-        step.map(|(_, s)| s),
+        &Target::New(step.map(|(_, s)| s)),
         &Submitted::new(),
         &BTreeMap::new(),
     )?;
@@ -307,22 +389,9 @@ pub async fn submit_form(
     {
         return Ok(see_other(&step_href(&s.id)));
     }
-    let entry = match form.parse_submission(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+    let entry = match parse_or_show_again(ctx, form, &Target::New(step.map(|(_, s)| s)), &pairs)? {
         Ok(entry) => entry,
-        Err(errs) => {
-            let mut by_field = BTreeMap::new();
-            for e in &errs {
-                if let Some((f, msg)) = error_message(&ctx, e) {
-                    by_field.entry(f).or_insert(msg);
-                }
-            }
-            let mut submitted = Submitted::new();
-            for (k, v) in &pairs {
-                submitted.entry(k.clone()).or_default().push(v.clone());
-            }
-            let body = render_form(ctx, form, step.map(|(_, s)| s), &submitted, &by_field)?;
-            return Ok(html_status(StatusCode::UNPROCESSABLE_ENTITY, body));
-        }
+        Err(page) => return Ok(page),
     };
     let account = user.account_id();
     let form_id = form.id.to_string();
@@ -368,6 +437,10 @@ pub async fn submit_form(
 pub(crate) struct EntryView {
     pub date: String,
     pub cells: Vec<String>,
+    /// When the user last changed it, if they have.
+    pub edited: Option<String>,
+    /// The page for changing this entry.
+    pub edit_href: String,
     /// The confirmation page for deleting this entry.
     pub delete_href: String,
 }
@@ -388,6 +461,7 @@ struct ListPage {
     ctx: Ctx,
     forms: Vec<FormSummaryView>,
     saved: bool,
+    edited: bool,
     deleted: bool,
 }
 
@@ -424,6 +498,8 @@ pub struct ListQuery {
     #[serde(default)]
     saved: bool,
     #[serde(default)]
+    edited: bool,
+    #[serde(default)]
     deleted: bool,
 }
 
@@ -457,6 +533,8 @@ pub async fn show_list(
         let entries = mine
             .iter()
             .map(|(r, e)| EntryView {
+                edited: r.edited_at().map(format_date),
+                edit_href: format!("/app/registrations/entries/{}/edit", r.id),
                 delete_href: format!("/app/registrations/entries/{}/delete", r.id),
                 date: format_date(r.created_at()),
                 cells: form
@@ -516,6 +594,7 @@ pub async fn show_list(
     let page = ListPage {
         forms,
         saved: query.saved,
+        edited: query.edited,
         deleted: query.deleted,
         ctx,
     };
@@ -575,4 +654,81 @@ pub async fn delete_entry(
         .await?;
     state.store.checkpoint().await?;
     Ok(see_other("/app/registrations?deleted=true"))
+}
+
+/// The user's entry `id` with the form it was made with; `NotFound` for
+/// anyone else's id or a form no longer in the content.
+async fn own_entry<'s>(
+    state: &'s AppState,
+    user: &UserSession,
+    id: String,
+) -> Result<(RegistrationRow, Entry, &'s RegistrationForm), AppError> {
+    let account = user.account_id();
+    let (row, entry) = state
+        .store
+        .run(move |conn| RegistrationRow::find_with_values(conn, &account, &id))
+        .await?;
+    let form = state
+        .content
+        .registration(&row.registration_id)
+        .ok_or(AppError::NotFound)?;
+    Ok((row, entry, form))
+}
+
+/// `GET /app/registrations/entries/{id}/edit`: the form filled in with
+/// what was saved.
+pub async fn show_edit(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    user: UserSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let (row, entry, form) = own_entry(&state, &user, path.into_inner()).await?;
+    touch_activity(&state, &user).await;
+    let date = format_date(row.created_at());
+    let body = render_form(
+        ctx,
+        form,
+        &Target::Edit {
+            id: &row.id,
+            date: &date,
+        },
+        &submitted_from(&entry),
+        &BTreeMap::new(),
+    )?;
+    Ok(html(body))
+}
+
+/// `POST /app/registrations/entries/{id}/edit`: checks the changed entry
+/// and replaces the saved one, or shows the form again with everything
+/// kept and each problem named. The old values are deleted, not kept as
+/// history; on SQLite the WAL is checkpointed so they leave the files.
+pub async fn submit_edit(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    user: UserSession,
+    path: web::Path<String>,
+    pairs: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AppError> {
+    let (row, _, form) = own_entry(&state, &user, path.into_inner()).await?;
+    let pairs = pairs.into_inner();
+    let date = format_date(row.created_at());
+    let target = Target::Edit {
+        id: &row.id,
+        date: &date,
+    };
+    let entry = match parse_or_show_again(ctx, form, &target, &pairs)? {
+        Ok(entry) => entry,
+        Err(page) => return Ok(page),
+    };
+    let account = user.account_id();
+    let now = state.clock.now();
+    state
+        .store
+        .transaction(move |conn| {
+            RegistrationRow::replace_for_account(conn, &account, &row.id, &entry, now)
+        })
+        .await?;
+    state.store.checkpoint().await?;
+    Ok(see_other("/app/registrations?edited=true"))
 }
