@@ -7,6 +7,7 @@ mod helpers;
 mod cli;
 mod consent;
 mod dashboard;
+mod fhir;
 mod iplayer;
 mod lifecycle;
 mod login;

@@ -16,6 +16,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/app", web::get().to(pages::show_home))
         .route("/privacy", web::get().to(pages::show_privacy))
         .route("/lang/{lang}", web::get().to(pages::switch_language))
+        .route(
+            "/fhir/Questionnaire/{id}",
+            web::get().to(pages::fhir_questionnaire),
+        )
         .configure(program::configure)
         .configure(settings::configure);
 }

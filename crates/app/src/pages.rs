@@ -106,6 +106,27 @@ pub async fn switch_language(
         .finish())
 }
 
+/// `GET /fhir/Questionnaire/{id}`: a shipped questionnaire as a FHIR R4
+/// `Questionnaire`, so the canonical URL in an exported response resolves.
+/// Public: it describes the instrument, not anyone's answers.
+pub async fn fhir_questionnaire(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let q = state
+        .content
+        .questionnaire(&path.into_inner())
+        .ok_or(AppError::NotFound)?;
+    let resource = mestring_domain::fhir::questionnaire(q, &state.config.base_url, ctx.lang);
+    Ok(HttpResponse::Ok()
+        .content_type("application/fhir+json; charset=utf-8")
+        .body(
+            serde_json::to_string_pretty(&resource)
+                .map_err(|e| AppError::internal(e.to_string()))?,
+        ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_local_path;

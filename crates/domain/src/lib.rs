@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod clock;
 pub mod consent;
 pub mod content;
+pub mod fhir;
 pub mod id;
 pub mod policy;
 pub mod retention;

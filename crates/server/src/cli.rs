@@ -138,6 +138,16 @@ enum CodesCommand {
 enum ContentCommand {
     /// Validate all content; exits non-zero naming each problem.
     Check,
+    /// Print the shipped questionnaires as FHIR R4 `Questionnaire`
+    /// resources (JSON): all of them as a collection Bundle, or one.
+    Fhir {
+        /// Only this questionnaire (e.g. `phq9`), as a bare resource.
+        #[arg(long)]
+        questionnaire: Option<String>,
+        /// Language of the texts: `nb` or `en`.
+        #[arg(long, default_value = "nb")]
+        lang: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +293,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Err(e) => anyhow::bail!("content check failed: {e:#}"),
         },
+        Command::Content {
+            command:
+                ContentCommand::Fhir {
+                    questionnaire,
+                    lang,
+                },
+        } => content_fhir(&config, clock, questionnaire.as_deref(), &lang),
         Command::Ip { command } => iplayer::run_ip_command(command, &config, clock).await,
         Command::Keys { command } => iplayer::run_keys_command(command, &config, clock).await,
         Command::Audit {
@@ -293,6 +310,39 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             corrections::run_corrections(command, &config, clock).await
         }
     }
+}
+
+/// `mestring content fhir`: the questionnaires as FHIR, on stdout.
+fn content_fhir(
+    config: &Config,
+    clock: std::sync::Arc<dyn mestring_domain::clock::Clock>,
+    only: Option<&str>,
+    lang: &str,
+) -> anyhow::Result<()> {
+    use mestring_domain::content::Lang;
+    use mestring_domain::fhir;
+    let lang = Lang::parse(lang)
+        .filter(|l| Lang::ALL.contains(l))
+        .ok_or_else(|| anyhow::anyhow!("--lang must be one of the offered languages"))?;
+    let catalog = config.load_content()?;
+    let json = match only {
+        Some(id) => {
+            let q = catalog
+                .questionnaire(id)
+                .ok_or_else(|| anyhow::anyhow!("no questionnaire with id {id:?}"))?;
+            serde_json::to_string_pretty(&fhir::questionnaire(q, &config.base_url, lang))?
+        }
+        None => serde_json::to_string_pretty(&fhir::questionnaire_bundle(
+            catalog.questionnaires(),
+            &config.base_url,
+            lang,
+            clock.now(),
+            || fhir::urn_uuid(rand::random()),
+        ))?,
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{json}")?;
+    Ok(())
 }
 
 async fn staff_create(

@@ -4,7 +4,10 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use mestring_domain::content::OptionValue;
+use mestring_domain::fhir;
 use mestring_store::export::{self, ExportTable};
+use mestring_store::responses::ResponseRow;
 use mestring_web::page::html;
 use mestring_web::session::UserSession;
 use mestring_web::{AppError, AppState, Ctx};
@@ -43,6 +46,72 @@ pub async fn export_json(
             "attachment; filename=\"mestring-export.json\"",
         ))
         .body(serde_json::to_string_pretty(&body).map_err(|e| AppError::internal(e.to_string()))?))
+}
+
+/// `GET /settings/export.fhir.json`: the user's questionnaire answers as a
+/// FHIR R4 collection Bundle (see [`mestring_domain::fhir`]): no identifier
+/// of the person, voided answers as `entered-in-error`, texts in the
+/// user's language.
+pub async fn export_fhir(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    user: UserSession,
+) -> Result<HttpResponse, AppError> {
+    let account = user.account_id();
+    let stored = state
+        .store
+        .run(move |conn| {
+            let mut all = ResponseRow::list_for_account(conn, &account)?;
+            all.extend(ResponseRow::list_voided(conn, &account)?);
+            all.sort_by(|a, b| (a.completed_at(), &a.id).cmp(&(b.completed_at(), &b.id)));
+            all.into_iter()
+                .map(|r| {
+                    let answers = r.answers(conn)?;
+                    Ok((r, answers))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    let answered: Vec<fhir::Answered<'_>> = stored
+        .iter()
+        .filter_map(|(r, answers)| {
+            // A questionnaire no longer shipped cannot be described; its
+            // answers stay in the JSON export.
+            let questionnaire = state.content.questionnaire(&r.questionnaire_id)?;
+            Some(fhir::Answered {
+                questionnaire,
+                version: u32::try_from(r.questionnaire_version).unwrap_or(0),
+                authored: r.completed_at(),
+                answers: answers
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.item_id.clone(),
+                            OptionValue(u32::try_from(a.option_value).unwrap_or(0)),
+                        )
+                    })
+                    .collect(),
+                total: r.total_u32(),
+                voided: r.voided_at().is_some(),
+            })
+        })
+        .collect();
+    let bundle = fhir::answers_bundle(
+        &answered,
+        &state.config.base_url,
+        ctx.lang,
+        state.clock.now(),
+        || fhir::urn_uuid(rand::random()),
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("application/fhir+json; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"mestring-fhir.json\"",
+        ))
+        .body(
+            serde_json::to_string_pretty(&bundle).map_err(|e| AppError::internal(e.to_string()))?,
+        ))
 }
 
 /// One table on the readable page.

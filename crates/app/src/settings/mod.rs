@@ -25,6 +25,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/settings/export", web::get().to(export::show_export))
         .route("/settings/export.json", web::get().to(export::export_json))
         .route(
+            "/settings/export.fhir.json",
+            web::get().to(export::export_fhir),
+        )
+        .route(
             "/settings/export/scores.csv",
             web::get().to(export::export_scores_csv),
         )
