@@ -352,6 +352,25 @@ describe('the clinician dashboard', () => {
     assert.equal(await clinician.locator('main [role=alert]').count(), 0, 'no item-9 warning');
     assert.equal(await results.locator('svg[role=img]').count(), 1, 'the chart');
     await expectNoAxeViolations(clinician, 'user page while sharing');
+
+    // The printable summary for the journal: no code, not even masked.
+    await navigating(clinician, () => clinician.click(`a[href="${userPagePath}/summary"]`));
+    assert.equal((await clinician.textContent('h1')).trim(), message('nb', 'dashboard.summary_title'));
+    assert.equal(await clinician.locator('main code').count(), 0, 'no pseudonym');
+    assert.ok(!(await clinician.textContent('main')).includes(masked(code).slice(-4)));
+    assert.ok((await clinician.textContent('main table')).includes(String(PHQ9_TOTAL)));
+    await expectNoAxeViolations(clinician, 'journal summary');
+
+    // The overview filtered to sharing users and sorted by PHQ-9.
+    await clinician.goto(`${server.baseUrl}/dashboard`);
+    await clinician.selectOption('#filter', 'sharing');
+    await clinician.selectOption('#sort', 'phq9');
+    await navigating(clinician, () => clinician.click('form.view button[type=submit]'));
+    assert.equal(await clinician.locator('main table tbody tr').count(), 1, 'the one sharing user');
+    const cellsNow = await clinician.locator('main table tbody tr td').allTextContents();
+    assert.ok(cellsNow.some((c) => c.startsWith(`${PHQ9_TOTAL} (`)), `PHQ-9 column: ${cellsNow}`);
+    await expectNoAxeViolations(clinician, '/dashboard filtered and sorted');
+    await clinician.goto(`${server.baseUrl}${userPagePath}`);
   });
 
   step('the user withdraws; the clinician sees nothing of the user any more', async () => {
@@ -386,8 +405,9 @@ describe('the clinician dashboard', () => {
     const views = await user
       .locator(`xpath=//main//h3[normalize-space()="${message('nb', 'consent.views_heading')}"]/following-sibling::ul[1]/li`)
       .allTextContents();
-    // Opened while sharing and again after withdrawing.
-    assert.equal(views.length, 2, `views: ${views}`);
+    // Opened while sharing, its journal summary, opened again, and once
+    // more after withdrawing: every opening is logged.
+    assert.equal(views.length, 4, `views: ${views}`);
     for (const v of views) assert.match(v.trim(), new RegExp(`^\\d{2}\\.\\d{2}\\.\\d{4} \\d{2}:\\d{2}: ${DEMO_ORG}$`));
     const main = await user.textContent('main');
     assert.ok(!main.includes(CLINICIAN.name), 'never the person');
@@ -402,7 +422,7 @@ describe('the clinician dashboard', () => {
     const rows = await boss.locator('main table tbody tr').evaluateAll((trs) =>
       trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim())),
     );
-    assert.equal(rows.length, 2, `log: ${JSON.stringify(rows)}`);
+    assert.equal(rows.length, 4, `log: ${JSON.stringify(rows)}`);
     for (const [at, who, pseudonym] of rows) {
       assert.match(at, /^\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}$/);
       assert.equal(who, CLINICIAN.name);

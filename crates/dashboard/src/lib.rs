@@ -41,6 +41,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/dashboard/codes", web::post().to(codes::submit_issue))
         .route("/dashboard/sheets/{id}", web::get().to(codes::show_sheet))
         .route("/dashboard/users/{id}", web::get().to(pages::user))
+        .route(
+            "/dashboard/users/{id}/summary",
+            web::get().to(pages::summary),
+        )
         .route("/dashboard/access-log", web::get().to(pages::access_log))
         .route("/dashboard/deletions", web::get().to(pages::deletions))
         .route("/dashboard/staff", web::get().to(pages::staff_list))

@@ -174,6 +174,17 @@ pub mod retention {
     pub const CORRECTION_WORKING_DAYS: u32 = 7;
 }
 
+/// What the clinician's overview shows of users who share.
+pub mod clinician {
+    /// The questionnaires summarised per row, in column order.
+    pub const OVERVIEW_QUESTIONNAIRES: [&str; 2] = ["phq9", "gad7"];
+    /// The flag raised by PHQ-9 item 9 above 0 (defined in the content).
+    pub const ITEM9_FLAG: &str = "suicidal-ideation";
+    /// "Recent": registrations counted and inactivity judged over this
+    /// many days.
+    pub const RECENT_DAYS: i64 = 14;
+}
+
 /// Coarse activity (time spent per day).
 pub mod activity {
     use super::{Duration, session};

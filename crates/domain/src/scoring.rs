@@ -231,10 +231,55 @@ pub fn reliably_recovered(q: &Questionnaire, before: u32, after: u32) -> bool {
         && classify_change(q, before, after) == ChangeClass::ReliableImprovement
 }
 
+/// How a user's totals moved from their first measurement to their latest,
+/// as a clinician's overview summarises it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Trajectory {
+    /// Reliably worse.
+    Deteriorated,
+    /// Less change than the reliable-change threshold.
+    NoReliableChange,
+    /// Reliably better, but not out of caseness.
+    Improved,
+    /// Reliably better and out of caseness ([`reliably_recovered`]).
+    Recovered,
+}
+
+/// The trajectory from `first` to `latest`; `None` with one measurement.
+pub fn trajectory(q: &Questionnaire, first: u32, latest: u32, count: usize) -> Option<Trajectory> {
+    if count < 2 {
+        return None;
+    }
+    Some(if reliably_recovered(q, first, latest) {
+        Trajectory::Recovered
+    } else {
+        match classify_change(q, first, latest) {
+            ChangeClass::ReliableImprovement => Trajectory::Improved,
+            ChangeClass::NoReliableChange => Trajectory::NoReliableChange,
+            ChangeClass::ReliableDeterioration => Trajectory::Deteriorated,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn trajectories_follow_the_change_rules() {
+        let q = Questionnaire::from_toml(PHQ9).expect("phq9");
+        assert_eq!(trajectory(&q, 20, 20, 1), None);
+        assert_eq!(trajectory(&q, 20, 8, 2), Some(Trajectory::Recovered));
+        assert_eq!(trajectory(&q, 26, 14, 3), Some(Trajectory::Improved));
+        assert_eq!(
+            trajectory(&q, 12, 10, 2),
+            Some(Trajectory::NoReliableChange)
+        );
+        assert_eq!(trajectory(&q, 5, 11, 2), Some(Trajectory::Deteriorated));
+        // Out of caseness but by less than the reliable change: not recovered.
+        assert_eq!(trajectory(&q, 11, 8, 2), Some(Trajectory::NoReliableChange));
+    }
 
     const PHQ9: &str = include_str!("../../../content/questionnaires/phq9.toml");
     const GAD7: &str = include_str!("../../../content/questionnaires/gad7.toml");

@@ -138,6 +138,41 @@ impl ConsentRow {
     }
 }
 
+/// The most ids one `IN (…)` query carries (SQLite allows 32766 bound
+/// values, PostgreSQL 65535).
+pub const MAX_IDS_PER_QUERY: usize = 10_000;
+
+/// The overview's gate: of `accounts`, those issued by `org` that share
+/// with it at `now` (consent timeline evaluated to the second, as in
+/// [`read_shared_account`]), handed to `f` inside one transaction. Accounts
+/// that do not share, or are another organisation's, never reach `f`.
+pub fn read_shared_accounts<T>(
+    conn: &mut DbConn,
+    org: &Id,
+    accounts: &[String],
+    now: DateTime<Utc>,
+    f: impl FnOnce(&mut DbConn, &[AccountRow]) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    crate::conn::transaction_on(conn, |conn| {
+        let mut sharing = Vec::new();
+        for chunk in accounts.chunks(MAX_IDS_PER_QUERY) {
+            let rows: Vec<AccountRow> = accounts::table
+                .filter(accounts::id.eq_any(chunk))
+                .filter(accounts::org_id.eq(org.as_str()))
+                .select(AccountRow::as_select())
+                .load(conn)?;
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let histories = ConsentRow::histories(conn, &ids)?;
+            sharing.extend(rows.into_iter().filter(|r| {
+                histories
+                    .get(&r.id)
+                    .is_some_and(|h| consent::sharing_state(h, now).is_sharing())
+            }));
+        }
+        f(conn, &sharing)
+    })
+}
+
 /// The outcome of a staff read.
 #[derive(Debug)]
 pub enum SharedRead<T> {
@@ -150,7 +185,8 @@ pub enum SharedRead<T> {
     NotFound,
 }
 
-/// The single function through which staff read a user's data.
+/// The function through which staff read one user's data (the overview's
+/// many-account counterpart is [`read_shared_accounts`]).
 ///
 /// Checks that the account was issued by `org`, evaluates the consent
 /// timeline at `now` (so a withdrawal or a lapse takes effect to the

@@ -48,6 +48,7 @@ pub mod error;
 pub mod export;
 pub mod feedback;
 pub mod organisations;
+pub mod overview;
 pub mod progress;
 pub mod registrations;
 pub mod responses;

@@ -511,6 +511,41 @@ pub fn org_accounts_page(
         .map_err(StoreError::from)
 }
 
+/// Every account id of an organisation, newest first (for the overview's
+/// filters, which look at every sharing user).
+pub fn org_account_ids(conn: &mut DbConn, org: &Id) -> Result<Vec<String>, StoreError> {
+    use crate::schema::accounts;
+    accounts::table
+        .filter(accounts::org_id.eq(org.as_str()))
+        .order((accounts::created_at.desc(), accounts::id.asc()))
+        .select(accounts::id)
+        .load(conn)
+        .map_err(StoreError::from)
+}
+
+/// The organisation's accounts among `ids`, in the order of `ids`
+/// (another organisation's ids are left out).
+pub fn org_accounts_by_ids(
+    conn: &mut DbConn,
+    org: &Id,
+    ids: &[String],
+) -> Result<Vec<crate::accounts::AccountRow>, StoreError> {
+    use crate::accounts::AccountRow;
+    use crate::schema::accounts;
+    let mut rows: Vec<AccountRow> = accounts::table
+        .filter(accounts::org_id.eq(org.as_str()))
+        .filter(accounts::id.eq_any(ids))
+        .select(AccountRow::as_select())
+        .load(conn)?;
+    let position: std::collections::HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    rows.sort_by_key(|r| position.get(r.id.as_str()).copied().unwrap_or(usize::MAX));
+    Ok(rows)
+}
+
 /// How many accounts an organisation has issued (still existing).
 pub fn org_accounts_count(conn: &mut DbConn, org: &Id) -> Result<i64, StoreError> {
     use crate::schema::accounts;

@@ -9,10 +9,14 @@ use mestring_domain::consent::{NotSharingReason, SharingState, sharing_state};
 use mestring_store::accounts::AccountRow;
 use mestring_store::consent::ConsentRow;
 use mestring_store::deletion::DeletionRecordRow;
-use mestring_store::staff::{CodeBatchRow, org_account, org_accounts_count, org_accounts_page};
+use mestring_store::staff::{
+    CodeBatchRow, org_account, org_account_ids, org_accounts_by_ids, org_accounts_count,
+    org_accounts_page,
+};
 use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
 
+use super::clinical::{Clinical, summarise, trajectory_text};
 use crate::codes::{MAX_PER_SHEET, masked_pseudonym, open_pseudonym};
 use crate::session::Staff;
 use crate::{fmt_date, fmt_date_time, html_status};
@@ -36,6 +40,170 @@ pub struct CodeLine {
     /// Shown only while sharing.
     last_activity: Option<String>,
     sharing: bool,
+    /// The clinical columns, only while sharing.
+    clinical: Option<ClinicalCells>,
+}
+
+/// The clinical columns of one sharing user's row, as text.
+pub struct ClinicalCells {
+    /// One per overview questionnaire: `None` when not answered.
+    measures: Vec<Option<String>>,
+    /// PHQ-9 item 9 above 0 in the latest answer.
+    item9: bool,
+    /// "2 of 6".
+    modules: String,
+    /// Registrations in the last 14 days.
+    recent: usize,
+}
+
+/// One option of the filter or sort menu.
+pub struct MenuOption {
+    value: &'static str,
+    label: String,
+    selected: bool,
+}
+
+/// Which sharing users the overview lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    /// Every code (the default).
+    All,
+    /// Sharing users whose latest PHQ-9 had item 9 above 0.
+    Item9,
+    /// Sharing users with a reliable deterioration since their first answer.
+    Deteriorated,
+    /// Sharing users with no activity in the recent period.
+    Inactive,
+    /// Every sharing user.
+    Sharing,
+}
+
+impl Filter {
+    const ALL: [(Self, &'static str, &'static str); 5] = [
+        (Self::All, "", "dashboard.filter_all"),
+        (Self::Sharing, "sharing", "dashboard.filter_sharing"),
+        (Self::Item9, "item9", "dashboard.filter_item9"),
+        (
+            Self::Deteriorated,
+            "deteriorated",
+            "dashboard.filter_deteriorated",
+        ),
+        (Self::Inactive, "inactive", "dashboard.filter_inactive"),
+    ];
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(_, v, _)| *v == s)
+            .map(|(f, _, _)| *f)
+    }
+
+    fn keep(self, c: &Clinical, now: chrono::DateTime<chrono::Utc>) -> bool {
+        match self {
+            Self::All | Self::Sharing => true,
+            Self::Item9 => c.item9,
+            Self::Deteriorated => c.deteriorated(),
+            Self::Inactive => c.inactive(now),
+        }
+    }
+}
+
+/// The overview's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sort {
+    /// Newest code first (the default).
+    Newest,
+    /// Highest latest PHQ-9 first.
+    Phq9,
+    /// Highest latest GAD-7 first.
+    Gad7,
+    /// Longest without activity first.
+    Inactive,
+}
+
+impl Sort {
+    const ALL: [(Self, &'static str, &'static str); 4] = [
+        (Self::Newest, "", "dashboard.sort_newest"),
+        (Self::Phq9, "phq9", "dashboard.sort_phq9"),
+        (Self::Gad7, "gad7", "dashboard.sort_gad7"),
+        (Self::Inactive, "inactive", "dashboard.sort_inactive"),
+    ];
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(_, v, _)| *v == s)
+            .map(|(f, _, _)| *f)
+    }
+}
+
+fn menu<T: Copy + PartialEq>(
+    ctx: &Ctx,
+    options: &[(T, &'static str, &'static str)],
+    chosen: T,
+) -> Vec<MenuOption> {
+    options
+        .iter()
+        .map(|(v, value, key)| MenuOption {
+            value,
+            label: ctx.t(key).to_owned(),
+            selected: *v == chosen,
+        })
+        .collect()
+}
+
+fn cells(ctx: &Ctx, c: &Clinical) -> ClinicalCells {
+    ClinicalCells {
+        measures: mestring_domain::policy::clinician::OVERVIEW_QUESTIONNAIRES
+            .iter()
+            .map(|id| {
+                c.measure(id).map(|m| {
+                    format!(
+                        "{} ({}); {}",
+                        m.total,
+                        m.band,
+                        trajectory_text(ctx, m.trajectory)
+                    )
+                })
+            })
+            .collect(),
+        item9: c.item9,
+        modules: c.modules.map_or_else(
+            || "–".to_owned(),
+            |(done, all)| {
+                ctx.tr.fill(
+                    "dashboard.modules_of",
+                    &[("done", &done.to_string()), ("all", &all.to_string())],
+                )
+            },
+        ),
+        recent: c.recent_registrations,
+    }
+}
+
+/// The clinical summaries of those of `ids` that share with `org` now,
+/// keyed by account id (read through the consent gate).
+async fn summaries(
+    state: &AppState,
+    ctx: &Ctx,
+    org: &mestring_domain::id::Id,
+    ids: Vec<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<std::collections::HashMap<String, Clinical>, AppError> {
+    let org = org.clone();
+    let since = now - chrono::Duration::days(mestring_domain::policy::clinician::RECENT_DAYS);
+    let rows = state
+        .store
+        .run(move |conn| {
+            mestring_store::consent::read_shared_accounts(conn, &org, &ids, now, |conn, shared| {
+                mestring_store::overview::summary_rows(conn, shared, since)
+            })
+        })
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.account.id.clone(), summarise(state, ctx.lang, r)))
+        .collect())
 }
 
 #[derive(Template)]
@@ -49,6 +217,14 @@ struct HomePage {
     lines: Vec<CodeLine>,
     query: String,
     searched: bool,
+    filters: Vec<MenuOption>,
+    sorts: Vec<MenuOption>,
+    /// Column headings of the overview questionnaires (`PHQ-9`, `GAD-7`).
+    measure_names: Vec<String>,
+    /// The filter and sort as a query-string suffix for page links.
+    view_query: String,
+    /// Whether a filter narrows the list (to sharing users).
+    narrowed: bool,
     page: i64,
     pages: i64,
     total: i64,
@@ -63,6 +239,10 @@ pub struct HomeQuery {
     q: String,
     #[serde(default)]
     page: Option<i64>,
+    #[serde(default)]
+    filter: String,
+    #[serde(default)]
+    sort: String,
 }
 
 fn status_text(ctx: &Ctx, account: &AccountRow, state: &SharingState) -> (String, bool) {
@@ -129,6 +309,36 @@ pub async fn home(
         .as_ref()
         .map(|c| state.pepper.hash(c).as_str().to_owned());
     let page = q.page.unwrap_or(1).max(1);
+    let filter = Filter::parse(q.filter.trim()).unwrap_or(Filter::All);
+    let sort = Sort::parse(q.sort.trim()).unwrap_or(Sort::Newest);
+    // A filter or an order by clinical measures looks at every sharing
+    // user of the organisation, then pages through the result.
+    let narrowed = !searched && (filter != Filter::All || sort != Sort::Newest);
+    let mut clinical = std::collections::HashMap::new();
+    let chosen: Option<Vec<String>> = if narrowed {
+        let load_org = org.clone();
+        let all = state
+            .store
+            .run(move |conn| org_account_ids(conn, &load_org))
+            .await?;
+        clinical = summaries(&state, &ctx, &org, all.clone(), now).await?;
+        let mut ids: Vec<String> = all
+            .into_iter()
+            .filter(|id| clinical.get(id).is_some_and(|c| filter.keep(c, now)))
+            .collect();
+        // Stable: ties keep the newest-first order.
+        match sort {
+            Sort::Newest => {}
+            Sort::Phq9 | Sort::Gad7 => {
+                let q = if sort == Sort::Phq9 { "phq9" } else { "gad7" };
+                ids.sort_by_key(|id| std::cmp::Reverse(clinical[id].total(q)));
+            }
+            Sort::Inactive => ids.sort_by_key(|id| clinical[id].last_activity),
+        }
+        Some(ids)
+    } else {
+        None
+    };
     let load_org = org.clone();
     // The list is every existing account, newest first, followed by the
     // codes whose users deleted everything (deletion records, newest
@@ -137,7 +347,19 @@ pub async fn home(
         .store
         .run(move |conn| {
             let deleted = DeletionRecordRow::count_for_org(conn, &load_org)?;
-            let (accounts, deleted_rows, total) = if searched {
+            let (accounts, deleted_rows, total) = if let Some(ids) = &chosen {
+                let offset =
+                    usize::try_from((page - 1).saturating_mul(PAGE_SIZE)).unwrap_or(usize::MAX);
+                let slice: Vec<String> = ids
+                    .iter()
+                    .skip(offset)
+                    .take(usize::try_from(PAGE_SIZE).unwrap_or(50))
+                    .cloned()
+                    .collect();
+                let rows = org_accounts_by_ids(conn, &load_org, &slice)?;
+                let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+                (rows, Vec::new(), n)
+            } else if searched {
                 let found = match &search_hash {
                     Some(h) => match CodeBatchRow::account_by_issued_hash(conn, &load_org, h)? {
                         Some(id) => org_account(conn, &load_org, &id)?,
@@ -179,6 +401,16 @@ pub async fn home(
             Ok((out, deleted_rows, total, deleted))
         })
         .await?;
+    if !narrowed {
+        let ids: Vec<String> = rows
+            .iter()
+            .filter(|(_, s)| s.is_sharing())
+            .map(|(a, _)| a.id.clone())
+            .collect();
+        if !ids.is_empty() {
+            clinical = summaries(&state, &ctx, &org, ids, now).await?;
+        }
+    }
     let deleted_line = |pseudonym: String, r: &DeletionRecordRow| CodeLine {
         account_id: String::new(),
         pseudonym,
@@ -190,6 +422,7 @@ pub async fn home(
         ),
         last_activity: None,
         sharing: false,
+        clinical: None,
     };
     let mut lines: Vec<CodeLine> = rows
         .iter()
@@ -206,7 +439,16 @@ pub async fn home(
                 issued: fmt_date(a.created_at()),
                 status,
                 last_activity: if is_sharing {
-                    a.last_login_at().map(fmt_date_time)
+                    clinical
+                        .get(&a.id)
+                        .and_then(|c| c.last_activity)
+                        .or_else(|| a.last_login_at())
+                        .map(fmt_date_time)
+                } else {
+                    None
+                },
+                clinical: if is_sharing {
+                    clinical.get(&a.id).map(|c| cells(&ctx, c))
                 } else {
                     None
                 },
@@ -254,7 +496,29 @@ pub async fn home(
         })
         .collect();
     let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let filter_value = Filter::ALL
+        .iter()
+        .find(|(f, _, _)| *f == filter)
+        .map_or("", |(_, v, _)| v);
+    let sort_value = Sort::ALL
+        .iter()
+        .find(|(s, _, _)| *s == sort)
+        .map_or("", |(_, v, _)| v);
+    let view_query = format!("&filter={filter_value}&sort={sort_value}");
     let page = HomePage {
+        filters: menu(&ctx, &Filter::ALL, filter),
+        measure_names: mestring_domain::policy::clinician::OVERVIEW_QUESTIONNAIRES
+            .iter()
+            .map(|id| {
+                state
+                    .content
+                    .questionnaire(id)
+                    .map_or_else(|| (*id).to_owned(), |q| q.short_name.clone())
+            })
+            .collect(),
+        sorts: menu(&ctx, &Sort::ALL, sort),
+        view_query,
+        narrowed: filter != Filter::All,
         staff_name: staff.person.name.clone(),
         superuser: staff.is_superuser(),
         programs,

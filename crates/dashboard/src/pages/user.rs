@@ -111,6 +111,7 @@ struct UserData {
 #[template(path = "dashboard/user.html")]
 struct UserPage {
     ctx: Ctx,
+    account_id: String,
     pseudonym: String,
     /// `None` when sharing is not active: the page says so and nothing else.
     shared: Option<SharedView>,
@@ -220,6 +221,7 @@ pub async fn user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let account = Id::parse(&path.into_inner()).map_err(|_| AppError::NotFound)?;
+    let account_str = account.to_string();
     let org = staff.org();
     let staff_id = staff.id();
     let now = state.clock.now();
@@ -334,6 +336,7 @@ pub async fn user(
     };
     let page = UserPage {
         ctx,
+        account_id: account_str,
         pseudonym,
         shared,
     };

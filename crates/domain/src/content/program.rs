@@ -347,6 +347,14 @@ impl Program {
             .map(|s| s.state)
     }
 
+    /// How many modules have every step in `completed`.
+    pub fn modules_completed(&self, completed: &BTreeSet<StepId>) -> usize {
+        self.modules
+            .iter()
+            .filter(|m| m.steps.iter().all(|s| completed.contains(&s.id)))
+            .count()
+    }
+
     /// Whether step `id` may be opened.
     pub fn is_unlocked(&self, id: &str, completed: &BTreeSet<StepId>) -> bool {
         matches!(

@@ -1,0 +1,142 @@
+//! The clinical summary of one sharing user, as the overview and the
+//! printable journal summary show it: latest PHQ-9 and GAD-7 with band and
+//! trajectory since the first, the item 9 mark, modules completed and
+//! recent registrations. Built from [`SharedSummaryRows`], which only
+//! [`mestring_store::consent::read_shared_accounts`] hands out.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use mestring_domain::content::{Lang, StepId};
+use mestring_domain::policy::clinician::{ITEM9_FLAG, OVERVIEW_QUESTIONNAIRES, RECENT_DAYS};
+use mestring_domain::scoring::{Trajectory, trajectory};
+use mestring_store::overview::SharedSummaryRows;
+use mestring_web::{AppState, Ctx};
+
+/// The latest total of one questionnaire.
+#[derive(Debug, Clone)]
+pub struct Measure {
+    /// The questionnaire's id, `phq9`.
+    pub id: &'static str,
+    /// `PHQ-9`.
+    pub name: String,
+    /// The latest total.
+    pub total: i64,
+    /// The band's label.
+    pub band: String,
+    /// From the first to the latest; `None` with one answer.
+    pub trajectory: Option<Trajectory>,
+}
+
+/// What the overview shows of one sharing user.
+#[derive(Debug, Clone)]
+pub struct Clinical {
+    /// One per questionnaire in [`OVERVIEW_QUESTIONNAIRES`] answered.
+    pub measures: Vec<Measure>,
+    /// Whether the latest PHQ-9 had item 9 above 0.
+    pub item9: bool,
+    /// Modules completed and the program's total.
+    pub modules: Option<(usize, usize)>,
+    /// Registrations in the last [`RECENT_DAYS`] days.
+    pub recent_registrations: usize,
+    /// The latest sign of use: login, answer, registration or completed step.
+    pub last_activity: Option<DateTime<Utc>>,
+}
+
+impl Clinical {
+    /// The latest total of questionnaire `id`, if answered.
+    pub fn total(&self, id: &str) -> Option<i64> {
+        self.measure(id).map(|m| m.total)
+    }
+
+    /// The measure of questionnaire `id`, if answered.
+    pub fn measure(&self, id: &str) -> Option<&Measure> {
+        self.measures.iter().find(|m| m.id == id)
+    }
+
+    /// Whether any measure reliably deteriorated.
+    pub fn deteriorated(&self) -> bool {
+        self.measures
+            .iter()
+            .any(|m| m.trajectory == Some(Trajectory::Deteriorated))
+    }
+
+    /// Whether nothing happened in the last [`RECENT_DAYS`] days.
+    pub fn inactive(&self, now: DateTime<Utc>) -> bool {
+        self.last_activity
+            .is_none_or(|t| now - t >= chrono::Duration::days(RECENT_DAYS))
+    }
+}
+
+/// Summarises one sharing user's rows.
+pub fn summarise(state: &AppState, lang: Lang, rows: &SharedSummaryRows) -> Clinical {
+    let mut measures = Vec::new();
+    let mut item9 = false;
+    for id in OVERVIEW_QUESTIONNAIRES {
+        let Some(q) = state.content.questionnaire(id) else {
+            continue;
+        };
+        let answered: Vec<_> = rows
+            .responses
+            .iter()
+            .filter(|r| r.questionnaire_id == id)
+            .collect();
+        let (Some(first), Some(latest)) = (answered.first(), answered.last()) else {
+            continue;
+        };
+        item9 |= latest.has_flag(ITEM9_FLAG);
+        measures.push(Measure {
+            id,
+            name: q.short_name.clone(),
+            total: latest.total,
+            band: q
+                .bands
+                .iter()
+                .find(|b| b.id.as_str() == latest.band_id)
+                .map_or_else(|| latest.band_id.clone(), |b| b.label.get(lang).to_owned()),
+            trajectory: trajectory(q, first.total_u32(), latest.total_u32(), answered.len()),
+        });
+    }
+    let modules = rows
+        .account
+        .program_slug
+        .as_deref()
+        .and_then(|slug| state.content.program(slug))
+        .map(|p| {
+            let done: BTreeSet<StepId> = rows
+                .completed_steps
+                .iter()
+                .filter(|(program, _, _)| program == p.slug.as_str())
+                .map(|(_, step, _)| StepId::new(step.clone()))
+                .collect();
+            (p.modules_completed(&done), p.modules.len())
+        });
+    let last_activity = [
+        rows.account.last_login_at(),
+        rows.responses.last().map(|r| r.completed_at()),
+        rows.last_registration,
+        rows.completed_steps.iter().map(|(_, _, at)| *at).max(),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    Clinical {
+        measures,
+        item9,
+        modules,
+        recent_registrations: rows.recent_registrations,
+        last_activity,
+    }
+}
+
+/// The trajectory in words.
+pub fn trajectory_text(ctx: &Ctx, t: Option<Trajectory>) -> String {
+    match t {
+        None => ctx.t("dashboard.trajectory_single"),
+        Some(Trajectory::Recovered) => ctx.t("dashboard.trajectory_recovered"),
+        Some(Trajectory::Improved) => ctx.t("dashboard.change_improved"),
+        Some(Trajectory::NoReliableChange) => ctx.t("dashboard.change_none"),
+        Some(Trajectory::Deteriorated) => ctx.t("dashboard.change_worse"),
+    }
+    .to_owned()
+}
