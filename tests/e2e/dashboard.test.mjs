@@ -442,6 +442,45 @@ describe('the clinician dashboard', () => {
     assert.equal((await clinician.goto(`${server.baseUrl}/dashboard/staff`)).status(), 404);
   });
 
+  step('a clinician sees and corrects their own data on "Min profil"', async () => {
+    await clinician.goto(`${server.baseUrl}/dashboard`);
+    await navigating(clinician, () => clinician.click('nav.staff a[href="/dashboard/profile"]'));
+    assert.equal((await clinician.textContent('h1')).trim(), message('nb', 'dashboard.profile_title'));
+    const held = await clinician.textContent('main dl');
+    assert.ok(held.includes(CLINICIAN.email) && held.includes(CLINICIAN.name), held);
+    assert.ok((await clinician.textContent('main table')).includes(masked(code)), 'own views, masked');
+    await expectNoAxeViolations(clinician, '/dashboard/profile');
+
+    await clinician.fill('#name', `${CLINICIAN.name} (psykolog)`);
+    await navigating(clinician, () => clinician.click('form[action="/dashboard/profile/name"] button'));
+    assert.equal((await clinician.textContent('main [role=status]')).trim(), message('nb', 'dashboard.profile_name_saved'));
+    assert.ok((await clinician.textContent('main dl')).includes('(psykolog)'));
+
+    // A wrong current password: named, nothing changed.
+    await clinician.fill('#pw-current', 'ikke passordet mitt');
+    await clinician.fill('#pw-totp', wrongTotp(clinicianSecret));
+    await clinician.fill('#pw-new', 'en ny og lang passordsetning');
+    await clinician.fill('#pw-repeat', 'en ny og lang passordsetning');
+    const refused = await navigating(clinician, () => clinician.click('form[action="/dashboard/profile/password"] button'));
+    assert.equal(refused.status(), 422);
+    assert.equal((await clinician.textContent('#password-error')).trim(), message('nb', 'dashboard.profile_factors_wrong'));
+    await expectNoAxeViolations(clinician, '/dashboard/profile with an error');
+
+    // A new authenticator app: both factors, then the new secret's QR code.
+    await clinician.fill('#totp-current', CLINICIAN_PASSWORD);
+    await clinician.fill('#totp-code', await freshTotp(clinicianSecret));
+    await navigating(clinician, () => clinician.click('form[action="/dashboard/profile/totp"] button'));
+    assert.equal(pathOf(clinician), '/dashboard/profile/totp');
+    const fresh = (await clinician.textContent('#totp-secret')).trim();
+    assert.match(fresh, /^[A-Z2-7]{32}$/);
+    assert.notEqual(fresh, clinicianSecret);
+    await expectNoAxeViolations(clinician, 'new authenticator app');
+    await clinician.fill('#totp', await freshTotp(fresh));
+    await navigating(clinician, () => clinician.click('form[action="/dashboard/profile/totp/confirm"] button'));
+    assert.equal((await clinician.textContent('main [role=status]')).trim(), message('nb', 'dashboard.profile_totp_saved'));
+    clinicianSecret = fresh;
+  });
+
   step('staff log out from the menu', async () => {
     await clinician.goto(`${server.baseUrl}/dashboard`);
     await navigating(clinician, () => clinician.click('nav.staff form[action="/staff/logout"] button'));

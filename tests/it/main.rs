@@ -14,6 +14,7 @@ mod login;
 mod malformed;
 mod overview;
 mod privacy;
+mod profile;
 mod program;
 mod rectification;
 mod reminders;

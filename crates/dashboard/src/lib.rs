@@ -11,6 +11,7 @@ pub mod invite;
 mod login;
 mod pages;
 pub mod password;
+mod profile;
 pub mod session;
 pub mod totp;
 
@@ -40,6 +41,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/dashboard", web::get().to(pages::home))
         .route("/dashboard/codes", web::post().to(codes::submit_issue))
         .route("/dashboard/sheets/{id}", web::get().to(codes::show_sheet))
+        .route("/dashboard/profile", web::get().to(profile::show))
+        .route(
+            "/dashboard/profile/export.json",
+            web::get().to(profile::export),
+        )
+        .route(
+            "/dashboard/profile/name",
+            web::post().to(profile::submit_name),
+        )
+        .route(
+            "/dashboard/profile/password",
+            web::post().to(profile::submit_password),
+        )
+        .route(
+            "/dashboard/profile/totp",
+            web::post().to(profile::start_totp),
+        )
+        .route("/dashboard/profile/totp", web::get().to(profile::show_totp))
+        .route(
+            "/dashboard/profile/totp/confirm",
+            web::post().to(profile::confirm_totp),
+        )
         .route("/dashboard/users/{id}", web::get().to(pages::user))
         .route(
             "/dashboard/users/{id}/summary",
@@ -49,6 +72,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/dashboard/deletions", web::get().to(pages::deletions))
         .route("/dashboard/staff", web::get().to(pages::staff_list))
         .route("/dashboard/staff", web::post().to(pages::staff_invite))
+        .route(
+            "/dashboard/staff/{id}/edit",
+            web::get().to(pages::staff_edit_form),
+        )
+        .route(
+            "/dashboard/staff/{id}/edit",
+            web::post().to(pages::staff_edit),
+        )
         .route(
             "/dashboard/staff/{id}/deactivate",
             web::post().to(pages::staff_deactivate),

@@ -226,9 +226,14 @@ async fn second_step(
     }
     // A new token on authentication (ASVS 3.2.1): the pending one ends.
     let old = pending.token_hash.clone();
+    let login_id = id.clone();
     state
         .store
-        .run(move |conn| StaffSessionRow::delete(conn, &old))
+        .run(move |conn| {
+            StaffSessionRow::delete(conn, &old)?;
+            // The profile shows this login and the one before.
+            StaffRow::record_login(conn, &login_id, now)
+        })
         .await?;
     let token = session::start(&state, id.clone(), true).await?;
     tracing::info!(staff = %id, "staff logged in");

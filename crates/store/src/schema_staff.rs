@@ -15,6 +15,9 @@ diesel::table! {
         created_at -> Timestamp,
         activated_at -> Nullable<Timestamp>,
         deactivated_at -> Nullable<Timestamp>,
+        last_login_at -> Nullable<Timestamp>,
+        previous_login_at -> Nullable<Timestamp>,
+        pending_totp_secret -> Nullable<Binary>,
     }
 }
 

@@ -70,6 +70,10 @@ pub struct StaffRow {
     created_at: NaiveDateTime,
     activated_at: Option<NaiveDateTime>,
     deactivated_at: Option<NaiveDateTime>,
+    last_login_at: Option<NaiveDateTime>,
+    previous_login_at: Option<NaiveDateTime>,
+    /// A new TOTP secret, sealed, waiting to be confirmed (re-enrolment).
+    pub pending_totp_secret: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for StaffRow {
@@ -129,6 +133,96 @@ impl StaffRow {
     /// When a superuser deactivated this person.
     pub fn deactivated_at(&self) -> Option<DateTime<Utc>> {
         self.deactivated_at.map(from_db)
+    }
+
+    /// When this person last logged in (both factors): this session's
+    /// login, once logged in.
+    pub fn last_login_at(&self) -> Option<DateTime<Utc>> {
+        self.last_login_at.map(from_db)
+    }
+
+    /// The login before the last one.
+    pub fn previous_login_at(&self) -> Option<DateTime<Utc>> {
+        self.previous_login_at.map(from_db)
+    }
+
+    /// Records a completed login: the last one becomes the previous one.
+    pub fn record_login(conn: &mut DbConn, id: &Id, now: DateTime<Utc>) -> Result<(), StoreError> {
+        diesel::update(staff::table.find(id.as_str()))
+            .set((
+                staff::previous_login_at.eq(staff::last_login_at),
+                staff::last_login_at.eq(Some(to_db(now))),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Corrects the display name of a member of `org`; false when there
+    /// is no such member.
+    pub fn set_name(conn: &mut DbConn, org: &Id, id: &Id, name: &str) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            staff::table
+                .find(id.as_str())
+                .filter(staff::org_id.eq(org.as_str())),
+        )
+        .set(staff::name.eq(name))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Corrects the e-mail of a member of `org` (already normalised);
+    /// `Conflict` when another account has it, false when no such member.
+    pub fn set_email(
+        conn: &mut DbConn,
+        org: &Id,
+        id: &Id,
+        email: &str,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            staff::table
+                .find(id.as_str())
+                .filter(staff::org_id.eq(org.as_str())),
+        )
+        .set(staff::email.eq(email))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Replaces the password hash.
+    pub fn set_password(conn: &mut DbConn, id: &Id, hash: &str) -> Result<(), StoreError> {
+        diesel::update(staff::table.find(id.as_str()))
+            .set(staff::password_hash.eq(Some(hash)))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Stores (or clears) a new sealed TOTP secret awaiting confirmation.
+    pub fn set_pending_totp(
+        conn: &mut DbConn,
+        id: &Id,
+        sealed: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        diesel::update(staff::table.find(id.as_str()))
+            .set(staff::pending_totp_secret.eq(sealed))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Makes the pending TOTP secret the active one, confirmed with `step`
+    /// of the new secret; false when nothing was pending.
+    pub fn confirm_pending_totp(conn: &mut DbConn, id: &Id, step: i64) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            staff::table
+                .find(id.as_str())
+                .filter(staff::pending_totp_secret.is_not_null()),
+        )
+        .set((
+            staff::totp_secret.eq(staff::pending_totp_secret),
+            staff::pending_totp_secret.eq(None::<Vec<u8>>),
+            staff::totp_last_step.eq(Some(step)),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
     }
 
     /// Whether this person may log in: activated and not deactivated.

@@ -98,6 +98,21 @@ impl StaffSessionRow {
         Ok(())
     }
 
+    /// Ends every session of `staff_id` except the one hashed `keep` (after
+    /// a password change or a new TOTP secret).
+    pub fn delete_others(
+        conn: &mut DbConn,
+        staff_id: &Id,
+        keep: &str,
+    ) -> Result<usize, StoreError> {
+        Ok(diesel::delete(
+            staff_sessions::table
+                .filter(staff_sessions::staff_id.eq(staff_id.as_str()))
+                .filter(staff_sessions::token_hash.ne(keep)),
+        )
+        .execute(conn)?)
+    }
+
     /// Ends every session of a staff member.
     pub fn delete_for_staff(conn: &mut DbConn, staff_id: &Id) -> Result<usize, StoreError> {
         diesel::delete(staff_sessions::table.filter(staff_sessions::staff_id.eq(staff_id.as_str())))

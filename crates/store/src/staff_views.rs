@@ -36,6 +36,17 @@ pub struct OrgViewEntry {
     pub pseudonym: Option<Vec<u8>>,
 }
 
+/// One of a staff member's own access-log entries.
+#[derive(Debug, Clone)]
+pub struct OwnViewEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Whose page.
+    pub account_id: Id,
+    /// The account's sealed pseudonym, if any.
+    pub pseudonym: Option<Vec<u8>>,
+}
+
 impl StaffViewRow {
     /// When the page was opened.
     pub fn at(&self) -> DateTime<Utc> {
@@ -89,6 +100,35 @@ impl StaffViewRow {
             .map(|(at, staff_name, account, pseudonym)| OrgViewEntry {
                 at: from_db(at),
                 staff_name,
+                account_id: Id::from_trusted(account),
+                pseudonym,
+            })
+            .collect())
+    }
+
+    /// A staff member's own entries in the access log, newest first: when
+    /// and whose page (the account id and its sealed pseudonym).
+    pub fn list_for_staff(
+        conn: &mut DbConn,
+        staff_id: &Id,
+        limit: i64,
+    ) -> Result<Vec<OwnViewEntry>, StoreError> {
+        use crate::schema::accounts;
+        let rows: Vec<(NaiveDateTime, String, Option<Vec<u8>>)> = staff_views::table
+            .inner_join(accounts::table)
+            .filter(staff_views::staff_id.eq(staff_id.as_str()))
+            .order((staff_views::at.desc(), staff_views::id.asc()))
+            .limit(limit)
+            .select((
+                staff_views::at,
+                staff_views::account_id,
+                accounts::pseudonym,
+            ))
+            .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, account, pseudonym)| OwnViewEntry {
+                at: from_db(at),
                 account_id: Id::from_trusted(account),
                 pseudonym,
             })

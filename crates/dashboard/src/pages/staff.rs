@@ -21,6 +21,8 @@ pub struct StaffLine {
     role: String,
     status: String,
     can_deactivate: bool,
+    /// Superusers correct clinicians' names and e-mails.
+    can_edit: bool,
 }
 
 #[derive(Template)]
@@ -39,6 +41,8 @@ pub struct StaffQuery {
     invited: bool,
     #[serde(default)]
     deactivated: bool,
+    #[serde(default)]
+    edited: bool,
 }
 
 async fn staff_page(
@@ -74,6 +78,7 @@ async fn staff_page(
                 ctx.t("dashboard.staff_invited").to_owned()
             },
             can_deactivate: p.deactivated_at().is_none() && p.id() != me,
+            can_edit: p.role() == StaffRole::Clinician,
         })
         .collect();
     Ok(html_status(
@@ -100,6 +105,8 @@ pub async fn staff_list(
         Some(ctx.t("dashboard.invite_sent").to_owned())
     } else if q.deactivated {
         Some(ctx.t("dashboard.deactivated_notice").to_owned())
+    } else if q.edited {
+        Some(ctx.t("dashboard.staff_edited").to_owned())
     } else {
         None
     };
@@ -190,5 +197,102 @@ pub async fn staff_deactivate(
     tracing::info!(staff = %staff.id(), target = %target, "staff deactivated");
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/dashboard/staff?deactivated=true"))
+        .finish())
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/staff_edit.html")]
+struct EditPage {
+    ctx: Ctx,
+    id: String,
+    name: String,
+    email: String,
+    error: Option<String>,
+}
+
+/// A clinician of the superuser's organisation (`NotFound` otherwise: a
+/// superuser corrects their own data on the profile page).
+async fn clinician_of(state: &AppState, staff: &Staff, id: &str) -> Result<StaffRow, AppError> {
+    staff.require_superuser()?;
+    let target = Id::parse(id).map_err(|_| AppError::NotFound)?;
+    let row = state
+        .store
+        .run(move |conn| StaffRow::find(conn, &target))
+        .await?;
+    if row.org_id != staff.org().as_str() || row.role() != StaffRole::Clinician {
+        return Err(AppError::NotFound);
+    }
+    Ok(row)
+}
+
+/// `GET /dashboard/staff/{id}/edit`: a superuser corrects a clinician's
+/// name and e-mail.
+pub async fn staff_edit_form(
+    state: web::Data<AppState>,
+    staff: Staff,
+    ctx: Ctx,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let row = clinician_of(&state, &staff, &path.into_inner()).await?;
+    let page = EditPage {
+        ctx,
+        id: row.id.clone(),
+        name: row.name.clone(),
+        email: row.email.clone(),
+        error: None,
+    };
+    Ok(html_status(StatusCode::OK, page.render()?))
+}
+
+/// `POST /dashboard/staff/{id}/edit`.
+pub async fn staff_edit(
+    state: web::Data<AppState>,
+    staff: Staff,
+    ctx: Ctx,
+    path: web::Path<String>,
+    form: web::Form<InviteForm>,
+) -> Result<HttpResponse, AppError> {
+    let row = clinician_of(&state, &staff, &path.into_inner()).await?;
+    let form = form.into_inner();
+    let again = |ctx: Ctx, key: &str| -> Result<HttpResponse, AppError> {
+        let error = Some(ctx.t(key).to_owned());
+        let page = EditPage {
+            ctx,
+            id: row.id.clone(),
+            name: form.name.clone(),
+            email: form.email.clone(),
+            error,
+        };
+        Ok(html_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            page.render()?,
+        ))
+    };
+    let name = match crate::profile::checked_name(&form.name) {
+        Ok(n) => n,
+        Err(key) => return again(ctx, key),
+    };
+    if !crate::invite::valid_email(&form.email) {
+        return again(ctx, "dashboard.staff_email_invalid");
+    }
+    let email = mestring_store::staff::normalise_email(&form.email);
+    let (org, id) = (staff.org(), row.id());
+    let result = state
+        .store
+        .transaction(move |conn| {
+            StaffRow::set_name(conn, &org, &id, &name)?;
+            StaffRow::set_email(conn, &org, &id, &email)
+        })
+        .await;
+    match result {
+        Ok(_) => {}
+        Err(mestring_store::StoreError::Conflict) => {
+            return again(ctx, "dashboard.staff_email_taken");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(staff = %staff.id(), target = %row.id, "staff data corrected");
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/dashboard/staff?edited=true"))
         .finish())
 }
