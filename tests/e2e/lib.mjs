@@ -289,7 +289,10 @@ export async function launchBrowser() {
  * tooling only and does not change what the app sends.
  */
 export function newContext(browser, options = {}) {
-  return browser.newContext({ bypassCSP: true, ...options });
+  // A Norwegian browser (Accept-Language: nb-NO), as most users have: the
+  // first visit follows the browser's languages, so tests that expect
+  // bokmål say so here rather than rely on the default.
+  return browser.newContext({ bypassCSP: true, locale: 'nb-NO', ...options });
 }
 
 /** A new page in a fresh context; closing the page's context cleans up. */

@@ -462,6 +462,49 @@ describe('the self-help program', () => {
     assert.equal(pathOf(page), '/app/feedback/thanks');
   });
 
+  test('a journey in nynorsk: chosen from the switch, every page in nn with zero axe violations', async () => {
+    const { page } = await newUser('angst');
+    await page.goto(`${server.baseUrl}/app`);
+    // The switch offers the two other languages, each named in itself.
+    const offered = await page.locator('header.site nav a[hreflang]').evaluateAll((as) =>
+      as.map((a) => [a.getAttribute('hreflang'), a.textContent.trim(), a.getAttribute('lang')]),
+    );
+    assert.deepEqual(offered, [['nn', 'Nynorsk', 'nn'], ['en', 'English', 'en']]);
+    await navigating(page, () => page.click('header.site nav a[hreflang=nn]'));
+    assert.equal(pathOf(page), '/app');
+    assert.equal(await page.getAttribute('html', 'lang'), 'nn');
+    assert.equal((await page.textContent('h1')).trim(), message('nn', 'app.title'));
+    await expectNoAxeViolations(page, '/app (nn)');
+
+    await page.goto(`${server.baseUrl}/app/program`);
+    assert.match(await page.textContent('h1'), /Meistring av angst og bekymring/);
+    await expectNoAxeViolations(page, '/app/program (nn)');
+    await clickContinue(page);
+    assert.equal(pathOf(page), '/app/questionnaires/gad7');
+    assert.match(await page.textContent('main'), /dei siste 2 vekene/);
+    await expectNoAxeViolations(page, 'GAD-7 (nn)');
+    await answer(page, GAD7_ITEMS, 1);
+    await submitQuestionnaire(page);
+    assert.match(pathOf(page), /^\/app\/results\//);
+    await expectNoAxeViolations(page, 'GAD-7 result (nn)');
+    await page.goto(`${server.baseUrl}/app/results`);
+    await expectNoAxeViolations(page, '/app/results (nn)');
+    await page.goto(`${server.baseUrl}/app/registrations/daily-checkin/new`);
+    await expectNoAxeViolations(page, 'daily check-in (nn)');
+    for (const [path, what] of [
+      ['/settings', 'settings'],
+      ['/settings/export', 'export'],
+      ['/settings/reminders', 'reminders'],
+      ['/privacy', 'privacy page'],
+      ['/app/feedback/suggest', 'suggest form'],
+    ]) {
+      await page.goto(`${server.baseUrl}${path}`);
+      assert.equal(await page.getAttribute('html', 'lang'), 'nn', path);
+      await expectNoAxeViolations(page, `${what} (nn)`);
+    }
+    assert.ok((await page.textContent('main')).includes('ikkje'), 'nynorsk text, not bokmål');
+  });
+
   test('the key pages in English have zero axe violations', async () => {
     const { page } = await newUser('angst');
     await navigating(page, () => page.goto(`${server.baseUrl}/lang/en?next=/app`));

@@ -426,6 +426,16 @@ impl Client {
             .await
     }
 
+    /// GET with extra request headers (e.g. `Accept-Language`).
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        self.send(
+            self.http.get(format!("{}{}", self.base, path)),
+            None,
+            headers,
+        )
+        .await
+    }
+
     /// POST a form exactly as given (no CSRF token added).
     pub async fn post_raw(
         &self,

@@ -12,6 +12,7 @@ mod iplayer;
 mod lifecycle;
 mod login;
 mod malformed;
+mod nynorsk;
 mod overview;
 mod privacy;
 mod profile;

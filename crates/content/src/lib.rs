@@ -371,7 +371,7 @@ impl Loader {
         out
     }
 
-    /// Reads `<base>.nb.md` and `<base>.en.md` next to each other,
+    /// Reads `<base>.{nb,nn,en}.md` next to each other,
     /// checking the Markdown, and notes them as used.
     fn read_markdown(&mut self, dir: &Path, base: &str, used: &mut BTreeSet<PathBuf>) -> Localized {
         Localized::from_fn(|lang| {

@@ -28,6 +28,7 @@ macro_rules! catalog_files {
 }
 
 static NB: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(&catalog_files!("nb")));
+static NN: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(&catalog_files!("nn")));
 static EN: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(&catalog_files!("en")));
 
 impl Catalog {
@@ -46,6 +47,7 @@ impl Catalog {
     pub fn get(lang: Lang) -> &'static Catalog {
         match lang {
             Lang::Nb => &NB,
+            Lang::Nn => &NN,
             Lang::En => &EN,
         }
     }
@@ -109,6 +111,7 @@ mod tests {
     fn every_catalog_file_parses() {
         for src in catalog_files!("nb")
             .iter()
+            .chain(catalog_files!("nn").iter())
             .chain(catalog_files!("en").iter())
         {
             assert!(
@@ -119,11 +122,18 @@ mod tests {
     }
 
     #[test]
-    fn both_languages_have_the_same_keys() {
+    fn every_language_has_the_same_keys() {
         let nb: BTreeSet<_> = Catalog::get(Lang::Nb).keys().collect();
-        let en: BTreeSet<_> = Catalog::get(Lang::En).keys().collect();
         assert!(nb.len() > 10, "catalog failed to parse");
-        assert_eq!(nb, en);
+        for lang in Lang::ALL {
+            let other: BTreeSet<_> = Catalog::get(lang).keys().collect();
+            let missing: Vec<_> = nb.difference(&other).collect();
+            let extra: Vec<_> = other.difference(&nb).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{lang}: missing {missing:?}, not in nb {extra:?}"
+            );
+        }
     }
 
     #[test]
@@ -140,8 +150,10 @@ mod tests {
             visit(&std::path::Path::new(root).join(dir), &mut |text| {
                 for key in used_keys(text) {
                     seen += 1;
-                    if !Catalog::get(Lang::Nb).messages.contains_key(&key) {
-                        missing.push(key);
+                    for lang in Lang::ALL {
+                        if !Catalog::get(lang).messages.contains_key(&key) {
+                            missing.push(format!("{lang}:{key}"));
+                        }
                     }
                 }
             });

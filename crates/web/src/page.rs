@@ -29,9 +29,17 @@ pub struct Ctx {
 impl Ctx {
     /// Builds the context from a request.
     pub fn from_request(req: &HttpRequest) -> Self {
+        // A choice made with the switch wins; on the first visit the
+        // browser's languages decide; bokmål otherwise.
         let lang = req
             .cookie(LANG_COOKIE)
             .and_then(|c| Lang::parse(c.value()))
+            .or_else(|| {
+                req.headers()
+                    .get(actix_web::http::header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(Lang::from_accept_language)
+            })
             .unwrap_or(Lang::Nb);
         let csrf_token = req
             .extensions()
@@ -75,12 +83,9 @@ impl Ctx {
         self.lang.as_str()
     }
 
-    /// The other language, offered by the switch in the header.
-    pub fn other_lang(&self) -> &'static str {
-        match self.lang {
-            Lang::Nb => Lang::En.as_str(),
-            Lang::En => Lang::Nb.as_str(),
-        }
+    /// The other languages, offered by the switch in the header.
+    pub fn other_langs(&self) -> Vec<Lang> {
+        Lang::ALL.into_iter().filter(|l| *l != self.lang).collect()
     }
 }
 

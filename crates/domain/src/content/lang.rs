@@ -16,16 +16,19 @@ pub enum Lang {
     /// Norwegian bokmål, the default.
     #[default]
     Nb,
+    /// Norwegian nynorsk.
+    Nn,
     /// English.
     En,
 }
 
 impl Lang {
     /// Every language, in the order they are offered to the user.
-    pub const ALL: [Lang; 2] = [Lang::Nb, Lang::En];
+    pub const ALL: [Lang; 3] = [Lang::Nb, Lang::Nn, Lang::En];
 
     /// Parses a language tag from a cookie, a query string or an
-    /// `Accept-Language` entry: `nb`, `no`, `nb-NO`, `en`, `en-GB`, …
+    /// `Accept-Language` entry: `nb`, `no`, `nb-NO`, `nn`, `nn-NO`, `en`,
+    /// `en-GB`, …
     /// (case-insensitive). Returns `None` for anything else, so callers
     /// choose the fallback explicitly.
     pub fn parse(tag: &str) -> Option<Lang> {
@@ -38,6 +41,7 @@ impl Lang {
         match primary.as_str() {
             // "no" is the macro-language tag many browsers send for bokmål.
             "nb" | "no" => Some(Lang::Nb),
+            "nn" => Some(Lang::Nn),
             "en" => Some(Lang::En),
             _ => None,
         }
@@ -47,8 +51,50 @@ impl Lang {
     pub fn as_str(self) -> &'static str {
         match self {
             Lang::Nb => "nb",
+            Lang::Nn => "nn",
             Lang::En => "en",
         }
+    }
+
+    /// The language's name in itself, for the language switch.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::Nb => "Bokmål",
+            Lang::Nn => "Nynorsk",
+            Lang::En => "English",
+        }
+    }
+
+    /// The best offered language for an `Accept-Language` header (RFC 9110
+    /// §12.5.4): the highest `q` among tags [`Lang::parse`] knows, the
+    /// earlier one on a tie; `q=0` means "not this one". `None` when no
+    /// tag is offered, so the caller picks the default.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut best: Option<(u16, Lang)> = None;
+        for part in header.split(',') {
+            let mut pieces = part.split(';');
+            let Some(lang) = pieces.next().and_then(Lang::parse) else {
+                continue;
+            };
+            let q = pieces
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .next()
+                .map_or(Some(1000), |q| {
+                    q.trim()
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|q| (0.0..=1.0).contains(q))
+                        // Thousandths are the most precision RFC 9110 allows.
+                        .map(|q| (q * 1000.0).round() as u16)
+                });
+            let Some(q) = q.filter(|q| *q > 0) else {
+                continue;
+            };
+            if best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, lang));
+            }
+        }
+        best.map(|(_, lang)| lang)
     }
 }
 
@@ -68,6 +114,9 @@ pub struct Localized {
     /// Bokmål.
     #[serde(default)]
     pub nb: String,
+    /// Nynorsk.
+    #[serde(default)]
+    pub nn: String,
     /// English.
     #[serde(default)]
     pub en: String,
@@ -78,6 +127,7 @@ impl Localized {
     pub fn get(&self, lang: Lang) -> &str {
         match lang {
             Lang::Nb => &self.nb,
+            Lang::Nn => &self.nn,
             Lang::En => &self.en,
         }
     }
@@ -87,6 +137,7 @@ impl Localized {
     pub fn get_mut(&mut self, lang: Lang) -> &mut String {
         match lang {
             Lang::Nb => &mut self.nb,
+            Lang::Nn => &mut self.nn,
             Lang::En => &mut self.en,
         }
     }
@@ -95,6 +146,7 @@ impl Localized {
     pub fn from_fn(mut f: impl FnMut(Lang) -> String) -> Self {
         Self {
             nb: f(Lang::Nb),
+            nn: f(Lang::Nn),
             en: f(Lang::En),
         }
     }
@@ -113,12 +165,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn accept_language_picks_the_best_offered_language() {
+        assert_eq!(
+            Lang::from_accept_language("nn-NO,nn;q=0.9,en;q=0.5"),
+            Some(Lang::Nn)
+        );
+        assert_eq!(
+            Lang::from_accept_language("de-DE,de;q=0.9,en;q=0.8,nb;q=0.7"),
+            Some(Lang::En)
+        );
+        assert_eq!(
+            Lang::from_accept_language("en;q=0.4, no;q=0.8"),
+            Some(Lang::Nb)
+        );
+        assert_eq!(
+            Lang::from_accept_language("nb;q=0, en;q=0.1"),
+            Some(Lang::En)
+        );
+        assert_eq!(Lang::from_accept_language("fr, de"), None);
+        assert_eq!(Lang::from_accept_language("en;q=bad, nn;q=2"), None);
+        assert_eq!(Lang::from_accept_language(""), None);
+        assert_eq!(Lang::from_accept_language("*"), None);
+    }
+
+    #[test]
     fn parses_tags() {
         assert_eq!(Lang::parse("nb"), Some(Lang::Nb));
         assert_eq!(Lang::parse("NB-no"), Some(Lang::Nb));
         assert_eq!(Lang::parse("no"), Some(Lang::Nb));
         assert_eq!(Lang::parse("en-GB"), Some(Lang::En));
-        assert_eq!(Lang::parse("nn"), None);
+        assert_eq!(Lang::parse("nn-NO"), Some(Lang::Nn));
         assert_eq!(Lang::parse(""), None);
         for l in Lang::ALL {
             assert_eq!(Lang::parse(l.as_str()), Some(l));
@@ -129,6 +205,7 @@ mod tests {
     fn missing_lists_empty_languages() {
         let t = Localized {
             nb: "hei".into(),
+            nn: "hei".into(),
             en: "  ".into(),
         };
         assert_eq!(t.missing(), vec![Lang::En]);
