@@ -19,5 +19,6 @@ mod profile;
 mod program;
 mod rectification;
 mod reminders;
+mod seed;
 mod site;
 mod timeline;

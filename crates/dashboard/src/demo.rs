@@ -30,6 +30,29 @@ impl std::fmt::Debug for DemoStaff {
 /// a superuser so every dashboard page can be tried. A stored password
 /// cannot be shown again, so each start sets a new password and secret.
 pub async fn seed(state: &AppState, org: &Id) -> Result<DemoStaff, AppError> {
+    login_for(
+        &state.store,
+        &state.seal,
+        org,
+        DEMO_STAFF_EMAIL,
+        "Demo Fagperson",
+        state.clock.now(),
+    )
+    .await
+}
+
+/// Creates (or re-keys) an active superuser of `org` with a fresh random
+/// password and TOTP secret, and returns them: for `serve --demo` and for
+/// `mestring seed`, never for real staff (who choose their own password
+/// through an invitation).
+pub async fn login_for(
+    store: &mestring_store::Store,
+    seal: &mestring_web::seal::SealKey,
+    org: &Id,
+    email: &str,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<DemoStaff, AppError> {
     let mut raw = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let password = format!("demo-{}", hex::encode(raw));
@@ -37,21 +60,21 @@ pub async fn seed(state: &AppState, org: &Id) -> Result<DemoStaff, AppError> {
         .await
         .map_err(|e| AppError::internal(e.to_string()))?;
     let secret = TotpSecret::generate();
-    let seal = state.seal.clone();
+    let seal = seal.clone();
     let totp_bytes = secret.as_bytes().to_vec();
-    let now = state.clock.now();
     let org = org.clone();
-    state
-        .store
+    let (email, name) = (email.to_owned(), name.to_owned());
+    let login_email = email.clone();
+    store
         .transaction(move |conn| {
-            let id = match StaffRow::find_by_email(conn, DEMO_STAFF_EMAIL)? {
+            let id = match StaffRow::find_by_email(conn, &email)? {
                 Some(p) => p.id(),
                 None => StaffRow::insert(
                     conn,
                     &NewStaff {
                         org_id: &org,
-                        email: DEMO_STAFF_EMAIL,
-                        name: "Demo Fagperson",
+                        email: &email,
+                        name: &name,
                         role: StaffRole::Superuser,
                     },
                     now,
@@ -64,7 +87,7 @@ pub async fn seed(state: &AppState, org: &Id) -> Result<DemoStaff, AppError> {
         })
         .await?;
     Ok(DemoStaff {
-        email: DEMO_STAFF_EMAIL.to_owned(),
+        email: login_email,
         password,
         totp_secret: secret.base32(),
     })

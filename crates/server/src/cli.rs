@@ -13,7 +13,7 @@ use mestring_store::organisations::OrganisationRow;
 
 use crate::config::Config;
 use crate::corrections::escape_controls;
-use crate::{Application, clock, corrections, demo, iplayer, keys, telemetry};
+use crate::{Application, clock, corrections, demo, iplayer, keys, seed, telemetry};
 
 use mestring_domain::policy::code::MAX_PER_CLI_ISSUE as MAX_CODES_PER_ISSUE;
 
@@ -82,6 +82,22 @@ enum Command {
     Corrections {
         #[command(subcommand)]
         command: corrections::CorrectionsCommand,
+    },
+    /// Fill the database with synthetic organisations and accounts (for
+    /// load tests and benchmarks; never on a production database).
+    Seed {
+        /// How many accounts.
+        #[arg(long)]
+        accounts: u64,
+        /// Spread over this many weeks back from now.
+        #[arg(long, default_value_t = 26)]
+        weeks: u32,
+        /// How many organisations share the accounts.
+        #[arg(long, default_value_t = 1)]
+        orgs: u32,
+        /// Seed of the random generator.
+        #[arg(long, default_value_t = 1)]
+        rng_seed: u64,
     },
 }
 
@@ -308,6 +324,24 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Feedback { command } => corrections::run_feedback(command, &config, clock).await,
         Command::Corrections { command } => {
             corrections::run_corrections(command, &config, clock).await
+        }
+        Command::Seed {
+            accounts,
+            weeks,
+            orgs,
+            rng_seed,
+        } => {
+            seed::run(
+                &config,
+                clock,
+                seed::SeedArgs {
+                    accounts,
+                    weeks,
+                    orgs,
+                    rng_seed,
+                },
+            )
+            .await
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod iplayer;
 pub mod jobs;
 pub mod keys;
 pub mod lifecycle;
+pub mod seed;
 pub mod telemetry;
 
 pub use app::Application;

@@ -41,6 +41,7 @@ macro_rules! text_column {
 
 pub mod accounts;
 pub mod activity;
+pub mod bulk;
 mod conn;
 pub mod consent;
 pub mod deletion;

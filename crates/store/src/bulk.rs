@@ -1,0 +1,346 @@
+//! Bulk inserts for synthetic data (`mestring seed`): many rows per
+//! statement, in one transaction per call, on both backends. Only the
+//! seeder uses this; the app writes row by row through the other modules.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::schema::accounts;
+use crate::schema_consent::{consent_events, deletion_records};
+use crate::schema_program::{
+    questionnaire_answers, questionnaire_responses, registration_entries, registration_values,
+    step_progress,
+};
+use crate::schema_staff::{code_batch_items, code_batches};
+use crate::{DbConn, StoreError, to_db};
+
+/// Bound values one statement may carry: SQLite's limit is 32766, and
+/// PostgreSQL's 65535; staying well below keeps statements small.
+const MAX_BINDS: usize = 30_000;
+
+/// One synthetic account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Id.
+    pub id: String,
+    /// HMAC of its code.
+    pub code_hash: String,
+    /// Issuing organisation.
+    pub org_id: Option<String>,
+    /// Program.
+    pub program_slug: Option<String>,
+    /// Issued.
+    pub created_at: DateTime<Utc>,
+    /// Last login.
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// The sealed pseudonym.
+    pub pseudonym: Option<Vec<u8>>,
+}
+
+/// One consent event.
+#[derive(Debug, Clone)]
+pub struct Consent {
+    /// Account.
+    pub account_id: String,
+    /// `given`, `withdrawn`, …
+    pub kind: &'static str,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// One questionnaire response with its answers.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Id.
+    pub id: String,
+    /// Account.
+    pub account_id: String,
+    /// `phq9`, `gad7`.
+    pub questionnaire_id: &'static str,
+    /// Total.
+    pub total: i64,
+    /// Band id.
+    pub band_id: String,
+    /// Space-separated flags.
+    pub flags: String,
+    /// When.
+    pub completed_at: DateTime<Utc>,
+    /// (item, option value = weight).
+    pub answers: Vec<(String, i64)>,
+}
+
+/// One completed (or seen) step.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Account.
+    pub account_id: String,
+    /// Program.
+    pub program_slug: String,
+    /// Step.
+    pub step_id: String,
+    /// First seen.
+    pub seen_at: DateTime<Utc>,
+    /// Completed.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// One registration with scale values.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Id.
+    pub id: String,
+    /// Account.
+    pub account_id: String,
+    /// Form.
+    pub registration_id: &'static str,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// (field, kind, category, number).
+    pub values: Vec<(&'static str, &'static str, String, Option<i64>)>,
+}
+
+/// One batch of codes issued by an organisation.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Id.
+    pub id: String,
+    /// Organisation.
+    pub org_id: String,
+    /// Program.
+    pub program_slug: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// (account, issued hash).
+    pub items: Vec<(String, String)>,
+}
+
+/// Everything one seeding chunk writes.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Accounts.
+    pub accounts: Vec<Account>,
+    /// Code batches (written before nothing else needs them).
+    pub batches: Vec<Batch>,
+    /// Consent events.
+    pub consents: Vec<Consent>,
+    /// Responses.
+    pub responses: Vec<Response>,
+    /// Progress.
+    pub progress: Vec<Progress>,
+    /// Registrations.
+    pub registrations: Vec<Registration>,
+    /// Deletion records: (org, deleted at).
+    pub deletions: Vec<(String, DateTime<Utc>)>,
+}
+
+/// How many rows a call wrote.
+pub fn rows(chunk: &Chunk) -> usize {
+    chunk.accounts.len()
+        + chunk.batches.len()
+        + chunk.batches.iter().map(|b| b.items.len()).sum::<usize>()
+        + chunk.consents.len()
+        + chunk.responses.len()
+        + chunk
+            .responses
+            .iter()
+            .map(|r| r.answers.len())
+            .sum::<usize>()
+        + chunk.progress.len()
+        + chunk.registrations.len()
+        + chunk
+            .registrations
+            .iter()
+            .map(|r| r.values.len())
+            .sum::<usize>()
+        + chunk.deletions.len()
+}
+
+/// Inserts `rows` in statements of at most [`MAX_BINDS`] bound values.
+macro_rules! insert_chunked {
+    ($conn:expr, $table:expr, $cols:expr, $rows:expr) => {{
+        let per = (MAX_BINDS / $cols).max(1);
+        // Batch inserts are not part of diesel's multi-backend connection,
+        // so each backend gets its own statement.
+        for part in $rows.chunks(per) {
+            match &mut *$conn {
+                DbConn::Sqlite(c) => diesel::insert_into($table).values(part).execute(c)?,
+                DbConn::Pg(c) => diesel::insert_into($table).values(part).execute(c)?,
+            };
+        }
+    }};
+}
+
+/// Writes one chunk in one transaction.
+pub fn insert(conn: &mut DbConn, chunk: &Chunk) -> Result<(), StoreError> {
+    crate::conn::transaction_on(conn, |conn| {
+        let rows: Vec<_> = chunk
+            .accounts
+            .iter()
+            .map(|a| {
+                (
+                    accounts::id.eq(&a.id),
+                    accounts::code_hash.eq(&a.code_hash),
+                    accounts::org_id.eq(a.org_id.as_deref()),
+                    accounts::program_slug.eq(a.program_slug.as_deref()),
+                    accounts::created_at.eq(to_db(a.created_at)),
+                    accounts::last_login_at.eq(a.last_login_at.map(to_db)),
+                    accounts::pseudonym.eq(a.pseudonym.as_deref()),
+                )
+            })
+            .collect();
+        insert_chunked!(conn, accounts::table, 7, rows);
+        let rows: Vec<_> = chunk
+            .batches
+            .iter()
+            .map(|b| {
+                (
+                    code_batches::id.eq(&b.id),
+                    code_batches::org_id.eq(&b.org_id),
+                    code_batches::program_slug.eq(Some(b.program_slug.as_str())),
+                    code_batches::created_at.eq(to_db(b.created_at)),
+                    // A seeded batch's sheet counts as shown.
+                    code_batches::sheet_shown_at.eq(Some(to_db(b.created_at))),
+                )
+            })
+            .collect();
+        insert_chunked!(conn, code_batches::table, 5, rows);
+        let rows: Vec<_> = chunk
+            .batches
+            .iter()
+            .flat_map(|b| {
+                b.items.iter().map(|(account, hash)| {
+                    (
+                        code_batch_items::account_id.eq(account),
+                        code_batch_items::batch_id.eq(&b.id),
+                        code_batch_items::issued_hash.eq(hash),
+                    )
+                })
+            })
+            .collect();
+        insert_chunked!(conn, code_batch_items::table, 3, rows);
+        let ids: Vec<String> = chunk
+            .consents
+            .iter()
+            .map(|_| mestring_domain::id::Id::generate().to_string())
+            .collect();
+        let rows: Vec<_> = chunk
+            .consents
+            .iter()
+            .zip(&ids)
+            .map(|(c, id)| {
+                (
+                    consent_events::id.eq(id),
+                    consent_events::account_id.eq(&c.account_id),
+                    consent_events::kind.eq(c.kind),
+                    consent_events::at.eq(to_db(c.at)),
+                )
+            })
+            .collect();
+        insert_chunked!(conn, consent_events::table, 4, rows);
+        let rows: Vec<_> = chunk
+            .responses
+            .iter()
+            .map(|r| {
+                (
+                    questionnaire_responses::id.eq(&r.id),
+                    questionnaire_responses::account_id.eq(&r.account_id),
+                    questionnaire_responses::questionnaire_id.eq(r.questionnaire_id),
+                    questionnaire_responses::questionnaire_version.eq(1_i64),
+                    questionnaire_responses::total.eq(r.total),
+                    questionnaire_responses::band_id.eq(&r.band_id),
+                    questionnaire_responses::flags.eq(&r.flags),
+                    questionnaire_responses::prorated.eq(false),
+                    questionnaire_responses::completed_at.eq(to_db(r.completed_at)),
+                )
+            })
+            .collect();
+        insert_chunked!(conn, questionnaire_responses::table, 9, rows);
+        let rows: Vec<_> = chunk
+            .responses
+            .iter()
+            .flat_map(|r| {
+                r.answers.iter().map(|(item, value)| {
+                    (
+                        questionnaire_answers::response_id.eq(&r.id),
+                        questionnaire_answers::account_id.eq(&r.account_id),
+                        questionnaire_answers::item_id.eq(item),
+                        questionnaire_answers::option_value.eq(*value),
+                        questionnaire_answers::weight.eq(*value),
+                    )
+                })
+            })
+            .collect();
+        insert_chunked!(conn, questionnaire_answers::table, 5, rows);
+        let ids: Vec<String> = chunk
+            .progress
+            .iter()
+            .map(|_| mestring_domain::id::Id::generate().to_string())
+            .collect();
+        let rows: Vec<_> = chunk
+            .progress
+            .iter()
+            .zip(&ids)
+            .map(|(p, id)| {
+                (
+                    step_progress::id.eq(id),
+                    step_progress::account_id.eq(&p.account_id),
+                    step_progress::program_slug.eq(&p.program_slug),
+                    step_progress::step_id.eq(&p.step_id),
+                    step_progress::first_seen_at.eq(to_db(p.seen_at)),
+                    step_progress::completed_at.eq(p.completed_at.map(to_db)),
+                )
+            })
+            .collect();
+        insert_chunked!(conn, step_progress::table, 6, rows);
+        let rows: Vec<_> = chunk
+            .registrations
+            .iter()
+            .map(|r| {
+                (
+                    registration_entries::id.eq(&r.id),
+                    registration_entries::account_id.eq(&r.account_id),
+                    registration_entries::registration_id.eq(r.registration_id),
+                    registration_entries::form_version.eq(1_i64),
+                    registration_entries::created_at.eq(to_db(r.created_at)),
+                )
+            })
+            .collect();
+        insert_chunked!(conn, registration_entries::table, 5, rows);
+        let rows: Vec<_> = chunk
+            .registrations
+            .iter()
+            .flat_map(|r| {
+                r.values.iter().map(|(field, kind, category, num)| {
+                    (
+                        registration_values::entry_id.eq(&r.id),
+                        registration_values::account_id.eq(&r.account_id),
+                        registration_values::field_id.eq(*field),
+                        registration_values::kind.eq(*kind),
+                        registration_values::category_id.eq(category),
+                        registration_values::num_value.eq(*num),
+                    )
+                })
+            })
+            .collect();
+        insert_chunked!(conn, registration_values::table, 6, rows);
+        let ids: Vec<String> = chunk
+            .deletions
+            .iter()
+            .map(|_| mestring_domain::id::Id::generate().to_string())
+            .collect();
+        let rows: Vec<_> = chunk
+            .deletions
+            .iter()
+            .zip(&ids)
+            .map(|((org, at), id)| {
+                (
+                    deletion_records::id.eq(id),
+                    deletion_records::org_id.eq(org),
+                    deletion_records::deleted_at.eq(to_db(*at)),
+                )
+            })
+            .collect();
+        insert_chunked!(conn, deletion_records::table, 3, rows);
+        Ok(())
+    })
+}
