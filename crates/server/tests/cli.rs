@@ -38,6 +38,7 @@ fn help_lists_every_command() {
             "audit",
             "feedback",
             "corrections",
+            "seed",
             "help"
         ],
         "{text}"

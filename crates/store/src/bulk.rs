@@ -1,5 +1,5 @@
-//! Bulk inserts for synthetic data (`mestring seed`): many rows per
-//! statement, in one transaction per call, on both backends. Only the
+//! Bulk inserts for synthetic data (`mestring seed`): `COPY` on
+//! PostgreSQL, multi-row INSERTs on SQLite, one transaction per call. Only the
 //! seeder uses this; the app writes row by row through the other modules.
 
 use chrono::{DateTime, Utc};
@@ -155,17 +155,26 @@ pub fn rows(chunk: &Chunk) -> usize {
         + chunk.deletions.len()
 }
 
-/// Inserts `rows` in statements of at most [`MAX_BINDS`] bound values.
+/// Writes `rows`: on PostgreSQL with one `COPY … FROM STDIN (FORMAT
+/// binary)`, several times faster than INSERTs; on SQLite with multi-row
+/// INSERTs of at most [`MAX_BINDS`] bound values each. (Batch statements
+/// are not part of diesel's multi-backend connection, so each backend is
+/// addressed directly.)
 macro_rules! insert_chunked {
     ($conn:expr, $table:expr, $cols:expr, $rows:expr) => {{
-        let per = (MAX_BINDS / $cols).max(1);
-        // Batch inserts are not part of diesel's multi-backend connection,
-        // so each backend gets its own statement.
-        for part in $rows.chunks(per) {
-            match &mut *$conn {
-                DbConn::Sqlite(c) => diesel::insert_into($table).values(part).execute(c)?,
-                DbConn::Pg(c) => diesel::insert_into($table).values(part).execute(c)?,
-            };
+        match &mut *$conn {
+            DbConn::Pg(c) => {
+                if !$rows.is_empty() {
+                    diesel::copy_from($table)
+                        .from_insertable(&$rows)
+                        .execute(c)?;
+                }
+            }
+            DbConn::Sqlite(c) => {
+                for part in $rows.chunks((MAX_BINDS / $cols).max(1)) {
+                    diesel::insert_into($table).values(part).execute(c)?;
+                }
+            }
         }
     }};
 }

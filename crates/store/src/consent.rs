@@ -156,18 +156,29 @@ pub fn read_shared_accounts<T>(
     crate::conn::transaction_on(conn, |conn| {
         let mut sharing = Vec::new();
         for chunk in accounts.chunks(MAX_IDS_PER_QUERY) {
-            let rows: Vec<AccountRow> = accounts::table
+            // Ids first, the full rows only for those who share: most of
+            // an organisation's codes do not share, and rows cost parsing.
+            let ids: Vec<String> = accounts::table
                 .filter(accounts::id.eq_any(chunk))
                 .filter(accounts::org_id.eq(org.as_str()))
-                .select(AccountRow::as_select())
+                .select(accounts::id)
                 .load(conn)?;
-            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
             let histories = ConsentRow::histories(conn, &ids)?;
-            sharing.extend(rows.into_iter().filter(|r| {
-                histories
-                    .get(&r.id)
-                    .is_some_and(|h| consent::sharing_state(h, now).is_sharing())
-            }));
+            let shared: Vec<String> = ids
+                .into_iter()
+                .filter(|id| {
+                    histories
+                        .get(id)
+                        .is_some_and(|h| consent::sharing_state(h, now).is_sharing())
+                })
+                .collect();
+            sharing.extend(
+                accounts::table
+                    .filter(accounts::id.eq_any(&shared))
+                    .filter(accounts::org_id.eq(org.as_str()))
+                    .select(AccountRow::as_select())
+                    .load::<AccountRow>(conn)?,
+            );
         }
         f(conn, &sharing)
     })

@@ -9,9 +9,42 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::accounts::AccountRow;
-use crate::responses::ResponseRow;
 use crate::schema_program::{questionnaire_responses, registration_entries, step_progress};
 use crate::{DbConn, StoreError, from_db, to_db};
+
+/// One questionnaire answer as the overview needs it (no answers, no
+/// step, one timestamp: loading thousands of these must stay cheap).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = questionnaire_responses)]
+pub struct Measurement {
+    /// The account.
+    pub account_id: String,
+    /// `phq9`, `gad7`, …
+    pub questionnaire_id: String,
+    /// The total.
+    pub total: i64,
+    /// The band the total fell in.
+    pub band_id: String,
+    flags: String,
+    completed_at: NaiveDateTime,
+}
+
+impl Measurement {
+    /// When it was answered.
+    pub fn completed_at(&self) -> DateTime<Utc> {
+        from_db(self.completed_at)
+    }
+
+    /// Whether flag `id` was raised.
+    pub fn has_flag(&self, id: &str) -> bool {
+        self.flags.split_whitespace().any(|f| f == id)
+    }
+
+    /// The total as a `u32` (stored totals are never negative).
+    pub fn total_u32(&self) -> u32 {
+        u32::try_from(self.total).unwrap_or(0)
+    }
+}
 
 /// The overview's raw data about one sharing account.
 #[derive(Debug, Clone)]
@@ -19,30 +52,59 @@ pub struct SharedSummaryRows {
     /// The account.
     pub account: AccountRow,
     /// Its answers that were not voided, oldest first.
-    pub responses: Vec<ResponseRow>,
-    /// Steps completed: (program, step, when).
-    pub completed_steps: Vec<(String, String, DateTime<Utc>)>,
+    pub responses: Vec<Measurement>,
+    /// Steps completed: (program, step); `None` when not asked for.
+    pub completed_steps: Option<Vec<(String, String)>>,
+    /// When the latest step was completed.
+    pub last_step: Option<DateTime<Utc>>,
     /// Registrations made since the cut-off the caller gave.
     pub recent_registrations: usize,
     /// When the latest registration was made.
     pub last_registration: Option<DateTime<Utc>>,
 }
 
+/// Which parts of [`SharedSummaryRows`] to load: a filter or a sort over
+/// every sharing user needs only some, and each part costs a query over
+/// all of them; the rows shown need all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    /// The answers.
+    pub measurements: bool,
+    /// The latest registration and completed step (for "last activity").
+    pub activity: bool,
+    /// The completed steps (for modules completed).
+    pub steps: bool,
+    /// Registrations since the cut-off.
+    pub recent: bool,
+}
+
+impl Wanted {
+    /// Everything.
+    pub const ALL: Self = Self {
+        measurements: true,
+        activity: true,
+        steps: true,
+        recent: true,
+    };
+}
+
 /// Loads [`SharedSummaryRows`] for `accounts` in a few queries (one per
-/// table, not one per account); registrations are counted from `since`.
-/// Call only with accounts that share (see
+/// table, not one per account), only the parts `wanted`; registrations are
+/// counted from `since`. Call only with accounts that share (see
 /// [`crate::consent::read_shared_accounts`]).
 pub fn summary_rows(
     conn: &mut DbConn,
     accounts: &[AccountRow],
     since: DateTime<Utc>,
+    wanted: Wanted,
 ) -> Result<Vec<SharedSummaryRows>, StoreError> {
     let mut out: Vec<SharedSummaryRows> = accounts
         .iter()
         .map(|a| SharedSummaryRows {
             account: a.clone(),
             responses: Vec::new(),
-            completed_steps: Vec::new(),
+            completed_steps: wanted.steps.then(Vec::new),
+            last_step: None,
             recent_registrations: 0,
             last_registration: None,
         })
@@ -54,59 +116,84 @@ pub fn summary_rows(
         .collect();
     for chunk in accounts.chunks(crate::consent::MAX_IDS_PER_QUERY) {
         let ids: Vec<&str> = chunk.iter().map(|a| a.id.as_str()).collect();
-        let responses: Vec<ResponseRow> = questionnaire_responses::table
-            .filter(questionnaire_responses::account_id.eq_any(&ids))
-            .filter(questionnaire_responses::voided_at.is_null())
-            .order((
-                questionnaire_responses::completed_at.asc(),
-                questionnaire_responses::id.asc(),
-            ))
-            .select(ResponseRow::as_select())
-            .load(conn)?;
-        for r in responses {
-            if let Some(&i) = index.get(&r.account_id) {
-                out[i].responses.push(r);
+        if wanted.measurements {
+            let responses: Vec<Measurement> = questionnaire_responses::table
+                .filter(questionnaire_responses::account_id.eq_any(&ids))
+                .filter(questionnaire_responses::voided_at.is_null())
+                .order((
+                    questionnaire_responses::completed_at.asc(),
+                    questionnaire_responses::id.asc(),
+                ))
+                .select(Measurement::as_select())
+                .load(conn)?;
+            for r in responses {
+                if let Some(&i) = index.get(&r.account_id) {
+                    out[i].responses.push(r);
+                }
             }
         }
-        let steps: Vec<(String, String, String, Option<NaiveDateTime>)> = step_progress::table
-            .filter(step_progress::account_id.eq_any(&ids))
-            .filter(step_progress::completed_at.is_not_null())
-            .select((
-                step_progress::account_id,
-                step_progress::program_slug,
-                step_progress::step_id,
-                step_progress::completed_at,
-            ))
-            .load(conn)?;
-        for (account, program, step, at) in steps {
-            if let (Some(&i), Some(at)) = (index.get(&account), at) {
-                out[i].completed_steps.push((program, step, from_db(at)));
+        if wanted.steps {
+            // Which steps, without their times (thousands of timestamps to
+            // parse add up); the latest time comes from one grouped query.
+            let steps: Vec<(String, String, String)> = step_progress::table
+                .filter(step_progress::account_id.eq_any(&ids))
+                .filter(step_progress::completed_at.is_not_null())
+                .select((
+                    step_progress::account_id,
+                    step_progress::program_slug,
+                    step_progress::step_id,
+                ))
+                .load(conn)?;
+            for (account, program, step) in steps {
+                if let Some(done) = index
+                    .get(&account)
+                    .and_then(|&i| out[i].completed_steps.as_mut())
+                {
+                    done.push((program, step));
+                }
             }
         }
-        // Counted and maxed in the database: registrations pile up over
-        // the years, and only two numbers per account are needed.
-        let latest: Vec<(String, Option<NaiveDateTime>)> = registration_entries::table
-            .filter(registration_entries::account_id.eq_any(&ids))
-            .group_by(registration_entries::account_id)
-            .select((
-                registration_entries::account_id,
-                diesel::dsl::max(registration_entries::created_at),
-            ))
-            .load(conn)?;
-        for (account, at) in latest {
-            if let Some(&i) = index.get(&account) {
-                out[i].last_registration = at.map(from_db);
+        if wanted.activity {
+            let last_steps: Vec<(String, Option<NaiveDateTime>)> = step_progress::table
+                .filter(step_progress::account_id.eq_any(&ids))
+                .group_by(step_progress::account_id)
+                .select((
+                    step_progress::account_id,
+                    diesel::dsl::max(step_progress::completed_at),
+                ))
+                .load(conn)?;
+            for (account, at) in last_steps {
+                if let Some(&i) = index.get(&account) {
+                    out[i].last_step = at.map(from_db);
+                }
+            }
+            // Counted and maxed in the database: registrations pile up over
+            // the years, and only two numbers per account are needed.
+            let latest: Vec<(String, Option<NaiveDateTime>)> = registration_entries::table
+                .filter(registration_entries::account_id.eq_any(&ids))
+                .group_by(registration_entries::account_id)
+                .select((
+                    registration_entries::account_id,
+                    diesel::dsl::max(registration_entries::created_at),
+                ))
+                .load(conn)?;
+            for (account, at) in latest {
+                if let Some(&i) = index.get(&account) {
+                    out[i].last_registration = at.map(from_db);
+                }
             }
         }
-        let recent: Vec<(String, i64)> = registration_entries::table
-            .filter(registration_entries::account_id.eq_any(&ids))
-            .filter(registration_entries::created_at.ge(to_db(since)))
-            .group_by(registration_entries::account_id)
-            .select((registration_entries::account_id, diesel::dsl::count_star()))
-            .load(conn)?;
-        for (account, n) in recent {
-            if let Some(&i) = index.get(&account) {
-                out[i].recent_registrations = usize::try_from(n).unwrap_or(0);
+        if wanted.recent {
+            let recent: Vec<(String, i64)> = registration_entries::table
+                .filter(registration_entries::account_id.eq_any(&ids))
+                .filter(registration_entries::created_at.ge(to_db(since)))
+                .group_by(registration_entries::account_id)
+                .select((registration_entries::account_id, diesel::dsl::count_star()))
+                .load(conn)?;
+            for (account, n) in recent {
+                if let Some(&i) = index.get(&account) {
+                    out[i].recent_registrations = usize::try_from(n).unwrap_or(0);
+                }
             }
         }
     }

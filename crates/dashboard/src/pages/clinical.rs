@@ -35,7 +35,8 @@ pub struct Clinical {
     pub measures: Vec<Measure>,
     /// Whether the latest PHQ-9 had item 9 above 0.
     pub item9: bool,
-    /// Modules completed and the program's total.
+    /// Modules completed and the program's total (`None` without a
+    /// program, or when the steps were not loaded).
     pub modules: Option<(usize, usize)>,
     /// Registrations in the last [`RECENT_DAYS`] days.
     pub recent_registrations: usize,
@@ -102,12 +103,12 @@ pub fn summarise(state: &AppState, lang: Lang, rows: &SharedSummaryRows) -> Clin
         .program_slug
         .as_deref()
         .and_then(|slug| state.content.program(slug))
-        .map(|p| {
-            let done: BTreeSet<StepId> = rows
-                .completed_steps
+        .zip(rows.completed_steps.as_ref())
+        .map(|(p, steps)| {
+            let done: BTreeSet<StepId> = steps
                 .iter()
-                .filter(|(program, _, _)| program == p.slug.as_str())
-                .map(|(_, step, _)| StepId::new(step.clone()))
+                .filter(|(program, _)| program == p.slug.as_str())
+                .map(|(_, step)| StepId::new(step.clone()))
                 .collect();
             (p.modules_completed(&done), p.modules.len())
         });
@@ -115,7 +116,7 @@ pub fn summarise(state: &AppState, lang: Lang, rows: &SharedSummaryRows) -> Clin
         rows.account.last_login_at(),
         rows.responses.last().map(|r| r.completed_at()),
         rows.last_registration,
-        rows.completed_steps.iter().map(|(_, _, at)| *at).max(),
+        rows.last_step,
     ]
     .into_iter()
     .flatten()

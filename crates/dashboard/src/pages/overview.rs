@@ -20,6 +20,7 @@ use super::clinical::{Clinical, summarise, trajectory_text};
 use crate::codes::{MAX_PER_SHEET, masked_pseudonym, open_pseudonym};
 use crate::session::Staff;
 use crate::{fmt_date, fmt_date_time, html_status};
+use mestring_store::overview::Wanted;
 
 /// Rows per overview page.
 pub const PAGE_SIZE: i64 = 50;
@@ -79,6 +80,16 @@ enum Filter {
 }
 
 impl Filter {
+    /// What choosing among sharing users by this filter needs loaded.
+    fn wanted(self) -> Wanted {
+        Wanted {
+            measurements: matches!(self, Self::Item9 | Self::Deteriorated),
+            activity: self == Self::Inactive,
+            steps: false,
+            recent: false,
+        }
+    }
+
     const ALL: [(Self, &'static str, &'static str); 5] = [
         (Self::All, "", "dashboard.filter_all"),
         (Self::Sharing, "sharing", "dashboard.filter_sharing"),
@@ -122,6 +133,16 @@ enum Sort {
 }
 
 impl Sort {
+    /// What ordering sharing users this way needs loaded.
+    fn wanted(self) -> Wanted {
+        Wanted {
+            measurements: matches!(self, Self::Phq9 | Self::Gad7),
+            activity: self == Self::Inactive,
+            steps: false,
+            recent: false,
+        }
+    }
+
     const ALL: [(Self, &'static str, &'static str); 4] = [
         (Self::Newest, "", "dashboard.sort_newest"),
         (Self::Phq9, "phq9", "dashboard.sort_phq9"),
@@ -189,6 +210,7 @@ async fn summaries(
     org: &mestring_domain::id::Id,
     ids: Vec<String>,
     now: chrono::DateTime<chrono::Utc>,
+    wanted: Wanted,
 ) -> Result<std::collections::HashMap<String, Clinical>, AppError> {
     let org = org.clone();
     let since = now - chrono::Duration::days(mestring_domain::policy::clinician::RECENT_DAYS);
@@ -196,7 +218,7 @@ async fn summaries(
         .store
         .run(move |conn| {
             mestring_store::consent::read_shared_accounts(conn, &org, &ids, now, |conn, shared| {
-                mestring_store::overview::summary_rows(conn, shared, since)
+                mestring_store::overview::summary_rows(conn, shared, since, wanted)
             })
         })
         .await?;
@@ -314,26 +336,34 @@ pub async fn home(
     // A filter or an order by clinical measures looks at every sharing
     // user of the organisation, then pages through the result.
     let narrowed = !searched && (filter != Filter::All || sort != Sort::Newest);
-    let mut clinical = std::collections::HashMap::new();
     let chosen: Option<Vec<String>> = if narrowed {
         let load_org = org.clone();
         let all = state
             .store
             .run(move |conn| org_account_ids(conn, &load_org))
             .await?;
-        clinical = summaries(&state, &ctx, &org, all.clone(), now).await?;
+        // Only what the filter and the order need, for every sharing user;
+        // the page's rows get everything below.
+        let (f, o) = (filter.wanted(), sort.wanted());
+        let wanted = Wanted {
+            measurements: f.measurements || o.measurements,
+            activity: f.activity || o.activity,
+            steps: false,
+            recent: false,
+        };
+        let light = summaries(&state, &ctx, &org, all.clone(), now, wanted).await?;
         let mut ids: Vec<String> = all
             .into_iter()
-            .filter(|id| clinical.get(id).is_some_and(|c| filter.keep(c, now)))
+            .filter(|id| light.get(id).is_some_and(|c| filter.keep(c, now)))
             .collect();
         // Stable: ties keep the newest-first order.
         match sort {
             Sort::Newest => {}
             Sort::Phq9 | Sort::Gad7 => {
                 let q = if sort == Sort::Phq9 { "phq9" } else { "gad7" };
-                ids.sort_by_key(|id| std::cmp::Reverse(clinical[id].total(q)));
+                ids.sort_by_key(|id| std::cmp::Reverse(light[id].total(q)));
             }
-            Sort::Inactive => ids.sort_by_key(|id| clinical[id].last_activity),
+            Sort::Inactive => ids.sort_by_key(|id| light[id].last_activity),
         }
         Some(ids)
     } else {
@@ -401,16 +431,17 @@ pub async fn home(
             Ok((out, deleted_rows, total, deleted))
         })
         .await?;
-    if !narrowed {
-        let ids: Vec<String> = rows
-            .iter()
-            .filter(|(_, s)| s.is_sharing())
-            .map(|(a, _)| a.id.clone())
-            .collect();
-        if !ids.is_empty() {
-            clinical = summaries(&state, &ctx, &org, ids, now).await?;
-        }
-    }
+    // Everything about the rows shown (at most a page of them).
+    let ids: Vec<String> = rows
+        .iter()
+        .filter(|(_, s)| s.is_sharing())
+        .map(|(a, _)| a.id.clone())
+        .collect();
+    let clinical = if ids.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        summaries(&state, &ctx, &org, ids, now, Wanted::ALL).await?
+    };
     let deleted_line = |pseudonym: String, r: &DeletionRecordRow| CodeLine {
         account_id: String::new(),
         pseudonym,

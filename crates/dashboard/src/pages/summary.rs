@@ -11,7 +11,7 @@ use mestring_domain::consent::SharingState;
 use mestring_domain::id::Id;
 use mestring_domain::policy::clinician::RECENT_DAYS;
 use mestring_store::consent::{ConsentRow, SharedRead, read_shared_account};
-use mestring_store::overview::summary_rows;
+use mestring_store::overview::{Wanted, summary_rows};
 use mestring_store::staff_views::StaffViewRow;
 use mestring_web::{AppError, AppState, Ctx};
 
@@ -74,7 +74,7 @@ pub async fn summary(
         .store
         .run(move |conn| {
             let read = read_shared_account(conn, &org, &account, now, |conn, row| {
-                let mut rows = summary_rows(conn, std::slice::from_ref(row), since)?;
+                let mut rows = summary_rows(conn, std::slice::from_ref(row), since, Wanted::ALL)?;
                 Ok(rows.pop())
             })?;
             if matches!(read, SharedRead::NotFound) {
@@ -102,7 +102,7 @@ pub async fn summary(
                         .iter()
                         .filter(|r| r.questionnaire_id == m.id)
                         .collect();
-                    let at = |r: Option<&&mestring_store::responses::ResponseRow>| {
+                    let at = |r: Option<&&mestring_store::overview::Measurement>| {
                         r.map_or_else(String::new, |r| {
                             format!("{} ({})", r.total, fmt_date(r.completed_at()))
                         })
