@@ -215,6 +215,42 @@ async fn the_overview_summarises_sharing_users_and_filters_by_it() {
         assert_eq!(not_shared.status, 200);
         assert!(not_shared.body.contains("deler ikke"));
         assert!(!not_shared.body.contains("<td>27</td>") && !not_shared.body.contains("27 ("));
+        // A voids the answer with item 9: the summary row follows at once,
+        // so A is neither flagged nor deteriorated any more.
+        let results = a.get("/app/results").await.body;
+        let latest = results
+            .split("href=\"/app/results/")
+            .filter_map(|s| s.split('"').next())
+            .filter(|s| !s.contains('/'))
+            .last()
+            .expect("a result")
+            .to_owned();
+        let latest_page = a.get(&format!("/app/results/{latest}")).await.body;
+        let latest = if latest_page.contains(": 9") || latest_page.contains(">9<") {
+            latest
+        } else {
+            results
+                .split("href=\"/app/results/")
+                .filter_map(|s| s.split('"').next())
+                .find(|s| !s.contains('/') && *s != latest)
+                .expect("the other result")
+                .to_owned()
+        };
+        assert_eq!(
+            a.post(&format!("/app/results/{latest}/void"), &[])
+                .await
+                .status,
+            303
+        );
+        assert!(only("item9").await.is_empty(), "no longer flagged");
+        assert!(only("deteriorated").await.is_empty());
+        let row_a = s.get("/dashboard").await.body;
+        let row_a = row_of(&row_a, &ida).to_owned();
+        assert!(
+            row_a.contains("0 (") && row_a.contains("første måling"),
+            "{row_a}"
+        );
+
         // Another organisation's staff: 404.
         let other_org = app.create_org("Annen klinikk").await;
         let other = app

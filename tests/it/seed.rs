@@ -109,6 +109,32 @@ async fn seeded_data_is_consistent_and_visible_to_its_staff_login() {
             .await,
             0
         );
+        // The one-row summaries agree with the answers they summarise.
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) AS n FROM measure_summaries m WHERE m.answers <> \
+                 (SELECT COUNT(*) FROM questionnaire_responses r WHERE r.account_id = m.account_id \
+                  AND r.questionnaire_id = m.questionnaire_id AND r.voided_at IS NULL) \
+                 OR m.latest_total <> (SELECT r.total FROM questionnaire_responses r \
+                  WHERE r.account_id = m.account_id AND r.questionnaire_id = m.questionnaire_id \
+                  ORDER BY r.completed_at DESC, r.id DESC LIMIT 1) \
+                 OR m.first_total <> (SELECT r.total FROM questionnaire_responses r \
+                  WHERE r.account_id = m.account_id AND r.questionnaire_id = m.questionnaire_id \
+                  ORDER BY r.completed_at ASC, r.id ASC LIMIT 1)"
+            )
+            .await,
+            0
+        );
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) AS n FROM (SELECT DISTINCT account_id, questionnaire_id \
+                 FROM questionnaire_responses) x"
+            )
+            .await,
+            count(&app, "SELECT COUNT(*) AS n FROM measure_summaries").await
+        );
         let sharing = count(
             &app,
             "SELECT COUNT(*) AS n FROM consent_events WHERE kind = 'given'",

@@ -169,9 +169,6 @@ pub mod retention {
     /// identify them, so a handled item does not stay for ever; unhandled
     /// items stay until handled or until the account is deleted.
     pub const HANDLED_FEEDBACK: Duration = Duration::days(90);
-    /// How many working days the operator aims to take to handle a
-    /// correction request (the seed's "normalt innen 7 virkedager").
-    pub const CORRECTION_WORKING_DAYS: u32 = 7;
 }
 
 /// What the clinician's overview shows of users who share.

@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use crate::schema::accounts;
 use crate::schema_consent::{consent_events, deletion_records};
 use crate::schema_program::{
-    questionnaire_answers, questionnaire_responses, registration_entries, registration_values,
-    step_progress,
+    measure_summaries, questionnaire_answers, questionnaire_responses, registration_entries,
+    registration_values, step_progress,
 };
 use crate::schema_staff::{code_batch_items, code_batches};
 use crate::{DbConn, StoreError, to_db};
@@ -153,6 +153,12 @@ pub fn rows(chunk: &Chunk) -> usize {
             .map(|r| r.values.len())
             .sum::<usize>()
         + chunk.deletions.len()
+        + chunk
+            .responses
+            .iter()
+            .map(|r| (r.account_id.as_str(), r.questionnaire_id))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
 }
 
 /// Writes `rows`: on PostgreSQL with one `COPY … FROM STDIN (FORMAT
@@ -280,6 +286,38 @@ pub fn insert(conn: &mut DbConn, chunk: &Chunk) -> Result<(), StoreError> {
             })
             .collect();
         insert_chunked!(conn, questionnaire_answers::table, 5, rows);
+        // The one-row summaries the app keeps per answer
+        // (`overview::refresh_measure`), built here from the same rows.
+        let mut measures: std::collections::BTreeMap<(&str, &str), (&Response, &Response, i64)> =
+            std::collections::BTreeMap::new();
+        for r in &chunk.responses {
+            let slot = measures
+                .entry((r.account_id.as_str(), r.questionnaire_id))
+                .or_insert((r, r, 0));
+            if r.completed_at < slot.0.completed_at {
+                slot.0 = r;
+            }
+            if r.completed_at >= slot.1.completed_at {
+                slot.1 = r;
+            }
+            slot.2 += 1;
+        }
+        let rows: Vec<_> = measures
+            .iter()
+            .map(|((account, questionnaire), (first, latest, n))| {
+                (
+                    measure_summaries::account_id.eq(*account),
+                    measure_summaries::questionnaire_id.eq(*questionnaire),
+                    measure_summaries::first_total.eq(first.total),
+                    measure_summaries::latest_total.eq(latest.total),
+                    measure_summaries::latest_band.eq(&latest.band_id),
+                    measure_summaries::latest_flags.eq(&latest.flags),
+                    measure_summaries::answers.eq(*n),
+                    measure_summaries::latest_at.eq(to_db(latest.completed_at)),
+                )
+            })
+            .collect();
+        insert_chunked!(conn, measure_summaries::table, 8, rows);
         let ids: Vec<String> = chunk
             .progress
             .iter()

@@ -184,6 +184,47 @@ pub fn read_shared_accounts<T>(
     })
 }
 
+/// [`read_shared_accounts`] over every account of `org`: the consent
+/// histories come from one query joined on the organisation rather than
+/// from lists of ids (the overview's filters look at all of them).
+pub fn read_shared_org<T>(
+    conn: &mut DbConn,
+    org: &Id,
+    now: DateTime<Utc>,
+    f: impl FnOnce(&mut DbConn, &[AccountRow]) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    crate::conn::transaction_on(conn, |conn| {
+        let rows: Vec<ConsentRow> = consent_events::table
+            .inner_join(accounts::table)
+            .filter(accounts::org_id.eq(org.as_str()))
+            .order((consent_events::account_id.asc(), consent_events::at.asc()))
+            .select(ConsentRow::as_select())
+            .load(conn)?;
+        let mut histories: std::collections::BTreeMap<String, Vec<ConsentEvent>> =
+            std::collections::BTreeMap::new();
+        for row in rows {
+            let event = row.event()?;
+            histories.entry(row.account_id).or_default().push(event);
+        }
+        let shared: Vec<String> = histories
+            .into_iter()
+            .filter(|(_, h)| consent::sharing_state(h, now).is_sharing())
+            .map(|(id, _)| id)
+            .collect();
+        let mut sharing = Vec::with_capacity(shared.len());
+        for chunk in shared.chunks(MAX_IDS_PER_QUERY) {
+            sharing.extend(
+                accounts::table
+                    .filter(accounts::id.eq_any(chunk))
+                    .filter(accounts::org_id.eq(org.as_str()))
+                    .select(AccountRow::as_select())
+                    .load::<AccountRow>(conn)?,
+            );
+        }
+        f(conn, &sharing)
+    })
+}
+
 /// The outcome of a staff read.
 #[derive(Debug)]
 pub enum SharedRead<T> {

@@ -9,7 +9,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::accounts::AccountRow;
-use crate::schema_program::{questionnaire_responses, registration_entries, step_progress};
+use crate::schema_program::{
+    measure_summaries, questionnaire_responses, registration_entries, step_progress,
+};
 use crate::{DbConn, StoreError, from_db, to_db};
 
 /// One questionnaire answer as the overview needs it (no answers, no
@@ -46,12 +48,95 @@ impl Measurement {
     }
 }
 
+/// One account's answers to one questionnaire in one row (see the
+/// migration that makes `measure_summaries`).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = measure_summaries)]
+pub struct MeasureSummary {
+    /// The account.
+    pub account_id: String,
+    /// `phq9`, …
+    pub questionnaire_id: String,
+    /// The first total not voided.
+    pub first_total: i64,
+    /// The latest total not voided.
+    pub latest_total: i64,
+    /// Its band.
+    pub latest_band: String,
+    latest_flags: String,
+    /// How many answers were not voided.
+    pub answers: i64,
+    latest_at: NaiveDateTime,
+}
+
+impl MeasureSummary {
+    /// When the latest answer was given.
+    pub fn latest_at(&self) -> DateTime<Utc> {
+        from_db(self.latest_at)
+    }
+
+    /// Whether the latest answer raised flag `id`.
+    pub fn latest_has_flag(&self, id: &str) -> bool {
+        self.latest_flags.split_whitespace().any(|f| f == id)
+    }
+}
+
+/// Recomputes `account`'s row for `questionnaire` from its answers that
+/// were not voided (none: no row). Called in the transaction of every
+/// answer and every voiding, so the row never disagrees with them.
+pub fn refresh_measure(
+    conn: &mut DbConn,
+    account: &str,
+    questionnaire: &str,
+) -> Result<(), StoreError> {
+    let rows: Vec<(i64, String, String, NaiveDateTime)> = questionnaire_responses::table
+        .filter(questionnaire_responses::account_id.eq(account))
+        .filter(questionnaire_responses::questionnaire_id.eq(questionnaire))
+        .filter(questionnaire_responses::voided_at.is_null())
+        .order((
+            questionnaire_responses::completed_at.asc(),
+            questionnaire_responses::id.asc(),
+        ))
+        .select((
+            questionnaire_responses::total,
+            questionnaire_responses::band_id,
+            questionnaire_responses::flags,
+            questionnaire_responses::completed_at,
+        ))
+        .load(conn)?;
+    diesel::delete(
+        measure_summaries::table
+            .filter(measure_summaries::account_id.eq(account))
+            .filter(measure_summaries::questionnaire_id.eq(questionnaire)),
+    )
+    .execute(conn)?;
+    let (Some(first), Some(latest)) = (rows.first(), rows.last()) else {
+        return Ok(());
+    };
+    diesel::insert_into(measure_summaries::table)
+        .values((
+            measure_summaries::account_id.eq(account),
+            measure_summaries::questionnaire_id.eq(questionnaire),
+            measure_summaries::first_total.eq(first.0),
+            measure_summaries::latest_total.eq(latest.0),
+            measure_summaries::latest_band.eq(&latest.1),
+            measure_summaries::latest_flags.eq(&latest.2),
+            measure_summaries::answers.eq(i64::try_from(rows.len()).unwrap_or(i64::MAX)),
+            measure_summaries::latest_at.eq(latest.3),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The overview's raw data about one sharing account.
 #[derive(Debug, Clone)]
 pub struct SharedSummaryRows {
     /// The account.
     pub account: AccountRow,
-    /// Its answers that were not voided, oldest first.
+    /// One row per questionnaire answered.
+    pub measures: Vec<MeasureSummary>,
+    /// Its answers that were not voided, oldest first (only when
+    /// [`Wanted::answers`]).
     pub responses: Vec<Measurement>,
     /// Steps completed: (program, step); `None` when not asked for.
     pub completed_steps: Option<Vec<(String, String)>>,
@@ -68,8 +153,10 @@ pub struct SharedSummaryRows {
 /// all of them; the rows shown need all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wanted {
-    /// The answers.
+    /// The one-row-per-questionnaire summaries.
     pub measurements: bool,
+    /// Every answer (the journal summary's table).
+    pub answers: bool,
     /// The latest registration and completed step (for "last activity").
     pub activity: bool,
     /// The completed steps (for modules completed).
@@ -82,6 +169,7 @@ impl Wanted {
     /// Everything.
     pub const ALL: Self = Self {
         measurements: true,
+        answers: true,
         activity: true,
         steps: true,
         recent: true,
@@ -102,6 +190,7 @@ pub fn summary_rows(
         .iter()
         .map(|a| SharedSummaryRows {
             account: a.clone(),
+            measures: Vec::new(),
             responses: Vec::new(),
             completed_steps: wanted.steps.then(Vec::new),
             last_step: None,
@@ -117,6 +206,17 @@ pub fn summary_rows(
     for chunk in accounts.chunks(crate::consent::MAX_IDS_PER_QUERY) {
         let ids: Vec<&str> = chunk.iter().map(|a| a.id.as_str()).collect();
         if wanted.measurements {
+            let measures: Vec<MeasureSummary> = measure_summaries::table
+                .filter(measure_summaries::account_id.eq_any(&ids))
+                .select(MeasureSummary::as_select())
+                .load(conn)?;
+            for m in measures {
+                if let Some(&i) = index.get(&m.account_id) {
+                    out[i].measures.push(m);
+                }
+            }
+        }
+        if wanted.answers {
             let responses: Vec<Measurement> = questionnaire_responses::table
                 .filter(questionnaire_responses::account_id.eq_any(&ids))
                 .filter(questionnaire_responses::voided_at.is_null())

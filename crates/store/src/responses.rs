@@ -137,6 +137,7 @@ impl ResponseRow {
                 ))
                 .execute(conn)?;
         }
+        crate::overview::refresh_measure(conn, new.account.as_str(), new.questionnaire_id)?;
         Ok(id)
     }
 
@@ -166,7 +167,7 @@ impl ResponseRow {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        Self::find_for_account(conn, account, id)?;
+        let row = Self::find_for_account(conn, account, id)?;
         diesel::update(
             questionnaire_responses::table
                 .filter(questionnaire_responses::id.eq(id))
@@ -175,7 +176,7 @@ impl ResponseRow {
         )
         .set(questionnaire_responses::voided_at.eq(Some(to_db(now))))
         .execute(conn)?;
-        Ok(())
+        crate::overview::refresh_measure(conn, account.as_str(), &row.questionnaire_id)
     }
 
     /// The account's voided responses, oldest first.

@@ -41,6 +41,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    measure_summaries (account_id, questionnaire_id) {
+        account_id -> Text,
+        questionnaire_id -> Text,
+        first_total -> BigInt,
+        latest_total -> BigInt,
+        latest_band -> Text,
+        latest_flags -> Text,
+        answers -> BigInt,
+        latest_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     registration_entries (id) {
         id -> Text,
         account_id -> Text,
@@ -96,6 +109,7 @@ diesel::joinable!(questionnaire_answers -> questionnaire_responses (response_id)
 diesel::joinable!(registration_entries -> accounts (account_id));
 diesel::joinable!(registration_values -> registration_entries (entry_id));
 diesel::joinable!(feedback -> accounts (account_id));
+diesel::joinable!(measure_summaries -> accounts (account_id));
 diesel::joinable!(activity_days -> accounts (account_id));
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -106,4 +120,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     registration_values,
     feedback,
     activity_days,
+    measure_summaries,
 );

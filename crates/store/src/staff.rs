@@ -605,18 +605,6 @@ pub fn org_accounts_page(
         .map_err(StoreError::from)
 }
 
-/// Every account id of an organisation, newest first (for the overview's
-/// filters, which look at every sharing user).
-pub fn org_account_ids(conn: &mut DbConn, org: &Id) -> Result<Vec<String>, StoreError> {
-    use crate::schema::accounts;
-    accounts::table
-        .filter(accounts::org_id.eq(org.as_str()))
-        .order((accounts::created_at.desc(), accounts::id.asc()))
-        .select(accounts::id)
-        .load(conn)
-        .map_err(StoreError::from)
-}
-
 /// The organisation's accounts among `ids`, in the order of `ids`
 /// (another organisation's ids are left out).
 pub fn org_accounts_by_ids(

@@ -31,6 +31,8 @@ pub struct Measure {
 /// What the overview shows of one sharing user.
 #[derive(Debug, Clone)]
 pub struct Clinical {
+    /// When the code was issued (the overview's default order).
+    pub issued: DateTime<Utc>,
     /// One per questionnaire in [`OVERVIEW_QUESTIONNAIRES`] answered.
     pub measures: Vec<Measure>,
     /// Whether the latest PHQ-9 had item 9 above 0.
@@ -40,7 +42,9 @@ pub struct Clinical {
     pub modules: Option<(usize, usize)>,
     /// Registrations in the last [`RECENT_DAYS`] days.
     pub recent_registrations: usize,
-    /// The latest sign of use: login, answer, registration or completed step.
+    /// The latest sign of use: login, answer, and (when loaded) registration
+    /// or completed step. A session lasts at most 12 hours, so the login
+    /// alone is within a day of any use.
     pub last_activity: Option<DateTime<Utc>>,
 }
 
@@ -77,25 +81,26 @@ pub fn summarise(state: &AppState, lang: Lang, rows: &SharedSummaryRows) -> Clin
         let Some(q) = state.content.questionnaire(id) else {
             continue;
         };
-        let answered: Vec<_> = rows
-            .responses
-            .iter()
-            .filter(|r| r.questionnaire_id == id)
-            .collect();
-        let (Some(first), Some(latest)) = (answered.first(), answered.last()) else {
+        let Some(m) = rows.measures.iter().find(|m| m.questionnaire_id == id) else {
             continue;
         };
-        item9 |= latest.has_flag(ITEM9_FLAG);
+        item9 |= m.latest_has_flag(ITEM9_FLAG);
+        let total = |t: i64| u32::try_from(t).unwrap_or(0);
         measures.push(Measure {
             id,
             name: q.short_name.clone(),
-            total: latest.total,
+            total: m.latest_total,
             band: q
                 .bands
                 .iter()
-                .find(|b| b.id.as_str() == latest.band_id)
-                .map_or_else(|| latest.band_id.clone(), |b| b.label.get(lang).to_owned()),
-            trajectory: trajectory(q, first.total_u32(), latest.total_u32(), answered.len()),
+                .find(|b| b.id.as_str() == m.latest_band)
+                .map_or_else(|| m.latest_band.clone(), |b| b.label.get(lang).to_owned()),
+            trajectory: trajectory(
+                q,
+                total(m.first_total),
+                total(m.latest_total),
+                usize::try_from(m.answers).unwrap_or(0),
+            ),
         });
     }
     let modules = rows
@@ -114,7 +119,7 @@ pub fn summarise(state: &AppState, lang: Lang, rows: &SharedSummaryRows) -> Clin
         });
     let last_activity = [
         rows.account.last_login_at(),
-        rows.responses.last().map(|r| r.completed_at()),
+        rows.measures.iter().map(|m| m.latest_at()).max(),
         rows.last_registration,
         rows.last_step,
     ]
@@ -122,6 +127,7 @@ pub fn summarise(state: &AppState, lang: Lang, rows: &SharedSummaryRows) -> Clin
     .flatten()
     .max();
     Clinical {
+        issued: rows.account.created_at(),
         measures,
         item9,
         modules,

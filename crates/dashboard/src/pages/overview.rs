@@ -10,8 +10,7 @@ use mestring_store::accounts::AccountRow;
 use mestring_store::consent::ConsentRow;
 use mestring_store::deletion::DeletionRecordRow;
 use mestring_store::staff::{
-    CodeBatchRow, org_account, org_account_ids, org_accounts_by_ids, org_accounts_count,
-    org_accounts_page,
+    CodeBatchRow, org_account, org_accounts_by_ids, org_accounts_count, org_accounts_page,
 };
 use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
@@ -83,8 +82,9 @@ impl Filter {
     /// What choosing among sharing users by this filter needs loaded.
     fn wanted(self) -> Wanted {
         Wanted {
-            measurements: matches!(self, Self::Item9 | Self::Deteriorated),
-            activity: self == Self::Inactive,
+            measurements: matches!(self, Self::Item9 | Self::Deteriorated | Self::Inactive),
+            answers: false,
+            activity: false,
             steps: false,
             recent: false,
         }
@@ -136,8 +136,9 @@ impl Sort {
     /// What ordering sharing users this way needs loaded.
     fn wanted(self) -> Wanted {
         Wanted {
-            measurements: matches!(self, Self::Phq9 | Self::Gad7),
-            activity: self == Self::Inactive,
+            measurements: matches!(self, Self::Phq9 | Self::Gad7 | Self::Inactive),
+            answers: false,
+            activity: false,
             steps: false,
             recent: false,
         }
@@ -202,13 +203,14 @@ fn cells(ctx: &Ctx, c: &Clinical) -> ClinicalCells {
     }
 }
 
-/// The clinical summaries of those of `ids` that share with `org` now,
-/// keyed by account id (read through the consent gate).
+/// The clinical summaries of those of `ids` (all of the organisation's
+/// accounts with `None`) that share with `org` now, keyed by account id
+/// (read through the consent gate).
 async fn summaries(
     state: &AppState,
     ctx: &Ctx,
     org: &mestring_domain::id::Id,
-    ids: Vec<String>,
+    ids: Option<Vec<String>>,
     now: chrono::DateTime<chrono::Utc>,
     wanted: Wanted,
 ) -> Result<std::collections::HashMap<String, Clinical>, AppError> {
@@ -217,9 +219,15 @@ async fn summaries(
     let rows = state
         .store
         .run(move |conn| {
-            mestring_store::consent::read_shared_accounts(conn, &org, &ids, now, |conn, shared| {
+            let rows = |conn: &mut mestring_store::DbConn, shared: &[_]| {
                 mestring_store::overview::summary_rows(conn, shared, since, wanted)
-            })
+            };
+            match &ids {
+                Some(ids) => {
+                    mestring_store::consent::read_shared_accounts(conn, &org, ids, now, rows)
+                }
+                None => mestring_store::consent::read_shared_org(conn, &org, now, rows),
+            }
         })
         .await?;
     Ok(rows
@@ -337,25 +345,24 @@ pub async fn home(
     // user of the organisation, then pages through the result.
     let narrowed = !searched && (filter != Filter::All || sort != Sort::Newest);
     let chosen: Option<Vec<String>> = if narrowed {
-        let load_org = org.clone();
-        let all = state
-            .store
-            .run(move |conn| org_account_ids(conn, &load_org))
-            .await?;
         // Only what the filter and the order need, for every sharing user;
         // the page's rows get everything below.
         let (f, o) = (filter.wanted(), sort.wanted());
+        // Inactivity is judged on the login and the latest answer here:
+        // a session lasts at most 12 hours, so it is off by under a day.
         let wanted = Wanted {
             measurements: f.measurements || o.measurements,
-            activity: f.activity || o.activity,
+            answers: false,
+            activity: false,
             steps: false,
             recent: false,
         };
-        let light = summaries(&state, &ctx, &org, all.clone(), now, wanted).await?;
-        let mut ids: Vec<String> = all
-            .into_iter()
-            .filter(|id| light.get(id).is_some_and(|c| filter.keep(c, now)))
-            .collect();
+        let light = summaries(&state, &ctx, &org, None, now, wanted).await?;
+        // Newest code first, as the plain overview.
+        let mut kept: Vec<(&String, &Clinical)> =
+            light.iter().filter(|(_, c)| filter.keep(c, now)).collect();
+        kept.sort_by(|(a, ca), (b, cb)| cb.issued.cmp(&ca.issued).then_with(|| a.cmp(b)));
+        let mut ids: Vec<String> = kept.into_iter().map(|(id, _)| id.clone()).collect();
         // Stable: ties keep the newest-first order.
         match sort {
             Sort::Newest => {}
@@ -440,7 +447,11 @@ pub async fn home(
     let clinical = if ids.is_empty() {
         std::collections::HashMap::new()
     } else {
-        summaries(&state, &ctx, &org, ids, now, Wanted::ALL).await?
+        let page = Wanted {
+            answers: false,
+            ..Wanted::ALL
+        };
+        summaries(&state, &ctx, &org, Some(ids), now, page).await?
     };
     let deleted_line = |pseudonym: String, r: &DeletionRecordRow| CodeLine {
         account_id: String::new(),
