@@ -9,7 +9,7 @@ use std::process::Command;
 use chrono::Duration;
 use serde_json::Value;
 
-use crate::helpers::{Client, TestApp, backends, cli_command, workspace_root};
+use crate::helpers::{TestApp, backends, cli_command, workspace_root};
 
 /// The Python with the validator installed, in `tests/fhir/.venv`. Made
 /// on first use (once per test process, ~10 s, from PyPI) so that
@@ -88,20 +88,6 @@ async fn assert_valid_fhir(json: &str, what: &str) {
     .expect("validator task");
 }
 
-async fn answer(c: &Client, questionnaire: &str, items: usize, value: &str) {
-    let fields: Vec<(String, String)> = (1..=items)
-        .map(|i| (format!("{questionnaire}-{i}"), value.to_owned()))
-        .collect();
-    let borrowed: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let r = c
-        .post(&format!("/app/questionnaires/{questionnaire}"), &borrowed)
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
-}
-
 fn codes(resource: &Value, pointer: &str) -> Vec<String> {
     resource
         .pointer(pointer)
@@ -123,11 +109,11 @@ async fn the_fhir_export_has_loinc_codes_and_passes_the_validator() {
         let code = app.issue_code().await;
         let c = app.client();
         assert_eq!(c.login(&code).await.status, 303);
-        answer(&c, "phq9", 9, "1").await;
+        c.answer_all("phq9", 9, "1").await;
         app.clock.advance(Duration::minutes(10));
-        answer(&c, "phq9", 9, "2").await;
+        c.answer_all("phq9", 9, "2").await;
         app.clock.advance(Duration::minutes(10));
-        answer(&c, "gad7", 7, "3").await;
+        c.answer_all("gad7", 7, "3").await;
 
         let page = c.get("/settings/export").await.body;
         assert!(page.contains("href=\"/settings/export.fhir.json\""));

@@ -426,6 +426,23 @@ impl Client {
             .await
     }
 
+    /// Answers every item `{questionnaire}-1..=items` with `value`; returns
+    /// the result page the app redirects to.
+    pub async fn answer_all(&self, questionnaire: &str, items: usize, value: &str) -> String {
+        let fields: Vec<(String, String)> = (1..=items)
+            .map(|i| (format!("{questionnaire}-{i}"), value.to_owned()))
+            .collect();
+        let borrowed: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let r = self
+            .post(&format!("/app/questionnaires/{questionnaire}"), &borrowed)
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        r.location().expect("to the result").to_owned()
+    }
+
     /// GET with extra request headers (e.g. `Accept-Language`).
     pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
         self.send(

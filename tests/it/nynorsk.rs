@@ -6,7 +6,7 @@
 use mestring_domain::content::Lang;
 use mestring_web::i18n::Catalog;
 
-use crate::helpers::{Client, TestApp, backends};
+use crate::helpers::{TestApp, backends};
 
 /// The page is nynorsk and shows no message key in place of a text (a
 /// missing key renders as the key itself).
@@ -50,21 +50,6 @@ async fn accept_language_decides_the_first_visit_and_the_switch_wins() {
     }
 }
 
-async fn answer(c: &Client, questionnaire: &str, items: usize) -> String {
-    let fields: Vec<(String, String)> = (1..=items)
-        .map(|i| (format!("{questionnaire}-{i}"), "1".to_owned()))
-        .collect();
-    let borrowed: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let r = c
-        .post(&format!("/app/questionnaires/{questionnaire}"), &borrowed)
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
-    r.location().expect("to the result").to_owned()
-}
-
 #[actix_web::test]
 async fn a_users_journey_renders_in_nynorsk() {
     for backend in backends() {
@@ -81,8 +66,8 @@ async fn a_users_journey_renders_in_nynorsk() {
         assert_eq!(c.login(&code).await.status, 303);
         assert_nynorsk("/consent", &c.get("/consent").await.body);
         assert_eq!(c.post("/consent", &[("choice", "yes")]).await.status, 303);
-        let result = answer(&c, "phq9", 9).await;
-        answer(&c, "gad7", 7).await;
+        let result = c.answer_all("phq9", 9, "1").await;
+        c.answer_all("gad7", 7, "1").await;
         let program = app.state.content.program("nedstemthet").expect("program");
         let first_page = program
             .steps()

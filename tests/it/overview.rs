@@ -9,20 +9,17 @@ use mestring_domain::clock::Clock;
 use mestring_store::staff::StaffRole;
 use mestring_store::staff_views::StaffViewRow;
 
-use crate::helpers::{Client, TestApp, backends};
+use crate::helpers::{TestApp, backends};
 
-async fn answer(c: &Client, questionnaire: &str, items: usize, value: &str) {
-    let fields: Vec<(String, String)> = (1..=items)
-        .map(|i| (format!("{questionnaire}-{i}"), value.to_owned()))
-        .collect();
-    let borrowed: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let r = c
-        .post(&format!("/app/questionnaires/{questionnaire}"), &borrowed)
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+/// How many openings the organisation's access log holds.
+async fn views(app: &TestApp, org: &mestring_domain::id::Id) -> usize {
+    let org = org.clone();
+    app.state
+        .store
+        .run(move |conn| StaffViewRow::list_for_org(conn, &org, 1000, 0))
+        .await
+        .expect("views")
+        .len()
 }
 
 /// The account ids linked from the overview's rows, in order.
@@ -70,15 +67,15 @@ async fn the_overview_summarises_sharing_users_and_filters_by_it() {
         app.clock.advance(Duration::days(15));
         // A: PHQ-9 0, then 9 with item 9 above 0: deteriorated, flagged.
         let a = login(codes[0].clone(), true).await;
-        answer(&a, "phq9", 9, "0").await;
+        a.answer_all("phq9", 9, "0").await;
         app.clock.advance(Duration::minutes(5));
-        answer(&a, "phq9", 9, "1").await;
+        a.answer_all("phq9", 9, "1").await;
         // B: PHQ-9 27, then 0: recovered; one GAD-7; one registration.
         let b = login(codes[1].clone(), true).await;
-        answer(&b, "phq9", 9, "3").await;
+        b.answer_all("phq9", 9, "3").await;
         app.clock.advance(Duration::minutes(5));
-        answer(&b, "phq9", 9, "0").await;
-        answer(&b, "gad7", 7, "1").await;
+        b.answer_all("phq9", 9, "0").await;
+        b.answer_all("gad7", 7, "1").await;
         let saved = b
             .post(
                 "/app/registrations/daily-checkin/new",
@@ -93,7 +90,7 @@ async fn the_overview_summarises_sharing_users_and_filters_by_it() {
         assert_eq!(saved.status, 303);
         // D does not share, and answers with item 9 above 0.
         let d = login(codes[3].clone(), false).await;
-        answer(&d, "phq9", 9, "3").await;
+        d.answer_all("phq9", 9, "3").await;
 
         let [ida, idb, idc, idd] = [
             app.account_of(&codes[0]).await.to_string(),
@@ -173,16 +170,7 @@ async fn the_overview_summarises_sharing_users_and_filters_by_it() {
         assert_eq!(s.get("/dashboard?sort=%F0").await.status, 200);
 
         // The journal summary: no code, no pseudonym; logged.
-        let before = app
-            .state
-            .store
-            .run({
-                let org = org.clone();
-                move |conn| StaffViewRow::list_for_org(conn, &org, 1000, 0)
-            })
-            .await
-            .expect("views")
-            .len();
+        let before = views(&app, &org).await;
         let user_page = s.get(&format!("/dashboard/users/{ida}")).await.body;
         assert!(user_page.contains(&format!("href=\"/dashboard/users/{ida}/summary\"")));
         let summary = s.get(&format!("/dashboard/users/{ida}/summary")).await;
@@ -196,16 +184,7 @@ async fn the_overview_summarises_sharing_users_and_filters_by_it() {
             !summary.body.contains(&codes[0][codes[0].len() - 4..]),
             "not even the masked code's visible part"
         );
-        let after = app
-            .state
-            .store
-            .run({
-                let org = org.clone();
-                move |conn| StaffViewRow::list_for_org(conn, &org, 1000, 0)
-            })
-            .await
-            .expect("views")
-            .len();
+        let after = views(&app, &org).await;
         assert_eq!(
             after,
             before + 2,

@@ -7,23 +7,7 @@ use chrono::Duration;
 use mestring_domain::clock::Clock;
 use mestring_store::staff::StaffRole;
 
-use crate::helpers::{Client, TestApp, backends};
-
-async fn answer_phq9(c: &Client, value: &str) -> String {
-    let fields: Vec<(String, String)> = (1..=9)
-        .map(|i| (format!("phq9-{i}"), value.to_owned()))
-        .collect();
-    let borrowed: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let r = c.post("/app/questionnaires/phq9", &borrowed).await;
-    assert_eq!(r.status, 303, "{}", r.body);
-    r.location()
-        .expect("to the result")
-        .trim_start_matches("/app/results/")
-        .to_owned()
-}
+use crate::helpers::{TestApp, backends};
 
 /// Rows of the PHQ-9 results table (each links to one result).
 fn result_rows(html: &str) -> usize {
@@ -43,10 +27,18 @@ async fn a_voided_answer_leaves_results_chart_and_the_clinician_view() {
         let c = app.client();
         assert_eq!(c.login(&code).await.status, 303);
         assert_eq!(c.post("/consent", &[("choice", "yes")]).await.status, 303);
-        let kept = answer_phq9(&c, "1").await;
+        let kept = c
+            .answer_all("phq9", 9, "1")
+            .await
+            .trim_start_matches("/app/results/")
+            .to_owned();
         // Within the session idle limit, so the same session answers again.
         app.clock.advance(Duration::minutes(10));
-        let mistake = answer_phq9(&c, "3").await;
+        let mistake = c
+            .answer_all("phq9", 9, "3")
+            .await
+            .trim_start_matches("/app/results/")
+            .to_owned();
         let before = c.get("/app/results").await.body;
         assert_eq!(result_rows(&before), 2, "{before}");
 
@@ -78,7 +70,11 @@ async fn a_voided_answer_leaves_results_chart_and_the_clinician_view() {
         // A new answer is compared with the kept one (9), not the voided
         // one (27).
         app.clock.advance(Duration::minutes(10));
-        let next = answer_phq9(&c, "2").await;
+        let next = c
+            .answer_all("phq9", 9, "2")
+            .await
+            .trim_start_matches("/app/results/")
+            .to_owned();
         let next_page = c.get(&format!("/app/results/{next}")).await.body;
         assert!(next_page.contains(": 9. "), "{next_page}");
         assert!(!next_page.contains(": 27. "));
@@ -356,7 +352,11 @@ async fn the_operator_corrects_the_senders_entries_with_an_audit_trail() {
             .reveal();
         let c = app.client();
         assert_eq!(c.login(&code).await.status, 303);
-        let answer = answer_phq9(&c, "3").await;
+        let answer = c
+            .answer_all("phq9", 9, "3")
+            .await
+            .trim_start_matches("/app/results/")
+            .to_owned();
         let note = format!("NOTAT-{}", mestring_domain::id::Id::generate());
         let saved = c
             .post(
@@ -397,7 +397,11 @@ async fn the_operator_corrects_the_senders_entries_with_an_audit_trail() {
         // Another account with an answer and an entry of its own.
         let other = app.client();
         assert_eq!(other.login(&app.issue_code().await).await.status, 303);
-        let foreign_answer = answer_phq9(&other, "1").await;
+        let foreign_answer = other
+            .answer_all("phq9", 9, "1")
+            .await
+            .trim_start_matches("/app/results/")
+            .to_owned();
 
         let (reference, status) = feedback_line(&app, &request);
         assert_eq!(status, "open");

@@ -282,11 +282,7 @@ pub async fn submit_password(
 }
 
 fn totp_secret_of(state: &AppState, person: &StaffRow) -> Option<TotpSecret> {
-    person
-        .totp_secret
-        .as_deref()
-        .and_then(|s| state.seal.open(SEAL_PURPOSE, &person.id, s))
-        .map(TotpSecret::from_bytes)
+    TotpSecret::open_sealed(&state.seal, &person.id, person.totp_secret.as_deref())
 }
 
 fn totp_page(

@@ -17,7 +17,7 @@ use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
 
 use crate::session::{self, STAFF_COOKIE};
-use crate::totp::{SEAL_PURPOSE, TotpSecret};
+use crate::totp::TotpSecret;
 use crate::{html_status, throttled};
 
 #[derive(Template)]
@@ -191,11 +191,7 @@ async fn second_step(
     let now = state.clock.now();
     let window = STAFF_FAILURE_WINDOW;
     let id = person.id();
-    let secret = person
-        .totp_secret
-        .as_deref()
-        .and_then(|s| state.seal.open(SEAL_PURPOSE, id.as_str(), s))
-        .map(TotpSecret::from_bytes);
+    let secret = TotpSecret::open_sealed(&state.seal, id.as_str(), person.totp_secret.as_deref());
     let step = secret.and_then(|s| s.verify(&code, now));
     let check_id = id.clone();
     let accepted = state

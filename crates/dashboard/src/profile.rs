@@ -230,13 +230,12 @@ async fn check_factors(
     }
     let password_ok =
         password::verify(password.to_owned(), staff.person.password_hash.clone()).await;
-    let step = staff
-        .person
-        .totp_secret
-        .as_deref()
-        .and_then(|s| state.seal.open(SEAL_PURPOSE, id.as_str(), s))
-        .map(TotpSecret::from_bytes)
-        .and_then(|s| s.verify(code, now));
+    let step = TotpSecret::open_sealed(
+        &state.seal,
+        id.as_str(),
+        staff.person.totp_secret.as_deref(),
+    )
+    .and_then(|s| s.verify(code, now));
     let claim_id = id.clone();
     let accepted = match (password_ok, step) {
         (true, Some(step)) => {
@@ -353,11 +352,11 @@ struct NewTotpPage {
 }
 
 fn pending_secret(state: &AppState, person: &StaffRow) -> Option<TotpSecret> {
-    person
-        .pending_totp_secret
-        .as_deref()
-        .and_then(|s| state.seal.open(SEAL_PURPOSE, &person.id, s))
-        .map(TotpSecret::from_bytes)
+    TotpSecret::open_sealed(
+        &state.seal,
+        &person.id,
+        person.pending_totp_secret.as_deref(),
+    )
 }
 
 fn new_totp_page(

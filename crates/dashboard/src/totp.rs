@@ -27,6 +27,19 @@ impl std::fmt::Debug for TotpSecret {
 }
 
 impl TotpSecret {
+    /// Opens a secret sealed for staff member `owner` (the stored
+    /// `totp_secret` or `pending_totp_secret`); `None` when there is none
+    /// or it does not open.
+    pub fn open_sealed(
+        seal: &mestring_web::seal::SealKey,
+        owner: &str,
+        sealed: Option<&[u8]>,
+    ) -> Option<Self> {
+        sealed
+            .and_then(|s| seal.open(SEAL_PURPOSE, owner, s))
+            .map(Self::from_bytes)
+    }
+
     /// A new random secret.
     pub fn generate() -> Self {
         let mut bytes = vec![0u8; 20];
