@@ -32,13 +32,7 @@ impl ConsentRow {
 
     /// The domain event.
     pub fn event(&self) -> Result<ConsentEvent, StoreError> {
-        Ok(ConsentEvent {
-            kind: ConsentEventKind::parse(&self.kind).map_err(|_| StoreError::UnknownValue {
-                column: "consent_events.kind",
-                value: self.kind.clone(),
-            })?,
-            at: self.at(),
-        })
+        event_of(&self.kind, self.at)
     }
 
     /// Appends an event to an account's history.
@@ -138,26 +132,37 @@ impl ConsentRow {
     }
 }
 
+/// A stored event as the domain's; an unknown kind is an error, never a
+/// default.
+fn event_of(kind: &str, at: NaiveDateTime) -> Result<ConsentEvent, StoreError> {
+    Ok(ConsentEvent {
+        kind: ConsentEventKind::parse(kind).map_err(|_| StoreError::UnknownValue {
+            column: "consent_events.kind",
+            value: kind.to_owned(),
+        })?,
+        at: from_db(at),
+    })
+}
+
 /// The most ids one `IN (…)` query carries (SQLite allows 32766 bound
 /// values, PostgreSQL 65535).
 pub const MAX_IDS_PER_QUERY: usize = 10_000;
 
-/// The overview's gate: of `accounts`, those issued by `org` that share
-/// with it at `now` (consent timeline evaluated to the second, as in
-/// [`read_shared_account`]), handed to `f` inside one transaction. Accounts
-/// that do not share, or are another organisation's, never reach `f`.
+/// The overview's gate: the ids of those of `accounts` issued by `org`
+/// that share with it at `now` (consent timeline evaluated to the second,
+/// as in [`read_shared_account`]), handed to `f` inside one transaction.
+/// Accounts that do not share, or are another organisation's, never reach
+/// `f`.
 pub fn read_shared_accounts<T>(
     conn: &mut DbConn,
     org: &Id,
     accounts: &[String],
     now: DateTime<Utc>,
-    f: impl FnOnce(&mut DbConn, &[AccountRow]) -> Result<T, StoreError>,
+    f: impl FnOnce(&mut DbConn, &[String]) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     crate::conn::transaction_on(conn, |conn| {
         let mut sharing = Vec::new();
         for chunk in accounts.chunks(MAX_IDS_PER_QUERY) {
-            // Ids first, the full rows only for those who share: most of
-            // an organisation's codes do not share, and rows cost parsing.
             let ids: Vec<String> = accounts::table
                 .filter(accounts::id.eq_any(chunk))
                 .filter(accounts::org_id.eq(org.as_str()))
@@ -172,13 +177,7 @@ pub fn read_shared_accounts<T>(
                         .is_some_and(|h| consent::sharing_state(h, now).is_sharing())
                 })
                 .collect();
-            sharing.extend(
-                accounts::table
-                    .filter(accounts::id.eq_any(&shared))
-                    .filter(accounts::org_id.eq(org.as_str()))
-                    .select(AccountRow::as_select())
-                    .load::<AccountRow>(conn)?,
-            );
+            sharing.extend(shared);
         }
         f(conn, &sharing)
     })
@@ -191,37 +190,31 @@ pub fn read_shared_org<T>(
     conn: &mut DbConn,
     org: &Id,
     now: DateTime<Utc>,
-    f: impl FnOnce(&mut DbConn, &[AccountRow]) -> Result<T, StoreError>,
+    f: impl FnOnce(&mut DbConn, &[String]) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     crate::conn::transaction_on(conn, |conn| {
-        let rows: Vec<ConsentRow> = consent_events::table
+        let rows: Vec<(String, String, NaiveDateTime)> = consent_events::table
             .inner_join(accounts::table)
             .filter(accounts::org_id.eq(org.as_str()))
             .order((consent_events::account_id.asc(), consent_events::at.asc()))
-            .select(ConsentRow::as_select())
+            .select((
+                consent_events::account_id,
+                consent_events::kind,
+                consent_events::at,
+            ))
             .load(conn)?;
         let mut histories: std::collections::BTreeMap<String, Vec<ConsentEvent>> =
             std::collections::BTreeMap::new();
-        for row in rows {
-            let event = row.event()?;
-            histories.entry(row.account_id).or_default().push(event);
+        for (account, kind, at) in rows {
+            let event = event_of(&kind, at)?;
+            histories.entry(account).or_default().push(event);
         }
         let shared: Vec<String> = histories
             .into_iter()
             .filter(|(_, h)| consent::sharing_state(h, now).is_sharing())
             .map(|(id, _)| id)
             .collect();
-        let mut sharing = Vec::with_capacity(shared.len());
-        for chunk in shared.chunks(MAX_IDS_PER_QUERY) {
-            sharing.extend(
-                accounts::table
-                    .filter(accounts::id.eq_any(chunk))
-                    .filter(accounts::org_id.eq(org.as_str()))
-                    .select(AccountRow::as_select())
-                    .load::<AccountRow>(conn)?,
-            );
-        }
-        f(conn, &sharing)
+        f(conn, &shared)
     })
 }
 

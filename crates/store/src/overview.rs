@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::accounts::AccountRow;
+use crate::schema::accounts;
 use crate::schema_program::{
     measure_summaries, questionnaire_responses, registration_entries, step_progress,
 };
@@ -128,11 +128,36 @@ pub fn refresh_measure(
     Ok(())
 }
 
+/// The columns of a sharing account the overview needs (not its code
+/// hash or sealed pseudonym: thousands of these are read per request).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = accounts)]
+pub struct SharedAccount {
+    /// Id.
+    pub id: String,
+    /// Program.
+    pub program_slug: Option<String>,
+    created_at: NaiveDateTime,
+    last_login_at: Option<NaiveDateTime>,
+}
+
+impl SharedAccount {
+    /// When the code was issued.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        from_db(self.created_at)
+    }
+
+    /// The latest login.
+    pub fn last_login_at(&self) -> Option<DateTime<Utc>> {
+        self.last_login_at.map(from_db)
+    }
+}
+
 /// The overview's raw data about one sharing account.
 #[derive(Debug, Clone)]
 pub struct SharedSummaryRows {
     /// The account.
-    pub account: AccountRow,
+    pub account: SharedAccount,
     /// One row per questionnaire answered.
     pub measures: Vec<MeasureSummary>,
     /// Its answers that were not voided, oldest first (only when
@@ -176,46 +201,65 @@ impl Wanted {
     };
 }
 
-/// Loads [`SharedSummaryRows`] for `accounts` in a few queries (one per
-/// table, not one per account), only the parts `wanted`; registrations are
-/// counted from `since`. Call only with accounts that share (see
-/// [`crate::consent::read_shared_accounts`]).
+/// Loads [`SharedSummaryRows`] for the accounts `ids` in a few queries (one
+/// per table, not one per account; the accounts with their answer
+/// summaries in one joined query), only the parts `wanted`; registrations
+/// are counted from `since`. Call only with the ids a consent gate handed
+/// out ([`crate::consent::read_shared_accounts`],
+/// [`crate::consent::read_shared_org`]).
 pub fn summary_rows(
     conn: &mut DbConn,
-    accounts: &[AccountRow],
+    ids: &[String],
     since: DateTime<Utc>,
     wanted: Wanted,
 ) -> Result<Vec<SharedSummaryRows>, StoreError> {
-    let mut out: Vec<SharedSummaryRows> = accounts
-        .iter()
-        .map(|a| SharedSummaryRows {
-            account: a.clone(),
-            measures: Vec::new(),
-            responses: Vec::new(),
-            completed_steps: wanted.steps.then(Vec::new),
-            last_step: None,
-            recent_registrations: 0,
-            last_registration: None,
+    let mut out: Vec<SharedSummaryRows> = Vec::with_capacity(ids.len());
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(ids.len());
+    let mut slot = |account: SharedAccount, out: &mut Vec<SharedSummaryRows>| -> usize {
+        *index.entry(account.id.clone()).or_insert_with(|| {
+            out.push(SharedSummaryRows {
+                account,
+                measures: Vec::new(),
+                responses: Vec::new(),
+                completed_steps: wanted.steps.then(Vec::new),
+                last_step: None,
+                recent_registrations: 0,
+                last_registration: None,
+            });
+            out.len() - 1
         })
-        .collect();
-    let index: HashMap<String, usize> = accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.id.clone(), i))
-        .collect();
-    for chunk in accounts.chunks(crate::consent::MAX_IDS_PER_QUERY) {
-        let ids: Vec<&str> = chunk.iter().map(|a| a.id.as_str()).collect();
+    };
+    for chunk in ids.chunks(crate::consent::MAX_IDS_PER_QUERY) {
         if wanted.measurements {
-            let measures: Vec<MeasureSummary> = measure_summaries::table
-                .filter(measure_summaries::account_id.eq_any(&ids))
-                .select(MeasureSummary::as_select())
+            let rows: Vec<(SharedAccount, Option<MeasureSummary>)> = accounts::table
+                .left_join(measure_summaries::table)
+                .filter(accounts::id.eq_any(chunk))
+                .select((
+                    SharedAccount::as_select(),
+                    Option::<MeasureSummary>::as_select(),
+                ))
                 .load(conn)?;
-            for m in measures {
-                if let Some(&i) = index.get(&m.account_id) {
-                    out[i].measures.push(m);
-                }
+            for (account, measure) in rows {
+                let i = slot(account, &mut out);
+                out[i].measures.extend(measure);
+            }
+        } else {
+            let rows: Vec<SharedAccount> = accounts::table
+                .filter(accounts::id.eq_any(chunk))
+                .select(SharedAccount::as_select())
+                .load(conn)?;
+            for account in rows {
+                slot(account, &mut out);
             }
         }
+    }
+    let index: HashMap<String, usize> = out
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.account.id.clone(), i))
+        .collect();
+    for chunk in ids.chunks(crate::consent::MAX_IDS_PER_QUERY) {
+        let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
         if wanted.answers {
             let responses: Vec<Measurement> = questionnaire_responses::table
                 .filter(questionnaire_responses::account_id.eq_any(&ids))

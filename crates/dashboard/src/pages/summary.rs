@@ -74,7 +74,8 @@ pub async fn summary(
         .store
         .run(move |conn| {
             let read = read_shared_account(conn, &org, &account, now, |conn, row| {
-                let mut rows = summary_rows(conn, std::slice::from_ref(row), since, Wanted::ALL)?;
+                let mut rows =
+                    summary_rows(conn, std::slice::from_ref(&row.id), since, Wanted::ALL)?;
                 Ok(rows.pop())
             })?;
             if matches!(read, SharedRead::NotFound) {
