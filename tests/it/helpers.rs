@@ -242,6 +242,17 @@ impl TestApp {
         Client::new(&self.base, Some(ip.parse().expect("ip")))
     }
 
+    /// A new organisation and one code it issued for `program`.
+    pub async fn org_with_code(&self, name: &str, program: &str) -> (Id, String) {
+        let org = self.create_org(name).await;
+        let code = self
+            .issue_codes_for(Some(&org), Some(program), 1)
+            .await
+            .remove(0)
+            .reveal();
+        (org, code)
+    }
+
     /// Fixture: an organisation.
     pub async fn create_org(&self, name: &str) -> Id {
         let name = name.to_owned();

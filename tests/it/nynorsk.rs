@@ -54,12 +54,7 @@ async fn accept_language_decides_the_first_visit_and_the_switch_wins() {
 async fn a_users_journey_renders_in_nynorsk() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
-        let org = app.create_org("Klinikk Nynorsk").await;
-        let code = app
-            .issue_codes_for(Some(&org), Some("nedstemthet"), 1)
-            .await
-            .remove(0)
-            .reveal();
+        let (_, code) = app.org_with_code("Klinikk Nynorsk", "nedstemthet").await;
         let c = app.client();
         assert_eq!(c.get("/lang/nn?next=/login").await.status, 303);
         assert_nynorsk("/login", &c.get("/login").await.body);

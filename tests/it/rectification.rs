@@ -18,12 +18,7 @@ fn result_rows(html: &str) -> usize {
 async fn a_voided_answer_leaves_results_chart_and_the_clinician_view() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
-        let org = app.create_org("Klinikk Retting").await;
-        let code = app
-            .issue_codes_for(Some(&org), Some("nedstemthet"), 1)
-            .await
-            .remove(0)
-            .reveal();
+        let (org, code) = app.org_with_code("Klinikk Retting", "nedstemthet").await;
         let c = app.client();
         assert_eq!(c.login(&code).await.status, 303);
         assert_eq!(c.post("/consent", &[("choice", "yes")]).await.status, 303);
@@ -344,12 +339,7 @@ fn feedback_line(app: &TestApp, needle: &str) -> (String, String) {
 async fn the_operator_corrects_the_senders_entries_with_an_audit_trail() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
-        let org = app.create_org("Klinikk Retting").await;
-        let code = app
-            .issue_codes_for(Some(&org), Some("nedstemthet"), 1)
-            .await
-            .remove(0)
-            .reveal();
+        let (_, code) = app.org_with_code("Klinikk Retting", "nedstemthet").await;
         let c = app.client();
         assert_eq!(c.login(&code).await.status, 303);
         let answer = c

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::html_status;
 use crate::password::{self, PasswordProblem};
-use crate::totp::{SEAL_PURPOSE, TotpSecret, qr_svg};
+use crate::totp::{SEAL_PURPOSE, TotpSecret};
 
 use mestring_domain::policy::retention::INVITATION;
 
@@ -292,10 +292,7 @@ fn totp_page(
     secret: &TotpSecret,
     error: Option<String>,
 ) -> Result<String, AppError> {
-    let qr = qr_svg(
-        &secret.otpauth_uri(&person.email),
-        ctx.t("dashboard.totp_qr_label"),
-    );
+    let qr = secret.enrolment_qr(&person.email, ctx.t("dashboard.totp_qr_label"));
     Ok(TotpPage {
         ctx,
         token,

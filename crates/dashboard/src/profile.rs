@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::codes::masked_pseudonym;
 use crate::password::{self, check_new};
 use crate::session::Staff;
-use crate::totp::{SEAL_PURPOSE, TotpSecret, qr_svg};
+use crate::totp::{SEAL_PURPOSE, TotpSecret};
 use crate::{fmt_date_time, html_status};
 
 /// How many of one's own access-log entries the profile lists.
@@ -365,10 +365,7 @@ fn new_totp_page(
     secret: &TotpSecret,
     error: Option<String>,
 ) -> Result<String, AppError> {
-    let qr = qr_svg(
-        &secret.otpauth_uri(&person.email),
-        ctx.t("dashboard.totp_qr_label"),
-    );
+    let qr = secret.enrolment_qr(&person.email, ctx.t("dashboard.totp_qr_label"));
     Ok(NewTotpPage {
         ctx,
         secret: secret.base32(),

@@ -40,6 +40,12 @@ impl TotpSecret {
             .map(Self::from_bytes)
     }
 
+    /// The enrolment QR code (inline SVG) for `account` (the e-mail shown in
+    /// the authenticator app), titled `title`.
+    pub fn enrolment_qr(&self, account: &str, title: &str) -> String {
+        qr_svg(&self.otpauth_uri(account), title)
+    }
+
     /// A new random secret.
     pub fn generate() -> Self {
         let mut bytes = vec![0u8; 20];

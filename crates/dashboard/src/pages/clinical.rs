@@ -147,3 +147,16 @@ pub fn trajectory_text(ctx: &Ctx, t: Option<Trajectory>) -> String {
     }
     .to_owned()
 }
+
+/// "2 of 6" modules, or a dash without a program.
+pub fn modules_text(ctx: &Ctx, modules: Option<(usize, usize)>) -> String {
+    modules.map_or_else(
+        || "–".to_owned(),
+        |(done, all)| {
+            ctx.tr.fill(
+                "dashboard.modules_of",
+                &[("done", &done.to_string()), ("all", &all.to_string())],
+            )
+        },
+    )
+}

@@ -15,7 +15,7 @@ use mestring_store::staff::{
 use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
 
-use super::clinical::{Clinical, summarise, trajectory_text};
+use super::clinical::{Clinical, modules_text, summarise, trajectory_text};
 use crate::codes::{MAX_PER_SHEET, masked_pseudonym, open_pseudonym};
 use crate::session::Staff;
 use crate::{fmt_date, fmt_date_time, html_status};
@@ -190,15 +190,7 @@ fn cells(ctx: &Ctx, c: &Clinical) -> ClinicalCells {
             })
             .collect(),
         item9: c.item9,
-        modules: c.modules.map_or_else(
-            || "–".to_owned(),
-            |(done, all)| {
-                ctx.tr.fill(
-                    "dashboard.modules_of",
-                    &[("done", &done.to_string()), ("all", &all.to_string())],
-                )
-            },
-        ),
+        modules: modules_text(ctx, c.modules),
         recent: c.recent_registrations,
     }
 }

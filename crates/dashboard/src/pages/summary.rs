@@ -15,7 +15,7 @@ use mestring_store::overview::{Wanted, summary_rows};
 use mestring_store::staff_views::StaffViewRow;
 use mestring_web::{AppError, AppState, Ctx};
 
-use super::clinical::{summarise, trajectory_text};
+use super::clinical::{modules_text, summarise, trajectory_text};
 use super::overview::program_title;
 use crate::session::Staff;
 use crate::{fmt_date, fmt_date_time, html_status};
@@ -140,15 +140,7 @@ pub async fn summary(
                 sharing_until: fmt_date(lapses_at),
                 measures,
                 item9: c.item9,
-                modules: c.modules.map_or_else(
-                    || "–".to_owned(),
-                    |(done, all)| {
-                        ctx.tr.fill(
-                            "dashboard.modules_of",
-                            &[("done", &done.to_string()), ("all", &all.to_string())],
-                        )
-                    },
-                ),
+                modules: modules_text(&ctx, c.modules),
                 recent: c.recent_registrations,
                 last_activity: c
                     .last_activity
