@@ -753,7 +753,7 @@ async fn invitation_links_expire_after_72_hours() {
             &app.state.store,
             &app.state.mail,
             &app.base,
-            &org,
+            &mestring_store::staff::StaffHome::Organisation(org.clone()),
             "ny@a.no",
             "Ny Fagperson",
             StaffRole::Clinician,

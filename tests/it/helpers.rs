@@ -753,6 +753,17 @@ impl TestApp {
         email: &str,
         role: mestring_store::staff::StaffRole,
     ) -> StaffFixture {
+        let home = mestring_store::staff::StaffHome::Organisation(org.clone());
+        self.create_staff_at(home, email, role).await
+    }
+
+    /// Fixture: an active staff member of an organisation or a channel.
+    pub async fn create_staff_at(
+        &self,
+        home: mestring_store::staff::StaffHome,
+        email: &str,
+        role: mestring_store::staff::StaffRole,
+    ) -> StaffFixture {
         use mestring_store::staff::{NewStaff, StaffRow};
         let password = format!("pw-{}", Id::generate());
         let phc = mestring_dashboard::password::hash(password.clone())
@@ -762,7 +773,7 @@ impl TestApp {
         let seal = self.state.seal.clone();
         let bytes = totp.as_bytes().to_vec();
         let now = self.clock.now();
-        let (org2, email2) = (org.clone(), email.to_owned());
+        let email2 = email.to_owned();
         let id = self
             .state
             .store
@@ -770,7 +781,7 @@ impl TestApp {
                 let id = StaffRow::insert(
                     conn,
                     &NewStaff {
-                        org_id: &org2,
+                        home: &home,
                         email: &email2,
                         name: "Test Fagperson",
                         role,

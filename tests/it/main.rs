@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod aggregates;
 mod cli;
 mod consent;
 mod dashboard;

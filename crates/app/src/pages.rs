@@ -44,6 +44,7 @@ struct PrivacyPage {
     days: i64,
     renewal_weeks: u32,
     lapse_weeks: u32,
+    aggregates_k: u32,
 }
 
 /// `GET /privacy`. Every number on the page is the constant (or setting)
@@ -57,6 +58,7 @@ pub async fn show_privacy(state: web::Data<AppState>, ctx: Ctx) -> Result<HttpRe
         days: state.config.security_log_days,
         renewal_weeks: mestring_domain::policy::sharing::RENEWAL_QUESTION_WEEKS,
         lapse_weeks: mestring_domain::policy::sharing::LAPSE_WEEKS,
+        aggregates_k: state.config.aggregates_k.get(),
     };
     Ok(html(page.render()?))
 }

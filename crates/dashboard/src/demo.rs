@@ -1,7 +1,7 @@
 //! `serve --demo`: a staff account a newcomer can log in with.
 
 use mestring_domain::id::Id;
-use mestring_store::staff::{NewStaff, StaffRole, StaffRow};
+use mestring_store::staff::{NewStaff, StaffHome, StaffRole, StaffRow};
 use mestring_web::{AppError, AppState};
 use rand::RngCore;
 
@@ -33,7 +33,7 @@ pub async fn seed(state: &AppState, org: &Id) -> Result<DemoStaff, AppError> {
     login_for(
         &state.store,
         &state.seal,
-        org,
+        &StaffHome::Organisation(org.clone()),
         DEMO_STAFF_EMAIL,
         "Demo Fagperson",
         state.clock.now(),
@@ -41,18 +41,22 @@ pub async fn seed(state: &AppState, org: &Id) -> Result<DemoStaff, AppError> {
     .await
 }
 
-/// Creates (or re-keys) an active superuser of `org` with a fresh random
-/// password and TOTP secret, and returns them: for `serve --demo` and for
-/// `mestring seed`, never for real staff (who choose their own password
-/// through an invitation).
+/// Creates (or re-keys) an active superuser of an organisation, or tool
+/// manager of a channel, with a fresh random password and TOTP secret, and
+/// returns them: for `serve --demo` and for `mestring seed`, never for real
+/// staff (who choose their own password through an invitation).
 pub async fn login_for(
     store: &mestring_store::Store,
     seal: &mestring_web::seal::SealKey,
-    org: &Id,
+    home: &StaffHome,
     email: &str,
     name: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<DemoStaff, AppError> {
+    let role = match home {
+        StaffHome::Organisation(_) => StaffRole::Superuser,
+        StaffHome::Channel(_) => StaffRole::ToolManager,
+    };
     let mut raw = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let password = format!("demo-{}", hex::encode(raw));
@@ -62,7 +66,7 @@ pub async fn login_for(
     let secret = TotpSecret::generate();
     let seal = seal.clone();
     let totp_bytes = secret.as_bytes().to_vec();
-    let org = org.clone();
+    let home = home.clone();
     let (email, name) = (email.to_owned(), name.to_owned());
     let login_email = email.clone();
     store
@@ -72,10 +76,10 @@ pub async fn login_for(
                 None => StaffRow::insert(
                     conn,
                     &NewStaff {
-                        org_id: &org,
+                        home: &home,
                         email: &email,
                         name: &name,
-                        role: StaffRole::Superuser,
+                        role,
                     },
                     now,
                 )?,

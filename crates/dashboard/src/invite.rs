@@ -10,8 +10,11 @@ use chrono::{DateTime, Utc};
 use mestring_domain::content::Lang;
 use mestring_domain::id::Id;
 use mestring_mail::Mailer;
+use mestring_store::channels::ChannelRow;
 use mestring_store::organisations::OrganisationRow;
-use mestring_store::staff::{InvitationRow, NewStaff, StaffRole, StaffRow, normalise_email};
+use mestring_store::staff::{
+    InvitationRow, NewStaff, StaffHome, StaffRole, StaffRow, normalise_email,
+};
 use mestring_store::{Store, StoreError};
 use mestring_web::i18n::Catalog;
 use mestring_web::session::hash_token;
@@ -40,6 +43,14 @@ pub enum InviteError {
     /// No such organisation.
     #[error("no organisation with that id")]
     NoOrg,
+    /// No such channel.
+    #[error("no channel with that name")]
+    NoChannel,
+    /// Tool managers belong to a channel; everyone else to an organisation.
+    #[error(
+        "a tool manager belongs to a channel (--channel), clinicians and superusers to an organisation (--org)"
+    )]
+    RoleHome,
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
@@ -99,12 +110,15 @@ pub async fn invite(
     store: &Store,
     mail: &Arc<Mailer>,
     base_url: &str,
-    org: &Id,
+    home: &StaffHome,
     email: &str,
     name: &str,
     role: StaffRole,
     now: DateTime<Utc>,
 ) -> Result<Invitation, InviteError> {
+    if (role == StaffRole::ToolManager) != matches!(home, StaffHome::Channel(_)) {
+        return Err(InviteError::RoleHome);
+    }
     let email = normalise_email(email);
     let name = name.trim().to_owned();
     if !valid_email(&email) {
@@ -115,15 +129,21 @@ pub async fn invite(
     }
     let token = new_token();
     let token_hash = hash_token(&token);
-    let org = org.clone();
+    let home = home.clone();
     let insert_email = email.clone();
     let expires = now + INVITATION;
     let (staff_id, org_name) = store
         .transaction(move |conn| {
-            let org_row = match OrganisationRow::find(conn, &org) {
-                Ok(o) => o,
-                Err(StoreError::NotFound) => return Ok(Err(InviteError::NoOrg)),
-                Err(e) => return Err(e),
+            let home_name = match &home {
+                StaffHome::Organisation(org) => match OrganisationRow::find(conn, org) {
+                    Ok(o) => o.name,
+                    Err(StoreError::NotFound) => return Ok(Err(InviteError::NoOrg)),
+                    Err(e) => return Err(e),
+                },
+                StaffHome::Channel(ch) => match ChannelRow::find(conn, ch)? {
+                    Some(c) => c.name,
+                    None => return Ok(Err(InviteError::NoChannel)),
+                },
             };
             if StaffRow::find_by_email(conn, &insert_email)?.is_some() {
                 return Ok(Err(InviteError::EmailTaken));
@@ -131,7 +151,7 @@ pub async fn invite(
             let id = StaffRow::insert(
                 conn,
                 &NewStaff {
-                    org_id: &org,
+                    home: &home,
                     email: &insert_email,
                     name: &name,
                     role,
@@ -139,7 +159,7 @@ pub async fn invite(
                 now,
             )?;
             InvitationRow::insert(conn, &token_hash, &id, now, expires)?;
-            Ok(Ok((id, org_row.name)))
+            Ok(Ok((id, home_name)))
         })
         .await
         .map_err(|e| match e {

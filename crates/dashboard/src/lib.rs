@@ -1,10 +1,12 @@
-//! The staff side: clinicians and superusers of an organisation.
+//! The staff side: clinicians and superusers of an organisation, and tool
+//! managers of a channel (group data only).
 //!
 //! Staff log in at `/staff/login` with e-mail, password and a TOTP code;
 //! the dashboard is `/dashboard`. Staff see the codes their organisation
 //! issued and, only while a user's sharing consent is active, that user's
 //! data. Anything of another organisation is 404.
 
+mod aggregates;
 pub mod codes;
 pub mod demo;
 pub mod invite;
@@ -41,6 +43,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/dashboard", web::get().to(pages::home))
         .route("/dashboard/codes", web::post().to(codes::submit_issue))
         .route("/dashboard/sheets/{id}", web::get().to(codes::show_sheet))
+        .route(
+            "/dashboard/aggregates",
+            web::get().to(aggregates::organisation),
+        )
+        .route(
+            "/dashboard/aggregates.csv",
+            web::get().to(aggregates::organisation_csv),
+        )
+        .route("/dashboard/channel", web::get().to(aggregates::channel))
+        .route(
+            "/dashboard/channel.csv",
+            web::get().to(aggregates::channel_csv),
+        )
         .route("/dashboard/profile", web::get().to(profile::show))
         .route(
             "/dashboard/profile/export.json",

@@ -49,8 +49,10 @@ pub async fn show(
     q: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, AppError> {
     let pending = session::lookup(&state, &req).await?;
-    if matches!(&pending, Some((s, _)) if s.verified) {
-        return Ok(see_other("/dashboard"));
+    if let Some((s, person)) = &pending
+        && s.verified
+    {
+        return Ok(see_other(session::start_page(person)));
     }
     let notice = if q.logged_out {
         Some(ctx.t("dashboard.logged_out").to_owned())
@@ -186,7 +188,7 @@ async fn second_step(
         return Ok(see_other("/staff/login"));
     };
     if pending.verified {
-        return Ok(see_other("/dashboard"));
+        return Ok(see_other(session::start_page(&person)));
     }
     let now = state.clock.now();
     let window = STAFF_FAILURE_WINDOW;
@@ -234,7 +236,7 @@ async fn second_step(
     let token = session::start(&state, id.clone(), true).await?;
     tracing::info!(staff = %id, "staff logged in");
     Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/dashboard"))
+        .insert_header((header::LOCATION, session::start_page(&person)))
         .cookie(session::cookie(&token, state.config.secure_cookies))
         .finish())
 }

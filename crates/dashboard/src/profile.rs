@@ -8,8 +8,9 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use mestring_domain::policy::throttle::{STAFF_FAILURE_WINDOW, STAFF_FAILURES_PER_HOUR};
+use mestring_store::channels::ChannelRow;
 use mestring_store::organisations::OrganisationRow;
-use mestring_store::staff::{StaffRole, StaffRow};
+use mestring_store::staff::{StaffHome, StaffRole, StaffRow};
 use mestring_store::staff_sessions::StaffSessionRow;
 use mestring_store::staff_views::StaffViewRow;
 use mestring_web::{AppError, AppState, Ctx};
@@ -17,7 +18,7 @@ use serde::Deserialize;
 
 use crate::codes::masked_pseudonym;
 use crate::password::{self, check_new};
-use crate::session::Staff;
+use crate::session::AnyStaff;
 use crate::totp::{SEAL_PURPOSE, TotpSecret};
 use crate::{fmt_date_time, html_status};
 
@@ -42,18 +43,27 @@ pub struct Profile {
     views: Vec<(String, String)>,
 }
 
-async fn load(state: &AppState, staff: &Staff) -> Result<Profile, AppError> {
+async fn load(state: &AppState, staff: &AnyStaff) -> Result<Profile, AppError> {
     let id = staff.id();
-    let org = staff.org();
-    let load_org = org.clone();
+    let home = staff.home.clone();
+    let load_home = home.clone();
     let (person, org_name, views) = state
         .store
         .run(move |conn| {
-            Ok((
-                StaffRow::find(conn, &id)?,
-                OrganisationRow::find(conn, &load_org)?.name,
-                StaffViewRow::list_for_staff(conn, &id, OWN_VIEWS_SHOWN)?,
-            ))
+            let person = StaffRow::find(conn, &id)?;
+            // A tool manager opens no user's page, so has no access log.
+            Ok(match &load_home {
+                StaffHome::Organisation(org) => (
+                    person,
+                    OrganisationRow::find(conn, org)?.name,
+                    StaffViewRow::list_for_staff(conn, &id, OWN_VIEWS_SHOWN)?,
+                ),
+                StaffHome::Channel(ch) => (
+                    person,
+                    ChannelRow::find(conn, ch)?.map_or_else(|| ch.to_string(), |c| c.name),
+                    Vec::new(),
+                ),
+            })
         })
         .await?;
     Ok(Profile {
@@ -72,7 +82,11 @@ async fn load(state: &AppState, staff: &Staff) -> Result<Profile, AppError> {
                     fmt_date_time(v.at),
                     v.pseudonym
                         .as_deref()
-                        .and_then(|p| masked_pseudonym(&state.seal, &org, p))
+                        .zip(match &home {
+                            StaffHome::Organisation(org) => Some(org),
+                            StaffHome::Channel(_) => None,
+                        })
+                        .and_then(|(p, org)| masked_pseudonym(&state.seal, org, p))
                         .unwrap_or_else(|| "–".to_owned()),
                 )
             })
@@ -94,7 +108,7 @@ struct ProfilePage {
 
 async fn page(
     state: &AppState,
-    staff: &Staff,
+    staff: &AnyStaff,
     ctx: Ctx,
     notice: Option<String>,
     error: Option<(&'static str, String)>,
@@ -108,6 +122,7 @@ async fn page(
     let role_text = match staff.person.role() {
         StaffRole::Clinician => ctx.t("dashboard.role_clinician"),
         StaffRole::Superuser => ctx.t("dashboard.role_superuser"),
+        StaffRole::ToolManager => ctx.t("dashboard.role_tool_manager"),
     }
     .to_owned();
     let page = ProfilePage {
@@ -131,7 +146,7 @@ pub struct ProfileQuery {
 /// `GET /dashboard/profile`.
 pub async fn show(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: AnyStaff,
     ctx: Ctx,
     q: web::Query<ProfileQuery>,
 ) -> Result<HttpResponse, AppError> {
@@ -145,7 +160,7 @@ pub async fn show(
 }
 
 /// `GET /dashboard/profile/export.json`: the same as the page, as JSON.
-pub async fn export(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, AppError> {
+pub async fn export(state: web::Data<AppState>, staff: AnyStaff) -> Result<HttpResponse, AppError> {
     let p = load(&state, &staff).await?;
     let body = serde_json::json!({
         "format": "mestring-staff-export-v1",
@@ -190,7 +205,7 @@ pub struct NameForm {
 /// `POST /dashboard/profile/name`.
 pub async fn submit_name(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: AnyStaff,
     ctx: Ctx,
     form: web::Form<NameForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -201,10 +216,10 @@ pub async fn submit_name(
             return page(&state, &staff, ctx, None, Some(("name", msg))).await;
         }
     };
-    let (org, id) = (staff.org(), staff.id());
+    let id = staff.id();
     state
         .store
-        .run(move |conn| StaffRow::set_name(conn, &org, &id, &name))
+        .run(move |conn| StaffRow::set_own_name(conn, &id, &name))
         .await?;
     tracing::info!(staff = %staff.id(), "staff corrected their name");
     Ok(see_other("/dashboard/profile?done=name"))
@@ -214,7 +229,7 @@ pub async fn submit_name(
 /// the per-account limit. `Ok(step)` is the accepted TOTP step.
 async fn check_factors(
     state: &AppState,
-    staff: &Staff,
+    staff: &AnyStaff,
     password: &str,
     code: &str,
 ) -> Result<Option<i64>, AppError> {
@@ -274,7 +289,7 @@ pub struct PasswordForm {
 /// password checked as at the invitation; other sessions end.
 pub async fn submit_password(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: AnyStaff,
     ctx: Ctx,
     form: web::Form<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -319,7 +334,7 @@ pub struct FactorsForm {
 /// old one works until then.
 pub async fn start_totp(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: AnyStaff,
     ctx: Ctx,
     form: web::Form<FactorsForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -378,7 +393,7 @@ fn new_totp_page(
 /// `GET /dashboard/profile/totp`: the pending secret as text and QR code.
 pub async fn show_totp(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: AnyStaff,
     ctx: Ctx,
 ) -> Result<HttpResponse, AppError> {
     let Some(secret) = pending_secret(&state, &staff.person) else {
@@ -401,7 +416,7 @@ pub struct ConfirmForm {
 /// it the one that counts; other sessions end.
 pub async fn confirm_totp(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: AnyStaff,
     ctx: Ctx,
     form: web::Form<ConfirmForm>,
 ) -> Result<HttpResponse, AppError> {

@@ -9,9 +9,10 @@ use actix_web::dev::Payload;
 use actix_web::error::InternalError;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use mestring_domain::channel::ChannelSlug;
 use mestring_domain::id::Id;
 use mestring_store::sessions::SessionLimits;
-use mestring_store::staff::{StaffRole, StaffRow};
+use mestring_store::staff::{StaffHome, StaffRole, StaffRow};
 use mestring_store::staff_sessions::StaffSessionRow;
 use mestring_web::session::{SessionToken, hash_token};
 use mestring_web::{AppError, AppState};
@@ -49,6 +50,15 @@ pub async fn start(state: &AppState, staff: Id, verified: bool) -> Result<Sessio
     Ok(token)
 }
 
+/// Where a login lands: the codes overview, or a tool manager's channel.
+pub fn start_page(person: &StaffRow) -> &'static str {
+    if person.role() == StaffRole::ToolManager {
+        "/dashboard/channel"
+    } else {
+        "/dashboard"
+    }
+}
+
 /// The live session behind the request's cookie, verified or not.
 pub async fn lookup(
     state: &AppState,
@@ -65,18 +75,51 @@ pub async fn lookup(
         .await?)
 }
 
-/// A logged-in (both factors) staff member. Extracting it re-reads the
-/// session and the account on every request, so a deactivation or an
-/// expiry takes effect on the very next request.
+/// A logged-in (both factors) staff member of any role: the profile pages.
+/// Extracting it re-reads the session and the account on every request,
+/// so a deactivation or an expiry takes effect on the very next request.
+#[derive(Debug, Clone)]
+pub struct AnyStaff {
+    /// The account.
+    pub person: StaffRow,
+    /// Hash of this session's token.
+    pub token_hash: String,
+    /// Where this person works.
+    pub home: StaffHome,
+}
+
+impl AnyStaff {
+    /// The staff id.
+    pub fn id(&self) -> Id {
+        self.person.id()
+    }
+}
+
+/// A logged-in clinician or superuser of an organisation: every page about
+/// codes, users, sheets and access logs. A tool manager gets 404 here (the
+/// pages are not theirs), never a redirect that would confirm they exist.
 #[derive(Debug, Clone)]
 pub struct Staff {
     /// The account.
     pub person: StaffRow,
     /// Hash of this session's token.
     pub token_hash: String,
+    org: Id,
 }
 
 impl Staff {
+    /// Organisation staff from any staff; none for a tool manager.
+    pub fn from_any(any: AnyStaff) -> Option<Self> {
+        match any.home {
+            StaffHome::Organisation(org) => Some(Staff {
+                person: any.person,
+                token_hash: any.token_hash,
+                org,
+            }),
+            StaffHome::Channel(_) => None,
+        }
+    }
+
     /// The staff id.
     pub fn id(&self) -> Id {
         self.person.id()
@@ -84,7 +127,7 @@ impl Staff {
 
     /// The organisation.
     pub fn org(&self) -> Id {
-        self.person.org()
+        self.org.clone()
     }
 
     /// Whether this person is a superuser.
@@ -102,6 +145,16 @@ impl Staff {
     }
 }
 
+/// A logged-in tool manager: the channel's aggregates and deletion records
+/// only. Organisation staff get 404 on these pages.
+#[derive(Debug, Clone)]
+pub struct ToolManager {
+    /// The account.
+    pub person: StaffRow,
+    /// The channel.
+    pub channel: ChannelSlug,
+}
+
 fn to_login() -> actix_web::Error {
     InternalError::from_response(
         "staff login required",
@@ -112,6 +165,33 @@ fn to_login() -> actix_web::Error {
     .into()
 }
 
+async fn extract_any(req: HttpRequest) -> Result<AnyStaff, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::internal("AppState missing"))?;
+    match lookup(&state, &req).await? {
+        Some((session, person)) if session.verified => {
+            let home = person.home().map_err(AppError::from)?;
+            Ok(AnyStaff {
+                person,
+                token_hash: session.token_hash,
+                home,
+            })
+        }
+        _ => Err(to_login()),
+    }
+}
+
+impl FromRequest for AnyStaff {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(extract_any(req.clone()))
+    }
+}
+
 impl FromRequest for Staff {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
@@ -119,16 +199,25 @@ impl FromRequest for Staff {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| AppError::internal("AppState missing"))?;
-            match lookup(&state, &req).await? {
-                Some((session, person)) if session.verified => Ok(Staff {
-                    person,
-                    token_hash: session.token_hash,
+            Staff::from_any(extract_any(req).await?).ok_or_else(|| AppError::NotFound.into())
+        })
+    }
+}
+
+impl FromRequest for ToolManager {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let any = extract_any(req).await?;
+            match any.home {
+                StaffHome::Channel(channel) => Ok(ToolManager {
+                    person: any.person,
+                    channel,
                 }),
-                _ => Err(to_login()),
+                StaffHome::Organisation(_) => Err(AppError::NotFound.into()),
             }
         })
     }

@@ -5,11 +5,14 @@
 
 pub mod access_code;
 pub mod calendar;
+pub mod channel;
 pub mod clock;
 pub mod consent;
 pub mod content;
 pub mod fhir;
 pub mod id;
+pub mod periods;
 pub mod policy;
 pub mod retention;
 pub mod scoring;
+pub mod suppression;

@@ -210,6 +210,18 @@ pub mod password {
     pub const MAX_CONCURRENT_HASHES: usize = 2;
 }
 
+/// Group data (aggregates): small-cell suppression.
+pub mod aggregates {
+    /// Smallest number of people a published count may describe (k). Cells
+    /// with 1 to k-1 people are hidden.
+    pub const DEFAULT_K: u32 = 5;
+    /// k may be configured upward only: below this the promise is not kept.
+    pub const MIN_K: u32 = DEFAULT_K;
+    /// Calendar months (Europe/Oslo) shown in period tables, the current
+    /// one included.
+    pub const MONTHS_SHOWN: u32 = 12;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

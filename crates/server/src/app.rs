@@ -46,6 +46,7 @@ impl Application {
             pepper: Arc::new(pepper),
             config: Arc::new(WebConfig {
                 security_log_days: config.security_log_days,
+                aggregates_k: config.aggregates_k,
                 ..WebConfig::new(&config.base_url)
             }),
             ip,

@@ -7,9 +7,12 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use mestring_domain::channel::ChannelSlug;
 use mestring_domain::id::Id;
 use mestring_store::StoreError;
+use mestring_store::channels::ChannelRow;
 use mestring_store::organisations::OrganisationRow;
+use mestring_store::staff::StaffHome;
 
 use crate::config::Config;
 use crate::corrections::escape_controls;
@@ -38,12 +41,17 @@ enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
+    /// Channels (e.g. direct, helsenorge): every organisation is in one.
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
     /// Organisations.
     Org {
         #[command(subcommand)]
         command: OrgCommand,
     },
-    /// Staff accounts (clinicians, superusers).
+    /// Staff accounts (clinicians, superusers, tool managers).
     Staff {
         #[command(subcommand)]
         command: StaffCommand,
@@ -98,7 +106,26 @@ enum Command {
         /// Seed of the random generator.
         #[arg(long, default_value_t = 1)]
         rng_seed: u64,
+        /// Put the organisations in this channel (created when missing)
+        /// and print a tool manager login for it.
+        #[arg(long)]
+        channel: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ChannelCommand {
+    /// Create a channel; prints its slug as the last line.
+    Create {
+        /// The slug: a-z, 0-9 and -, starting with a letter (e.g. helsenorge).
+        slug: String,
+        /// Display name, shown to its tool managers (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List channels: slug, number of organisations and name,
+    /// tab-separated, one per line.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +135,9 @@ enum OrgCommand {
         /// Display name.
         #[arg(long)]
         name: String,
+        /// The channel it belongs to (must exist).
+        #[arg(long, default_value = mestring_domain::channel::DIRECT)]
+        channel: String,
     },
     /// List organisations, oldest first: id, creation date (UTC) and name,
     /// tab-separated, one per line.
@@ -119,17 +149,20 @@ enum StaffCommand {
     /// Invite a staff member: e-mails the one-time link and prints it as
     /// the last line.
     Create {
-        /// Organisation id.
+        /// Organisation id (clinicians and superusers).
+        #[arg(long, required_unless_present = "channel", conflicts_with = "channel")]
+        org: Option<String>,
+        /// Channel slug (tool managers).
         #[arg(long)]
-        org: String,
+        channel: Option<String>,
         /// E-mail address (the invitation goes there).
         #[arg(long)]
         email: String,
         /// Display name.
         #[arg(long)]
         name: String,
-        /// `clinician` or `superuser`.
-        #[arg(long, value_parser = ["clinician", "superuser"])]
+        /// `clinician` or `superuser` (with --org), `tool-manager` (with --channel).
+        #[arg(long, value_parser = ["clinician", "superuser", "tool-manager"])]
         role: String,
     },
 }
@@ -203,19 +236,32 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             eprintln!("database is up to date");
             Ok(())
         }
+        Command::Channel { command } => channel_command(command, &config, clock).await,
         Command::Org {
-            command: OrgCommand::Create { name },
+            command: OrgCommand::Create { name, channel },
         } => {
             let name = name.trim().to_owned();
             anyhow::ensure!(
                 !name.is_empty() && name.chars().count() <= 200,
                 "--name must be 1 to 200 characters"
             );
+            let channel =
+                ChannelSlug::parse(&channel).map_err(|e| anyhow::anyhow!("--channel: {e}"))?;
             let store = crate::db::open_cli_store(&config).await?;
             let now = clock.now();
             let id = store
-                .run(move |conn| OrganisationRow::insert(conn, &name, now))
-                .await?;
+                .run(move |conn| {
+                    if ChannelRow::find(conn, &channel)?.is_none() {
+                        return Ok(None);
+                    }
+                    OrganisationRow::insert_in(conn, &name, &channel, now).map(Some)
+                })
+                .await?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no such channel; create it first with `mestring channel create`"
+                    )
+                })?;
             println!("{id}");
             Ok(())
         }
@@ -244,11 +290,24 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             command:
                 StaffCommand::Create {
                     org,
+                    channel,
                     email,
                     name,
                     role,
                 },
-        } => staff_create(&config, clock, &org, &email, &name, &role).await,
+        } => {
+            let home = match (org, channel) {
+                (Some(org), None) => StaffHome::Organisation(
+                    Id::parse(&org)
+                        .map_err(|_| anyhow::anyhow!("--org is not a valid organisation id"))?,
+                ),
+                (None, Some(ch)) => StaffHome::Channel(
+                    ChannelSlug::parse(&ch).map_err(|e| anyhow::anyhow!("--channel: {e}"))?,
+                ),
+                _ => anyhow::bail!("give either --org or --channel"),
+            };
+            staff_create(&config, clock, &home, &email, &name, &role).await
+        }
         Command::Codes {
             command:
                 CodesCommand::Issue {
@@ -330,11 +389,17 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             weeks,
             orgs,
             rng_seed,
+            channel,
         } => {
+            let channel = channel
+                .map(|c| ChannelSlug::parse(&c))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--channel: {e}"))?;
             seed::run(
                 &config,
                 clock,
                 seed::SeedArgs {
+                    channel,
                     accounts,
                     weeks,
                     orgs,
@@ -382,15 +447,13 @@ fn content_fhir(
 async fn staff_create(
     config: &Config,
     clock: std::sync::Arc<dyn mestring_domain::clock::Clock>,
-    org: &str,
+    home: &StaffHome,
     email: &str,
     name: &str,
     role: &str,
 ) -> anyhow::Result<()> {
-    let org =
-        Id::parse(org).map_err(|_| anyhow::anyhow!("--org is not a valid organisation id"))?;
     let role = mestring_store::staff::StaffRole::parse(role)
-        .ok_or_else(|| anyhow::anyhow!("--role must be clinician or superuser"))?;
+        .ok_or_else(|| anyhow::anyhow!("--role must be clinician, superuser or tool-manager"))?;
     let store = crate::db::open_cli_store(config).await?;
     let mail = std::sync::Arc::new(
         mestring_mail::Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))
@@ -400,7 +463,7 @@ async fn staff_create(
         &store,
         &mail,
         &config.base_url,
-        &org,
+        home,
         email,
         name,
         role,
@@ -417,6 +480,52 @@ async fn staff_create(
     writeln!(out, "{}", invitation.staff_id)?;
     writeln!(out, "{}", invitation.link)?;
     out.flush()?;
+    Ok(())
+}
+
+async fn channel_command(
+    command: ChannelCommand,
+    config: &Config,
+    clock: std::sync::Arc<dyn mestring_domain::clock::Clock>,
+) -> anyhow::Result<()> {
+    let store = crate::db::open_cli_store(config).await?;
+    match command {
+        ChannelCommand::Create { slug, name } => {
+            let slug = ChannelSlug::parse(&slug).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let name = name.map_or_else(|| slug.to_string(), |n| n.trim().to_owned());
+            anyhow::ensure!(
+                !name.is_empty()
+                    && name.chars().count() <= 200
+                    && !name.chars().any(char::is_control),
+                "--name must be 1 to 200 characters"
+            );
+            let now = clock.now();
+            let insert_slug = slug.clone();
+            let created = store
+                .run(move |conn| {
+                    if ChannelRow::find(conn, &insert_slug)?.is_some() {
+                        return Ok(false);
+                    }
+                    ChannelRow::insert(conn, &insert_slug, &name, now).map(|()| true)
+                })
+                .await?;
+            anyhow::ensure!(created, "a channel with that slug exists");
+            println!("{slug}");
+        }
+        ChannelCommand::List => {
+            let rows = store.run(ChannelRow::list_all).await?;
+            let mut out = std::io::stdout().lock();
+            for (ch, orgs) in &rows {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    ch.slug(),
+                    orgs,
+                    escape_controls(&ch.name)
+                )?;
+            }
+        }
+    }
     Ok(())
 }
 

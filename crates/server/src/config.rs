@@ -27,6 +27,9 @@ pub struct Config {
     pub content_dir: Option<PathBuf>,
     /// `MESTRING_SECURITY_LOG_DAYS`: how long sealed security events live.
     pub security_log_days: i64,
+    /// `MESTRING_AGGREGATES_K`: the smallest group a published count may
+    /// describe (default and minimum from the policy; upward only).
+    pub aggregates_k: mestring_domain::suppression::Threshold,
     /// Seconds between maintenance refreshes (`MESTRING_MAINTENANCE_SECS`,
     /// default 60): IP tag keys, blocks, the key file. The table sweep
     /// (expiry, purges, lapses) runs hourly regardless.
@@ -100,6 +103,22 @@ impl Config {
                 })?,
             None => SECURITY_LOG_DAYS,
         };
+        let aggregates_k = match var("MESTRING_AGGREGATES_K") {
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .and_then(|k| mestring_domain::suppression::Threshold::new(k).ok())
+                .ok_or_else(|| {
+                    invalid(
+                        "MESTRING_AGGREGATES_K",
+                        format!(
+                            "a whole number, at least {} (it may only be raised)",
+                            mestring_domain::policy::aggregates::MIN_K
+                        ),
+                    )
+                })?,
+            None => mestring_domain::suppression::Threshold::default(),
+        };
         let workers = match var("MESTRING_WORKERS") {
             Some(v) => Some(
                 v.parse::<usize>()
@@ -148,6 +167,7 @@ impl Config {
             smtp_url: var("MESTRING_SMTP_URL"),
             content_dir: var("MESTRING_CONTENT_DIR").map(PathBuf::from),
             security_log_days,
+            aggregates_k,
             workers,
         })
     }
@@ -200,6 +220,10 @@ mod tests {
         assert!(e.to_string().starts_with("MESTRING_DATABASE_URL"));
         let e = from(&[("MESTRING_LISTEN", "nope")]).expect_err("rejected");
         assert!(e.to_string().starts_with("MESTRING_LISTEN"));
+        let e = from(&[("MESTRING_AGGREGATES_K", "4")]).expect_err("k below the policy");
+        assert!(e.to_string().starts_with("MESTRING_AGGREGATES_K"), "{e}");
+        let c = from(&[("MESTRING_AGGREGATES_K", "7")]).expect("k raised");
+        assert_eq!(c.aggregates_k.get(), 7);
         let e = from(&[("MESTRING_SECURITY_LOG_DAYS", "0")]).expect_err("rejected");
         assert!(e.to_string().starts_with("MESTRING_SECURITY_LOG_DAYS"));
         let e = from(&[("MESTRING_SHUTDOWN_GRACE_SECS", "0")]).expect_err("rejected");

@@ -20,13 +20,16 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use mestring_content::Catalog;
 use mestring_domain::access_code::{AccessCode, CodePepper};
+use mestring_domain::channel::{ChannelSlug, DIRECT};
 use mestring_domain::clock::Clock;
 use mestring_domain::content::Questionnaire;
 use mestring_domain::id::Id;
 use mestring_store::bulk::{
-    self, Account, Batch, Chunk, Consent, Progress, Registration, Response,
+    self, Account, ActivityDay, Batch, Chunk, Consent, Progress, Registration, Response,
 };
+use mestring_store::channels::ChannelRow;
 use mestring_store::organisations::OrganisationRow;
+use mestring_store::staff::StaffHome;
 use mestring_web::seal::SealKey;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -41,8 +44,11 @@ const BATCH: u64 = 1_000;
 const MEASURE_EVERY_DAYS: i64 = 14;
 
 /// What to make.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SeedArgs {
+    /// The channel the organisations go in (created when missing); a tool
+    /// manager login for it is printed too.
+    pub channel: Option<ChannelSlug>,
     /// Accounts in all.
     pub accounts: u64,
     /// Spread over this many weeks back from now.
@@ -74,15 +80,25 @@ pub async fn run(
     let pepper = crate::keys::pepper(&config.data_dir)?;
     let seal = crate::keys::seal_key(&config.data_dir)?;
     let now = clock.now();
+    let channel = args
+        .channel
+        .clone()
+        .unwrap_or_else(|| ChannelSlug::from_trusted(DIRECT.to_owned()));
     let mut orgs = Vec::new();
     for i in 1..=args.orgs {
         let name = format!("Syntetisk klinikk {i}");
+        let channel = channel.clone();
         let id = store
-            .run(move |conn| OrganisationRow::insert(conn, &name, now))
+            .run(move |conn| {
+                if ChannelRow::find(conn, &channel)?.is_none() {
+                    ChannelRow::insert(conn, &channel, channel.as_str(), now)?;
+                }
+                OrganisationRow::insert_in(conn, &name, &channel, now)
+            })
             .await?;
         orgs.push(id);
     }
-    let mut generator = Generator::new(&catalog, &pepper, &seal, now, args);
+    let mut generator = Generator::new(&catalog, &pepper, &seal, now, args.clone());
     let started = Instant::now();
     let mut rows = 0usize;
     let mut done = 0u64;
@@ -109,7 +125,7 @@ pub async fn run(
     let login = mestring_dashboard::demo::login_for(
         &store,
         &seal,
-        &orgs[0],
+        &StaffHome::Organisation(orgs[0].clone()),
         "seed.fagperson@mestring.invalid",
         "Syntetisk Fagperson",
         now,
@@ -123,6 +139,21 @@ pub async fn run(
     writeln!(out, "staff email: {}", login.email)?;
     writeln!(out, "staff password: {}", login.password)?;
     writeln!(out, "staff totp secret: {}", login.totp_secret)?;
+    if let Some(channel) = &args.channel {
+        let manager = mestring_dashboard::demo::login_for(
+            &store,
+            &seal,
+            &StaffHome::Channel(channel.clone()),
+            &format!("seed.verktoy.{channel}@mestring.invalid"),
+            "Syntetisk Verktøyforvalter",
+            now,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        writeln!(out, "tool manager email: {}", manager.email)?;
+        writeln!(out, "tool manager password: {}", manager.password)?;
+        writeln!(out, "tool manager totp secret: {}", manager.totp_secret)?;
+    }
     Ok(())
 }
 
@@ -258,6 +289,9 @@ impl<'a> Generator<'a> {
                 at: first_login,
             });
         }
+        let responses_before = chunk.responses.len();
+        let registrations_before = chunk.registrations.len();
+        let progress_before = chunk.progress.len();
         self.measurements(chunk, &id, first_login, active_until);
         // Steps: about two a week while active, in program order.
         let active_days = (active_until - first_login).num_days().max(0);
@@ -293,6 +327,41 @@ impl<'a> Generator<'a> {
                     ("sleep", "choice", sleep.to_owned(), None),
                     ("activity", "choice", activity.to_owned(), None),
                 ],
+            });
+        }
+        // A day of use for every day something was done, and the first
+        // and last logins (what group data counts as started and active).
+        let mut days = std::collections::BTreeMap::new();
+        let times = [first_login, active_until]
+            .into_iter()
+            .chain(
+                chunk.responses[responses_before..]
+                    .iter()
+                    .map(|r| r.completed_at),
+            )
+            .chain(
+                chunk.registrations[registrations_before..]
+                    .iter()
+                    .map(|r| r.created_at),
+            )
+            .chain(
+                chunk.progress[progress_before..]
+                    .iter()
+                    .filter_map(|p| p.completed_at),
+            );
+        for at in times {
+            let day = mestring_web::fmt::oslo_date(at)
+                .format("%Y-%m-%d")
+                .to_string();
+            let last = days.entry(day).or_insert(at);
+            *last = (*last).max(at);
+        }
+        for (day, last_seen_at) in days {
+            chunk.activity.push(ActivityDay {
+                account_id: id.clone(),
+                day,
+                minutes: 5 * self.rng.gen_range(1..=12),
+                last_seen_at,
             });
         }
     }

@@ -29,6 +29,7 @@ fn help_lists_every_command() {
         [
             "serve",
             "migrate",
+            "channel",
             "org",
             "staff",
             "codes",

@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use crate::schema::accounts;
 use crate::schema_consent::{consent_events, deletion_records};
 use crate::schema_program::{
-    measure_summaries, questionnaire_answers, questionnaire_responses, registration_entries,
-    registration_values, step_progress,
+    activity_days, measure_summaries, questionnaire_answers, questionnaire_responses,
+    registration_entries, registration_values, step_progress,
 };
 use crate::schema_staff::{code_batch_items, code_batches};
 use crate::{DbConn, StoreError, to_db};
@@ -114,6 +114,19 @@ pub struct Batch {
     pub items: Vec<(String, String)>,
 }
 
+/// One day of use (the activity the user sees, and group data reads).
+#[derive(Debug, Clone)]
+pub struct ActivityDay {
+    /// Account.
+    pub account_id: String,
+    /// Oslo date, `YYYY-MM-DD`.
+    pub day: String,
+    /// Minutes (a multiple of five).
+    pub minutes: i64,
+    /// Last request that day.
+    pub last_seen_at: DateTime<Utc>,
+}
+
 /// Everything one seeding chunk writes.
 #[derive(Debug, Default)]
 pub struct Chunk {
@@ -131,6 +144,8 @@ pub struct Chunk {
     pub registrations: Vec<Registration>,
     /// Deletion records: (org, deleted at).
     pub deletions: Vec<(String, DateTime<Utc>)>,
+    /// Days of use.
+    pub activity: Vec<ActivityDay>,
 }
 
 /// How many rows a call wrote.
@@ -153,6 +168,7 @@ pub fn rows(chunk: &Chunk) -> usize {
             .map(|r| r.values.len())
             .sum::<usize>()
         + chunk.deletions.len()
+        + chunk.activity.len()
         + chunk
             .responses
             .iter()
@@ -388,6 +404,20 @@ pub fn insert(conn: &mut DbConn, chunk: &Chunk) -> Result<(), StoreError> {
             })
             .collect();
         insert_chunked!(conn, deletion_records::table, 3, rows);
+        let rows: Vec<_> = chunk
+            .activity
+            .iter()
+            .map(|a| {
+                (
+                    activity_days::account_id.eq(&a.account_id),
+                    activity_days::day.eq(&a.day),
+                    activity_days::logins.eq(1_i64),
+                    activity_days::minutes.eq(a.minutes),
+                    activity_days::last_seen_at.eq(to_db(a.last_seen_at)),
+                )
+            })
+            .collect();
+        insert_chunked!(conn, activity_days::table, 5, rows);
         Ok(())
     })
 }

@@ -41,7 +41,9 @@ macro_rules! text_column {
 
 pub mod accounts;
 pub mod activity;
+pub mod aggregates;
 pub mod bulk;
+pub mod channels;
 mod conn;
 pub mod consent;
 pub mod deletion;

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use mestring_domain::channel::{ChannelSlug, DIRECT};
 use mestring_domain::id::Id;
 
 use crate::schema::organisations;
@@ -16,6 +17,7 @@ pub struct OrganisationRow {
     /// Display name, shown to staff and in consent questions.
     pub name: String,
     created_at: NaiveDateTime,
+    channel: String,
 }
 
 impl OrganisationRow {
@@ -24,14 +26,36 @@ impl OrganisationRow {
         from_db(self.created_at)
     }
 
-    /// Creates an organisation and returns its id.
+    /// The channel the organisation belongs to.
+    pub fn channel(&self) -> ChannelSlug {
+        ChannelSlug::from_trusted(self.channel.clone())
+    }
+
+    /// Creates an organisation in the `direct` channel and returns its id.
     pub fn insert(conn: &mut DbConn, name: &str, now: DateTime<Utc>) -> Result<Id, StoreError> {
+        Self::insert_in(
+            conn,
+            name,
+            &ChannelSlug::from_trusted(DIRECT.to_owned()),
+            now,
+        )
+    }
+
+    /// Creates an organisation in a channel (which must exist) and returns
+    /// its id.
+    pub fn insert_in(
+        conn: &mut DbConn,
+        name: &str,
+        channel: &ChannelSlug,
+        now: DateTime<Utc>,
+    ) -> Result<Id, StoreError> {
         let id = Id::generate();
         diesel::insert_into(organisations::table)
             .values((
                 organisations::id.eq(id.as_str()),
                 organisations::name.eq(name),
                 organisations::created_at.eq(to_db(now)),
+                organisations::channel.eq(channel.as_str()),
             ))
             .execute(conn)?;
         Ok(id)
@@ -49,6 +73,19 @@ impl OrganisationRow {
     /// Every organisation, oldest first.
     pub fn list_all(conn: &mut DbConn) -> Result<Vec<Self>, StoreError> {
         organisations::table
+            .order((organisations::created_at.asc(), organisations::id.asc()))
+            .select(Self::as_select())
+            .load(conn)
+            .map_err(StoreError::from)
+    }
+
+    /// The organisations of a channel, oldest first.
+    pub fn list_in_channel(
+        conn: &mut DbConn,
+        channel: &ChannelSlug,
+    ) -> Result<Vec<Self>, StoreError> {
+        organisations::table
+            .filter(organisations::channel.eq(channel.as_str()))
             .order((organisations::created_at.asc(), organisations::id.asc()))
             .select(Self::as_select())
             .load(conn)

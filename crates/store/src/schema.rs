@@ -6,8 +6,20 @@ diesel::table! {
         id -> Text,
         name -> Text,
         created_at -> Timestamp,
+        channel -> Text,
     }
 }
+
+diesel::table! {
+    channels (slug) {
+        slug -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(organisations -> channels (channel));
+diesel::allow_tables_to_appear_in_same_query!(channels, organisations);
 
 diesel::table! {
     accounts (id) {

@@ -5,7 +5,7 @@ use crate::schema::{accounts, organisations};
 diesel::table! {
     staff (id) {
         id -> Text,
-        org_id -> Text,
+        org_id -> Nullable<Text>,
         email -> Text,
         name -> Text,
         role -> Text,
@@ -18,6 +18,7 @@ diesel::table! {
         last_login_at -> Nullable<Timestamp>,
         previous_login_at -> Nullable<Timestamp>,
         pending_totp_secret -> Nullable<Binary>,
+        channel -> Nullable<Text>,
     }
 }
 

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use mestring_domain::channel::ChannelSlug;
 use mestring_domain::id::Id;
 
 use crate::schema_staff::{
@@ -13,10 +14,11 @@ use crate::schema_staff::{
 };
 use crate::{DbConn, StoreError, from_db, to_db};
 
-/// What a staff member may do. Tool managers come later; the stored text
-/// leaves room for them. Stored as its text in `staff.role`; reading a row
-/// whose role this version does not know fails with
-/// [`StoreError::UnknownValue`] instead of guessing a role.
+/// What a staff member may do. Stored as its text in `staff.role`; reading
+/// a row whose role this version does not know fails with
+/// [`StoreError::UnknownValue`] instead of guessing a role. The database
+/// holds the pairing of role and home: a tool manager has a channel and no
+/// organisation, everyone else the reverse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
 #[diesel(sql_type = diesel::sql_types::Text)]
 pub enum StaffRole {
@@ -24,6 +26,9 @@ pub enum StaffRole {
     Clinician,
     /// As clinician, plus managing clinicians and reading the access log.
     Superuser,
+    /// Staff of a channel: sees the channel's aggregates and deletion
+    /// records, never a code, a pseudonym or an individual.
+    ToolManager,
 }
 
 impl StaffRole {
@@ -32,6 +37,7 @@ impl StaffRole {
         match self {
             Self::Clinician => "clinician",
             Self::Superuser => "superuser",
+            Self::ToolManager => "tool-manager",
         }
     }
 
@@ -40,6 +46,7 @@ impl StaffRole {
         match s {
             "clinician" => Some(Self::Clinician),
             "superuser" => Some(Self::Superuser),
+            "tool-manager" => Some(Self::ToolManager),
             _ => None,
         }
     }
@@ -54,8 +61,10 @@ text_column!(StaffRole, "staff.role");
 pub struct StaffRow {
     /// Random id.
     pub id: String,
-    /// The organisation this person works for.
-    pub org_id: String,
+    /// The organisation this person works for (none for a tool manager).
+    pub org_id: Option<String>,
+    /// The channel a tool manager works for (none for everyone else).
+    pub channel: Option<String>,
     /// Lower-cased e-mail address (personal data: never log it).
     pub email: String,
     /// Display name.
@@ -81,16 +90,26 @@ impl std::fmt::Debug for StaffRow {
         f.debug_struct("StaffRow")
             .field("id", &self.id)
             .field("org_id", &self.org_id)
+            .field("channel", &self.channel)
             .field("role", &self.role)
             .finish_non_exhaustive()
     }
 }
 
+/// Where a staff member works: the one thing their pages are scoped by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffHome {
+    /// Clinicians and superusers.
+    Organisation(Id),
+    /// Tool managers.
+    Channel(ChannelSlug),
+}
+
 /// What a new (invited) staff member needs.
 #[derive(Debug)]
 pub struct NewStaff<'a> {
-    /// Organisation.
-    pub org_id: &'a Id,
+    /// Organisation or channel; must match the role (the database checks).
+    pub home: &'a StaffHome,
     /// E-mail, already normalised.
     pub email: &'a str,
     /// Display name.
@@ -110,9 +129,22 @@ impl StaffRow {
         Id::from_trusted(self.id.clone())
     }
 
-    /// The organisation id.
-    pub fn org(&self) -> Id {
-        Id::from_trusted(self.org_id.clone())
+    /// The organisation id (none for a tool manager).
+    pub fn org(&self) -> Option<Id> {
+        self.org_id.clone().map(Id::from_trusted)
+    }
+
+    /// Where this person works. The database's check constraints keep
+    /// exactly one of organisation and channel set.
+    pub fn home(&self) -> Result<StaffHome, StoreError> {
+        match (&self.org_id, &self.channel) {
+            (Some(org), None) => Ok(StaffHome::Organisation(Id::from_trusted(org.clone()))),
+            (None, Some(ch)) => Ok(StaffHome::Channel(ChannelSlug::from_trusted(ch.clone()))),
+            _ => Err(StoreError::UnknownValue {
+                column: "staff.org_id/channel",
+                value: "both or neither".to_owned(),
+            }),
+        }
     }
 
     /// The role.
@@ -153,6 +185,14 @@ impl StaffRow {
                 staff::previous_login_at.eq(staff::last_login_at),
                 staff::last_login_at.eq(Some(to_db(now))),
             ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Sets one's own display name (the profile page; any role).
+    pub fn set_own_name(conn: &mut DbConn, id: &Id, name: &str) -> Result<(), StoreError> {
+        diesel::update(staff::table.find(id.as_str()))
+            .set(staff::name.eq(name))
             .execute(conn)?;
         Ok(())
     }
@@ -240,7 +280,14 @@ impl StaffRow {
         diesel::insert_into(staff::table)
             .values((
                 staff::id.eq(id.as_str()),
-                staff::org_id.eq(new.org_id.as_str()),
+                staff::org_id.eq(match new.home {
+                    StaffHome::Organisation(org) => Some(org.as_str()),
+                    StaffHome::Channel(_) => None,
+                }),
+                staff::channel.eq(match new.home {
+                    StaffHome::Organisation(_) => None,
+                    StaffHome::Channel(ch) => Some(ch.as_str()),
+                }),
                 staff::email.eq(normalise_email(new.email)),
                 staff::name.eq(new.name),
                 staff::role.eq(new.role.as_str()),

@@ -23,6 +23,7 @@ macro_rules! catalog_files {
             include_str!(concat!("../messages/", $lang, "/program.toml")),
             include_str!(concat!("../messages/", $lang, "/consent.toml")),
             include_str!(concat!("../messages/", $lang, "/dashboard.toml")),
+            include_str!(concat!("../messages/", $lang, "/aggregates.toml")),
         ]
     };
 }

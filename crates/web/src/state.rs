@@ -20,6 +20,8 @@ pub struct WebConfig {
     pub user_sessions: SessionLimits,
     /// Days the sealed security log keeps a row (the privacy page says so).
     pub security_log_days: i64,
+    /// The small-cell threshold for group data.
+    pub aggregates_k: mestring_domain::suppression::Threshold,
 }
 
 impl WebConfig {
@@ -30,6 +32,7 @@ impl WebConfig {
             secure_cookies: base_url.starts_with("https://"),
             user_sessions: policy::session::USER,
             security_log_days: policy::retention::SECURITY_LOG_DAYS,
+            aggregates_k: mestring_domain::suppression::Threshold::default(),
         }
     }
 }

@@ -5,7 +5,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use mestring_domain::id::Id;
-use mestring_store::staff::{StaffRole, StaffRow};
+use mestring_store::staff::{StaffHome, StaffRole, StaffRow};
 use mestring_store::staff_sessions::StaffSessionRow;
 use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
@@ -67,6 +67,7 @@ async fn staff_page(
             role: match p.role() {
                 StaffRole::Clinician => ctx.t("dashboard.role_clinician"),
                 StaffRole::Superuser => ctx.t("dashboard.role_superuser"),
+                StaffRole::ToolManager => ctx.t("dashboard.role_tool_manager"),
             }
             .to_owned(),
             status: if let Some(at) = p.deactivated_at() {
@@ -135,7 +136,7 @@ pub async fn staff_invite(
         &state.store,
         &state.mail,
         &state.config.base_url,
-        &staff.org(),
+        &StaffHome::Organisation(staff.org()),
         &form.email,
         &form.name,
         StaffRole::Clinician,
@@ -151,7 +152,9 @@ pub async fn staff_invite(
         Err(InviteError::BadEmail) => "dashboard.invite_bad_email",
         Err(InviteError::BadName) => "dashboard.invite_bad_name",
         Err(InviteError::EmailTaken) => "dashboard.invite_taken",
-        Err(InviteError::NoOrg) => return Err(AppError::NotFound),
+        Err(InviteError::NoOrg | InviteError::NoChannel | InviteError::RoleHome) => {
+            return Err(AppError::NotFound);
+        }
         Err(InviteError::Store(e)) => return Err(e.into()),
     };
     let error = Some(ctx.t(key).to_owned());
@@ -219,7 +222,7 @@ async fn clinician_of(state: &AppState, staff: &Staff, id: &str) -> Result<Staff
         .store
         .run(move |conn| StaffRow::find(conn, &target))
         .await?;
-    if row.org_id != staff.org().as_str() || row.role() != StaffRole::Clinician {
+    if row.org_id.as_deref() != Some(staff.org().as_str()) || row.role() != StaffRole::Clinician {
         return Err(AppError::NotFound);
     }
     Ok(row)

@@ -1,0 +1,12 @@
+DROP INDEX registration_entries_created;
+DROP INDEX consent_events_at;
+DROP INDEX activity_days_day;
+DELETE FROM staff WHERE channel IS NOT NULL;
+DROP INDEX staff_channel;
+ALTER TABLE staff DROP CONSTRAINT staff_tool_manager_channel;
+ALTER TABLE staff DROP CONSTRAINT staff_one_home;
+ALTER TABLE staff DROP COLUMN channel;
+ALTER TABLE staff ALTER COLUMN org_id SET NOT NULL;
+DROP INDEX organisations_channel;
+ALTER TABLE organisations DROP COLUMN channel;
+DROP TABLE channels;
