@@ -493,7 +493,7 @@ async fn voided_answers_leave_the_group_data() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         let org = app.create_org("Retting").await;
-        let mut last = None;
+        let mut users = Vec::new();
         for code in app
             .issue_codes_for(Some(&org), Some("nedstemthet"), 6)
             .await
@@ -501,7 +501,7 @@ async fn voided_answers_leave_the_group_data() {
             let c = app.client();
             assert_eq!(c.login(&code.reveal()).await.status, 303);
             let result = c.answer_all("phq9", 9, "3").await;
-            last = Some((c, result));
+            users.push((code.reveal(), result));
         }
         let admin = app
             .create_staff(&org, "leder@retting.no", StaffRole::Superuser)
@@ -510,22 +510,51 @@ async fn voided_answers_leave_the_group_data() {
         a.staff_login(&admin, app.clock.now()).await;
         let scope = format!("organisation:{org}");
         let people_with_phq9 = |csv: &HashMap<(String, String, String, String), String>| {
-            csv[&(
+            let key = (
                 "phq9-bands".to_owned(),
                 scope.clone(),
                 "total".to_owned(),
                 "total".to_owned(),
-            )]
-                .clone()
+            );
+            csv[&key].clone()
         };
         let before = parse_csv(&a.get("/dashboard/aggregates.csv").await.body);
         assert_eq!(people_with_phq9(&before), "6");
 
-        // One user voids their only answer: five people remain.
-        let (c, result) = last.expect("six users");
-        let voided = c.post(&format!("{result}/void"), &[]).await;
-        assert_eq!(voided.status, 303, "{}", voided.body);
+        // One user voids their only answer. The stored counts serve until
+        // the hourly maintenance refreshes those older than half an hour.
+        let void = |n: usize| {
+            let (code, result) = users[n].clone();
+            let c = app.client();
+            async move {
+                assert_eq!(c.login(&code).await.status, 303);
+                let voided = c.post(&format!("{result}/void"), &[]).await;
+                assert_eq!(voided.location(), Some("/app/results?voided=1"));
+            }
+        };
+        void(0).await;
+        let cached = parse_csv(&a.get("/dashboard/aggregates.csv").await.body);
+        assert_eq!(people_with_phq9(&cached), "6", "the stored counts serve");
+        app.clock.advance(chrono::Duration::minutes(31));
+        let refreshed = mestring_dashboard::aggregates::refresh_snapshots(&app.state)
+            .await
+            .expect("refresh");
+        assert_eq!(refreshed, 1, "the one channel looked at");
+        let a = app.client();
+        a.staff_login(&admin, app.clock.now()).await;
+        let page = a.get("/dashboard/aggregates").await.body;
+        let as_of = mestring_web::fmt::date_time(app.clock.now());
+        assert!(page.contains(&format!("Tallene er fra {as_of}.")), "{page}");
         let after = parse_csv(&a.get("/dashboard/aggregates.csv").await.body);
         assert_eq!(people_with_phq9(&after), "5");
+
+        // Another voids; past the hour a request recomputes by itself, and
+        // four people are a group too small to show.
+        void(1).await;
+        app.clock.advance(chrono::Duration::minutes(61));
+        let a = app.client();
+        a.staff_login(&admin, app.clock.now()).await;
+        let after = parse_csv(&a.get("/dashboard/aggregates.csv").await.body);
+        assert_eq!(people_with_phq9(&after), "suppressed");
     }
 }

@@ -52,6 +52,8 @@ struct Report {
     channel: ChannelRow,
     measures: Vec<(Measure, Protected)>,
     k: u32,
+    /// When the counts were computed.
+    computed_at: chrono::DateTime<chrono::Utc>,
 }
 
 fn org_index(orgs: &[OrganisationRow]) -> HashMap<&str, usize> {
@@ -366,9 +368,8 @@ fn measure_tables(
     out
 }
 
-async fn report(state: &AppState, ctx: &Ctx, channel: ChannelSlug) -> Result<Report, AppError> {
-    let months = last_months(state.clock.now(), policy::aggregates::MONTHS_SHOWN);
-    let content = state.content.clone();
+/// `program/step` keys of each program's last step, and of each module's.
+fn step_ends(content: &Catalog) -> (Vec<String>, Vec<String>) {
     let ends = |modules_only: bool| -> Vec<String> {
         content
             .programs()
@@ -385,19 +386,55 @@ async fn report(state: &AppState, ctx: &Ctx, channel: ChannelSlug) -> Result<Rep
             })
             .collect()
     };
-    let (program_ends, module_ends) = (ends(false), ends(true));
+    (ends(false), ends(true))
+}
+
+/// Recomputes stored counts older than half their allowed age (the hourly
+/// maintenance), so pages keep reading counts instead of computing them.
+/// A channel nobody has looked at has no stored counts and is skipped.
+/// Returns how many channels were refreshed.
+pub async fn refresh_snapshots(state: &AppState) -> Result<usize, AppError> {
+    let now = state.clock.now();
+    let months = last_months(now, policy::aggregates::MONTHS_SHOWN);
+    let (program_ends, module_ends) = step_ends(&state.content);
+    let max_age = state.config.aggregates_max_age;
+    Ok(state
+        .store
+        .run(move |conn| {
+            let channels = counts_store::stale_channels(conn, now - max_age / 2)?;
+            for channel in &channels {
+                counts_store::refresh(conn, channel, &months, &program_ends, &module_ends, now)?;
+            }
+            Ok(channels.len())
+        })
+        .await?)
+}
+
+async fn report(state: &AppState, ctx: &Ctx, channel: ChannelSlug) -> Result<Report, AppError> {
+    let now = state.clock.now();
+    let months = last_months(now, policy::aggregates::MONTHS_SHOWN);
+    let (program_ends, module_ends) = step_ends(&state.content);
     let load_months = months.clone();
-    let (channel_row, orgs, counts) = state
+    let max_age = state.config.aggregates_max_age;
+    let (channel_row, orgs, snapshot) = state
         .store
         .run(move |conn| {
             let channel_row =
                 ChannelRow::find(conn, &channel)?.ok_or(mestring_store::StoreError::NotFound)?;
             let orgs = OrganisationRow::list_in_channel(conn, &channel)?;
-            let counts =
-                counts_store::load(conn, &channel, &load_months, &program_ends, &module_ends)?;
-            Ok((channel_row, orgs, counts))
+            let snapshot = counts_store::cached(
+                conn,
+                &channel,
+                &load_months,
+                &program_ends,
+                &module_ends,
+                now,
+                max_age,
+            )?;
+            Ok((channel_row, orgs, snapshot))
         })
         .await?;
+    let counts = snapshot.counts;
     let k = state.config.aggregates_k;
     let measures = measures(ctx, &state.content, &orgs, &months, &counts)
         .into_iter()
@@ -411,6 +448,7 @@ async fn report(state: &AppState, ctx: &Ctx, channel: ChannelSlug) -> Result<Rep
         channel: channel_row,
         measures,
         k: k.get(),
+        computed_at: snapshot.computed_at,
     })
 }
 
@@ -606,6 +644,7 @@ struct AggregatesPage {
     ctx: Ctx,
     heading: String,
     intro: String,
+    as_of: String,
     too_few: Option<String>,
     csv_href: &'static str,
     tables: Vec<TableView>,
@@ -613,6 +652,11 @@ struct AggregatesPage {
     per_org: Vec<(String, Vec<String>)>,
     per_org_cols: Vec<String>,
     deletions: Vec<(String, String)>,
+}
+
+fn as_of(ctx: &Ctx, at: chrono::DateTime<chrono::Utc>) -> String {
+    ctx.tr
+        .fill("aggregates.as_of", &[("time", &crate::fmt_date_time(at))])
 }
 
 fn too_few_text(ctx: &Ctx, k: u32) -> String {
@@ -652,6 +696,7 @@ pub async fn organisation(
     let page = AggregatesPage {
         heading: ctx.tr.fill("aggregates.title", &[("org", &org_row.name)]),
         intro: intro(&ctx, &org_row.name, report.k),
+        as_of: as_of(&ctx, report.computed_at),
         too_few,
         csv_href: "/dashboard/aggregates.csv",
         tables,
@@ -770,6 +815,7 @@ pub async fn channel(
             &[("channel", &report.channel.name)],
         ),
         intro: intro(&ctx, &report.channel.name, report.k),
+        as_of: as_of(&ctx, report.computed_at),
         too_few,
         csv_href: "/dashboard/channel.csv",
         tables,

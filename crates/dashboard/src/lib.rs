@@ -6,7 +6,7 @@
 //! issued and, only while a user's sharing consent is active, that user's
 //! data. Anything of another organisation is 404.
 
-mod aggregates;
+pub mod aggregates;
 pub mod codes;
 pub mod demo;
 pub mod invite;

@@ -47,6 +47,7 @@ impl Application {
             config: Arc::new(WebConfig {
                 security_log_days: config.security_log_days,
                 aggregates_k: config.aggregates_k,
+                aggregates_max_age: chrono::Duration::seconds(config.aggregates_max_age_secs),
                 ..WebConfig::new(&config.base_url)
             }),
             ip,

@@ -30,6 +30,10 @@ pub struct Config {
     /// `MESTRING_AGGREGATES_K`: the smallest group a published count may
     /// describe (default and minimum from the policy; upward only).
     pub aggregates_k: mestring_domain::suppression::Threshold,
+    /// `MESTRING_AGGREGATES_MAX_AGE_SECS` (default 3600, 0 to 86400): how
+    /// old the stored group-data counts may be before a request recomputes
+    /// them; 0 computes on every request.
+    pub aggregates_max_age_secs: i64,
     /// Seconds between maintenance refreshes (`MESTRING_MAINTENANCE_SECS`,
     /// default 60): IP tag keys, blocks, the key file. The table sweep
     /// (expiry, purges, lapses) runs hourly regardless.
@@ -119,6 +123,19 @@ impl Config {
                 })?,
             None => mestring_domain::suppression::Threshold::default(),
         };
+        let aggregates_max_age_secs = match var("MESTRING_AGGREGATES_MAX_AGE_SECS") {
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|s| (0..=86_400).contains(s))
+                .ok_or_else(|| {
+                    invalid(
+                        "MESTRING_AGGREGATES_MAX_AGE_SECS",
+                        "a whole number of seconds, 0 to 86400",
+                    )
+                })?,
+            None => 3600,
+        };
         let workers = match var("MESTRING_WORKERS") {
             Some(v) => Some(
                 v.parse::<usize>()
@@ -168,6 +185,7 @@ impl Config {
             content_dir: var("MESTRING_CONTENT_DIR").map(PathBuf::from),
             security_log_days,
             aggregates_k,
+            aggregates_max_age_secs,
             workers,
         })
     }
@@ -222,6 +240,12 @@ mod tests {
         assert!(e.to_string().starts_with("MESTRING_LISTEN"));
         let e = from(&[("MESTRING_AGGREGATES_K", "4")]).expect_err("k below the policy");
         assert!(e.to_string().starts_with("MESTRING_AGGREGATES_K"), "{e}");
+        let e = from(&[("MESTRING_AGGREGATES_MAX_AGE_SECS", "-1")]).expect_err("negative age");
+        assert!(
+            e.to_string()
+                .starts_with("MESTRING_AGGREGATES_MAX_AGE_SECS"),
+            "{e}"
+        );
         let c = from(&[("MESTRING_AGGREGATES_K", "7")]).expect("k raised");
         assert_eq!(c.aggregates_k.get(), 7);
         let e = from(&[("MESTRING_SECURITY_LOG_DAYS", "0")]).expect_err("rejected");

@@ -65,7 +65,8 @@ async fn refresh(state: &AppState, data_dir: &std::path::Path) -> anyhow::Result
 }
 
 /// One whole pass: the sweep (expired codes, sessions, sharing lapses,
-/// security-log retention, key retirement) and the refresh.
+/// security-log retention, key retirement, group-data counts) and the
+/// refresh.
 pub async fn run_once(
     state: &AppState,
     security_log_days: i64,
@@ -104,5 +105,11 @@ pub async fn run_once(
         state.store.checkpoint().await?;
     }
     iplayer::retire_keys(state, data_dir).await?;
+    // Group data reads stored counts; a failure here leaves the old ones
+    // (pages recompute when they are too old) and must not stop the rest.
+    match mestring_dashboard::aggregates::refresh_snapshots(state).await {
+        Ok(channels) => tracing::debug!(channels, "group data counts refreshed"),
+        Err(e) => tracing::warn!(error = %e, "group data counts not refreshed"),
+    }
     refresh(state, data_dir).await
 }

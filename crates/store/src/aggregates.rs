@@ -7,17 +7,20 @@
 //! [`ChannelSlug`], month boundaries, content slugs), never from user
 //! input, so it can be written once for both backends without binds.
 
-use chrono::{DateTime, Utc};
-use diesel::RunQueryDsl;
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use mestring_domain::channel::ChannelSlug;
 use mestring_domain::periods::Month;
 
-use crate::{DbConn, StoreError};
+use crate::schema::aggregate_snapshots;
+use crate::{DbConn, StoreError, from_db, to_db};
 
 /// One count: organisation, a category key, a month label (`YYYY-MM`, or
 /// empty where the measure has no period) and the number.
-#[derive(Debug, Clone, PartialEq, Eq, diesel::QueryableByName)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, diesel::QueryableByName, serde::Serialize, serde::Deserialize,
+)]
 pub struct CountRow {
     /// Organisation id.
     #[diesel(sql_type = Text)]
@@ -35,7 +38,9 @@ pub struct CountRow {
 
 /// First and latest score of a questionnaire, and how many people had
 /// them, per organisation.
-#[derive(Debug, Clone, PartialEq, Eq, diesel::QueryableByName)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, diesel::QueryableByName, serde::Serialize, serde::Deserialize,
+)]
 pub struct MeasureRow {
     /// Organisation id.
     #[diesel(sql_type = Text)]
@@ -69,7 +74,7 @@ pub struct DeletionDay {
 }
 
 /// What the channel's tables are made of.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChannelCounts {
     /// People who have logged in at least once, per organisation (`key`
     /// and `month` empty).
@@ -289,4 +294,107 @@ pub fn deletion_days(
     ))
     .load(conn)
     .map_err(StoreError::from)
+}
+
+/// Counts and when they were computed.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The counts.
+    pub counts: ChannelCounts,
+    /// When they were computed.
+    pub computed_at: DateTime<Utc>,
+}
+
+/// What a snapshot is valid for: its first month and the content's step
+/// keys. Counts for another key are recomputed.
+fn scope_key(months: &[Month], program_ends: &[String], module_ends: &[String]) -> String {
+    format!(
+        "{}|{}|{}",
+        months.first().map_or("", |m| m.label.as_str()),
+        program_ends.join(","),
+        module_ends.join(",")
+    )
+}
+
+/// The channel's counts: the stored snapshot when it is for these months
+/// and content and younger than `max_age`, else computed now and stored.
+pub fn cached(
+    conn: &mut DbConn,
+    channel: &ChannelSlug,
+    months: &[Month],
+    program_ends: &[String],
+    module_ends: &[String],
+    now: DateTime<Utc>,
+    max_age: Duration,
+) -> Result<Snapshot, StoreError> {
+    let key = scope_key(months, program_ends, module_ends);
+    let stored: Option<(String, chrono::NaiveDateTime, String)> = aggregate_snapshots::table
+        .find(channel.as_str())
+        .select((
+            aggregate_snapshots::scope_key,
+            aggregate_snapshots::computed_at,
+            aggregate_snapshots::counts,
+        ))
+        .first(conn)
+        .optional()?;
+    if let Some((stored_key, at, json)) = stored {
+        let at = from_db(at);
+        if stored_key == key && now - at < max_age {
+            // A snapshot this version cannot read is recomputed, not an error.
+            if let Ok(counts) = serde_json::from_str(&json) {
+                return Ok(Snapshot {
+                    counts,
+                    computed_at: at,
+                });
+            }
+        }
+    }
+    refresh(conn, channel, months, program_ends, module_ends, now)
+}
+
+/// Channels whose stored counts were computed before `before`: the ones
+/// the maintenance refreshes. Channels nobody has looked at have none and
+/// are left alone.
+pub fn stale_channels(
+    conn: &mut DbConn,
+    before: DateTime<Utc>,
+) -> Result<Vec<ChannelSlug>, StoreError> {
+    Ok(aggregate_snapshots::table
+        .filter(aggregate_snapshots::computed_at.lt(to_db(before)))
+        .select(aggregate_snapshots::channel)
+        .order(aggregate_snapshots::channel.asc())
+        .load::<String>(conn)?
+        .into_iter()
+        .map(ChannelSlug::from_trusted)
+        .collect())
+}
+
+/// Computes the channel's counts now and stores them.
+pub fn refresh(
+    conn: &mut DbConn,
+    channel: &ChannelSlug,
+    months: &[Month],
+    program_ends: &[String],
+    module_ends: &[String],
+    now: DateTime<Utc>,
+) -> Result<Snapshot, StoreError> {
+    let counts = load(conn, channel, months, program_ends, module_ends)?;
+    let json = serde_json::to_string(&counts)
+        .map_err(|_| StoreError::Corrupt("aggregate_snapshots.counts"))?;
+    let key = scope_key(months, program_ends, module_ends);
+    conn.transaction(|conn| {
+        diesel::delete(aggregate_snapshots::table.find(channel.as_str())).execute(conn)?;
+        diesel::insert_into(aggregate_snapshots::table)
+            .values((
+                aggregate_snapshots::channel.eq(channel.as_str()),
+                aggregate_snapshots::scope_key.eq(&key),
+                aggregate_snapshots::computed_at.eq(to_db(now)),
+                aggregate_snapshots::counts.eq(&json),
+            ))
+            .execute(conn)
+    })?;
+    Ok(Snapshot {
+        counts,
+        computed_at: now,
+    })
 }

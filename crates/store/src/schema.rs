@@ -18,6 +18,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    aggregate_snapshots (channel) {
+        channel -> Text,
+        scope_key -> Text,
+        computed_at -> Timestamp,
+        counts -> Text,
+    }
+}
+
 diesel::joinable!(organisations -> channels (channel));
 diesel::allow_tables_to_appear_in_same_query!(channels, organisations);
 

@@ -22,6 +22,8 @@ pub struct WebConfig {
     pub security_log_days: i64,
     /// The small-cell threshold for group data.
     pub aggregates_k: mestring_domain::suppression::Threshold,
+    /// How old stored group-data counts may be when a page is asked for.
+    pub aggregates_max_age: chrono::Duration,
 }
 
 impl WebConfig {
@@ -33,6 +35,7 @@ impl WebConfig {
             user_sessions: policy::session::USER,
             security_log_days: policy::retention::SECURITY_LOG_DAYS,
             aggregates_k: mestring_domain::suppression::Threshold::default(),
+            aggregates_max_age: chrono::Duration::hours(1),
         }
     }
 }
