@@ -1872,8 +1872,11 @@ mod tests {
         ) {
             let p = protect(&f, k(5));
             prop_assert_eq!(audit(&f, &p, k(5)), Ok(()));
-            // Tiny shapes: the enumeration always finishes.
+            // Tiny shapes, but the enumeration has a node budget: a table
+            // with everything hidden and a large total can exhaust it. Such a
+            // case proves nothing either way and is drawn again (about 1 %).
             let problems = brute_force(&f, &p);
+            prop_assume!(problems.is_some());
             prop_assert_eq!(problems, Some(Vec::new()), "{:?}", p);
         }
     }
