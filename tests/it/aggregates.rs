@@ -558,3 +558,77 @@ async fn voided_answers_leave_the_group_data() {
         assert_eq!(people_with_phq9(&after), "suppressed");
     }
 }
+
+#[actix_web::test]
+async fn a_tool_manager_is_invited_sets_a_password_and_totp_and_logs_in() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let now = app.clock.now();
+        let channel = ChannelSlug::parse("helsenorge").expect("slug");
+        let insert = channel.clone();
+        app.state
+            .store
+            .run(move |conn| ChannelRow::insert(conn, &insert, "Helsenorge", now))
+            .await
+            .expect("channel");
+        let invitation = mestring_dashboard::invite::invite(
+            &app.state.store,
+            &app.state.mail,
+            &app.base,
+            &StaffHome::Channel(channel),
+            "forvalter@helsenorge.no",
+            "Forvalter",
+            StaffRole::ToolManager,
+            now,
+        )
+        .await
+        .expect("invited");
+        let mails = outbox_mails(&app.db.dir.path().join("data"));
+        assert!(
+            mails.iter().any(|m| m.contains("Helsenorge")),
+            "names the channel"
+        );
+        let link = invite_path(&invitation.link).expect("path");
+        let c = app.client();
+        let pw = "en lang setning for verktoyforvalteren";
+        let ok = c
+            .post(&link, &[("password", pw), ("password_repeat", pw)])
+            .await;
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        let totp_path = ok.location().expect("totp step").to_owned();
+        let page = c.get(&totp_path).await.body;
+        let secret = page
+            .split("id=\"totp-secret\">")
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .expect("secret shown");
+        let secret = mestring_dashboard::totp::TotpSecret::from_base32(secret).expect("base32");
+        let done = c.post(&totp_path, &[("totp", &secret.code_at(now))]).await;
+        assert_eq!(done.location(), Some("/staff/login?activated=true"));
+
+        // Log in a step later (a TOTP step is accepted once).
+        app.clock.advance(chrono::Duration::seconds(30));
+        let later = app.clock.now();
+        let first = c
+            .post(
+                "/staff/login",
+                &[("email", "forvalter@helsenorge.no"), ("password", pw)],
+            )
+            .await;
+        assert_eq!(first.status, 303);
+        let second = c
+            .post("/staff/login", &[("totp", &secret.code_at(later))])
+            .await;
+        assert_eq!(second.location(), Some("/dashboard/channel"));
+        let view = c.get("/dashboard/channel").await;
+        assert_eq!(view.status, 200);
+        assert!(
+            view.body.contains("For få brukere"),
+            "an empty channel shows nothing"
+        );
+        assert_eq!(
+            c.get("/staff/login").await.location(),
+            Some("/dashboard/channel")
+        );
+    }
+}
