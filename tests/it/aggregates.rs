@@ -69,6 +69,13 @@ async fn fixture(backend: Backend) -> Fixture {
     Fixture { app, big, small }
 }
 
+/// The channel's tool manager, created in the store.
+async fn tool_manager(app: &TestApp) -> StaffFixture {
+    let home = StaffHome::Channel(ChannelSlug::parse("helsenorge").expect("slug"));
+    app.create_staff_at(home, "forvalter@helsenorge.no", StaffRole::ToolManager)
+        .await
+}
+
 /// (measure, scope, row, column) → value, from the long-format CSV.
 fn parse_csv(body: &str) -> HashMap<(String, String, String, String), String> {
     let mut lines = body.lines();
@@ -191,13 +198,7 @@ async fn the_channel_minus_the_big_organisation_never_reveals_the_small_one() {
     for backend in backends() {
         let Fixture { app, big, small } = fixture(backend).await;
         let now = app.clock.now();
-        let manager = app
-            .create_staff_at(
-                StaffHome::Channel(ChannelSlug::parse("helsenorge").expect("slug")),
-                "forvalter@helsenorge.no",
-                StaffRole::ToolManager,
-            )
-            .await;
+        let manager = tool_manager(&app).await;
         let c = app.client();
         let r = c.staff_login(&manager, now).await;
         assert_eq!(r.location(), Some("/dashboard/channel"));
@@ -324,13 +325,7 @@ async fn a_tool_manager_gets_404_on_every_organisation_page() {
             assert_eq!(a.get(url).await.status, 200, "the superuser sees {url}");
         }
 
-        let manager = app
-            .create_staff_at(
-                StaffHome::Channel(ChannelSlug::parse("helsenorge").expect("slug")),
-                "forvalter@helsenorge.no",
-                StaffRole::ToolManager,
-            )
-            .await;
+        let manager = tool_manager(&app).await;
         let c = app.client();
         c.staff_login(&manager, now).await;
         for url in &urls {
@@ -343,10 +338,12 @@ async fn a_tool_manager_gets_404_on_every_organisation_page() {
             )
             .await;
         assert_eq!(posted.status, 404, "a tool manager cannot issue codes");
-        // Their own profile works.
+        // Their own profile works, with the channel's menu.
         let profile = c.get("/dashboard/profile").await;
         assert_eq!(profile.status, 200);
         assert!(profile.body.contains("Verktøyforvalter"));
+        assert!(profile.body.contains("href=\"/dashboard/channel\""));
+        assert!(!profile.body.contains("href=\"/dashboard\""), "no organisation menu");
     }
 }
 

@@ -104,6 +104,8 @@ struct ProfilePage {
     /// (form, message): which form the error belongs to.
     error: Option<(&'static str, String)>,
     min_chars: usize,
+    /// A tool manager's menu (the channel) instead of the organisation's.
+    channel_nav: bool,
 }
 
 async fn page(
@@ -131,6 +133,7 @@ async fn page(
         notice,
         error,
         min_chars: mestring_domain::policy::password::MIN_CHARS,
+        channel_nav: matches!(staff.home, StaffHome::Channel(_)),
         ctx,
     };
     Ok(html_status(status, page.render()?))
@@ -364,6 +367,7 @@ struct NewTotpPage {
     secret: String,
     qr: String,
     error: Option<String>,
+    channel_nav: bool,
 }
 
 fn pending_secret(state: &AppState, person: &StaffRow) -> Option<TotpSecret> {
@@ -386,6 +390,7 @@ fn new_totp_page(
         secret: secret.base32(),
         qr,
         error,
+        channel_nav: person.role() == StaffRole::ToolManager,
     }
     .render()?)
 }
