@@ -343,7 +343,10 @@ async fn a_tool_manager_gets_404_on_every_organisation_page() {
         assert_eq!(profile.status, 200);
         assert!(profile.body.contains("Verktøyforvalter"));
         assert!(profile.body.contains("href=\"/dashboard/channel\""));
-        assert!(!profile.body.contains("href=\"/dashboard\""), "no organisation menu");
+        assert!(
+            !profile.body.contains("href=\"/dashboard\""),
+            "no organisation menu"
+        );
     }
 }
 
@@ -627,5 +630,44 @@ async fn a_tool_manager_is_invited_sets_a_password_and_totp_and_logs_in() {
             c.get("/staff/login").await.location(),
             Some("/dashboard/channel")
         );
+    }
+}
+
+#[actix_web::test]
+async fn a_clinic_without_users_does_not_blank_its_channel() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let now = app.clock.now();
+        let (busy, _empty) = app
+            .state
+            .store
+            .run(move |conn| {
+                let ch = ChannelSlug::parse("helsenorge").expect("slug");
+                ChannelRow::insert(conn, &ch, "Helsenorge", now)?;
+                Ok((
+                    OrganisationRow::insert_in(conn, "Travel klinikk", &ch, now)?,
+                    OrganisationRow::insert_in(conn, "Ny klinikk", &ch, now)?,
+                ))
+            })
+            .await
+            .expect("channel");
+        for code in app
+            .issue_codes_for(Some(&busy), Some("nedstemthet"), 10)
+            .await
+        {
+            assert_eq!(app.client().login(&code.reveal()).await.status, 303);
+        }
+        let manager = tool_manager(&app).await;
+        let c = app.client();
+        c.staff_login(&manager, now).await;
+        let csv = parse_csv(&c.get("/dashboard/channel.csv").await.body);
+        assert_no_small_cell(&csv);
+        let users = |scope: &str| {
+            csv[&("users".into(), scope.to_owned(), "all".into(), "all".into())].clone()
+        };
+        // The new clinic counts nobody: the channel's figure is the busy
+        // clinic's, and both are shown.
+        assert_eq!(users("channel:helsenorge"), "10");
+        assert_eq!(users(&format!("organisation:{busy}")), "10");
     }
 }
