@@ -366,6 +366,17 @@ async fn channels_and_tool_managers_from_the_command_line() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "helsenorge");
         let again = run_cli(&db, &["channel", "create", "helsenorge"]);
         assert!(!again.status.success());
+        // The slug as a flag, or a name that is a slug, work too.
+        let flag = run_cli(&db, &["channel", "create", "--slug", "kommune"]);
+        assert!(
+            flag.status.success(),
+            "{}",
+            String::from_utf8_lossy(&flag.stderr)
+        );
+        let by_name = run_cli(&db, &["channel", "create", "--name", "skole"]);
+        assert_eq!(String::from_utf8_lossy(&by_name.stdout).trim(), "skole");
+        let none = run_cli(&db, &["channel", "create"]);
+        assert!(String::from_utf8_lossy(&none.stderr).contains("give the channel's slug"));
         let bad = run_cli(&db, &["channel", "create", "Helse Norge"]);
         assert!(!bad.status.success());
         assert!(String::from_utf8_lossy(&bad.stderr).contains("a-z, 0-9"));

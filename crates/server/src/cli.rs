@@ -118,8 +118,13 @@ enum ChannelCommand {
     /// Create a channel; prints its slug as the last line.
     Create {
         /// The slug: a-z, 0-9 and -, starting with a letter (e.g. helsenorge).
-        slug: String,
+        #[arg(conflicts_with = "slug_flag")]
+        slug: Option<String>,
+        /// The slug, as a flag (the same as the argument).
+        #[arg(long = "slug", id = "slug_flag")]
+        slug_flag: Option<String>,
         /// Display name, shown to its tool managers (default: the slug).
+        /// Without a slug, a name that is itself a valid slug is the slug.
         #[arg(long)]
         name: Option<String>,
     },
@@ -490,7 +495,16 @@ async fn channel_command(
 ) -> anyhow::Result<()> {
     let store = crate::db::open_cli_store(config).await?;
     match command {
-        ChannelCommand::Create { slug, name } => {
+        ChannelCommand::Create {
+            slug,
+            slug_flag,
+            name,
+        } => {
+            let slug = slug.or(slug_flag).or_else(|| name.clone()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "give the channel's slug, e.g. `mestring channel create helsenorge`"
+                )
+            })?;
             let slug = ChannelSlug::parse(&slug).map_err(|e| anyhow::anyhow!("{e}"))?;
             let name = name.map_or_else(|| slug.to_string(), |n| n.trim().to_owned());
             anyhow::ensure!(
