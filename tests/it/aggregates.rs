@@ -21,22 +21,27 @@ struct Fixture {
     small: Id,
 }
 
-async fn fixture(backend: Backend) -> Fixture {
-    let app = TestApp::spawn(backend).await;
+/// The channel `helsenorge` with two organisations in it.
+async fn helsenorge_with(app: &TestApp, first: &str, second: &str) -> (Id, Id) {
     let now = app.clock.now();
-    let (big, small) = app
-        .state
+    let (first, second) = (first.to_owned(), second.to_owned());
+    app.state
         .store
         .run(move |conn| {
             let ch = ChannelSlug::parse("helsenorge").expect("slug");
             ChannelRow::insert(conn, &ch, "Helsenorge", now)?;
             Ok((
-                OrganisationRow::insert_in(conn, "Stor klinikk", &ch, now)?,
-                OrganisationRow::insert_in(conn, "Liten klinikk", &ch, now)?,
+                OrganisationRow::insert_in(conn, &first, &ch, now)?,
+                OrganisationRow::insert_in(conn, &second, &ch, now)?,
             ))
         })
         .await
-        .expect("channel and organisations");
+        .expect("channel and organisations")
+}
+
+async fn fixture(backend: Backend) -> Fixture {
+    let app = TestApp::spawn(backend).await;
+    let (big, small) = helsenorge_with(&app, "Stor klinikk", "Liten klinikk").await;
     let big_codes = app
         .issue_codes_for(Some(&big), Some("nedstemthet"), 40)
         .await;
@@ -649,19 +654,7 @@ async fn a_clinic_without_users_does_not_blank_its_channel() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         let now = app.clock.now();
-        let (busy, _empty) = app
-            .state
-            .store
-            .run(move |conn| {
-                let ch = ChannelSlug::parse("helsenorge").expect("slug");
-                ChannelRow::insert(conn, &ch, "Helsenorge", now)?;
-                Ok((
-                    OrganisationRow::insert_in(conn, "Travel klinikk", &ch, now)?,
-                    OrganisationRow::insert_in(conn, "Ny klinikk", &ch, now)?,
-                ))
-            })
-            .await
-            .expect("channel");
+        let (busy, _empty) = helsenorge_with(&app, "Travel klinikk", "Ny klinikk").await;
         for code in app
             .issue_codes_for(Some(&busy), Some("nedstemthet"), 10)
             .await

@@ -709,8 +709,7 @@ pub async fn organisation(
     staff: Staff,
     ctx: Ctx,
 ) -> Result<HttpResponse, AppError> {
-    let (org, report) = org_report(&state, &staff, &ctx).await?;
-    let i = org_position(&report, &org)?;
+    let (i, report) = org_report(&state, &staff, &ctx).await?;
     let org_row = &report.orgs[i];
     let tables: Vec<TableView> = report
         .measures
@@ -737,26 +736,26 @@ pub async fn organisation(
     Ok(html_status(StatusCode::OK, page.render()?))
 }
 
+/// The report of the staff member's channel, and where their organisation
+/// is in it.
 async fn org_report(
     state: &AppState,
     staff: &Staff,
     ctx: &Ctx,
-) -> Result<(mestring_domain::id::Id, Report), AppError> {
+) -> Result<(usize, Report), AppError> {
     let org = staff.org();
     let find = org.clone();
     let channel = state
         .store
         .run(move |conn| Ok(OrganisationRow::find(conn, &find)?.channel()))
         .await?;
-    Ok((org, report(state, ctx, channel).await?))
-}
-
-fn org_position(report: &Report, org: &mestring_domain::id::Id) -> Result<usize, AppError> {
-    report
+    let report = report(state, ctx, channel).await?;
+    let i = report
         .orgs
         .iter()
         .position(|o| o.id == org.as_str())
-        .ok_or(AppError::NotFound)
+        .ok_or(AppError::NotFound)?;
+    Ok((i, report))
 }
 
 /// `GET /dashboard/aggregates.csv`: the same values as the page.
@@ -765,8 +764,7 @@ pub async fn organisation_csv(
     staff: Staff,
     ctx: Ctx,
 ) -> Result<HttpResponse, AppError> {
-    let (org, report) = org_report(&state, &staff, &ctx).await?;
-    let i = org_position(&report, &org)?;
+    let (i, report) = org_report(&state, &staff, &ctx).await?;
     let mut csv = CSV_HEADER.to_owned();
     let scope = format!("organisation:{}", report.orgs[i].id);
     for (m, p) in &report.measures {
