@@ -19,7 +19,9 @@ use mestring_domain::channel::ChannelSlug;
 use mestring_domain::periods::{Month, last_months};
 use mestring_domain::policy;
 use mestring_domain::scoring::{ChangeClass, classify_change, in_caseness};
-use mestring_domain::suppression::{Cell, Family, OrgCounts, Protected, Scope, protect};
+use mestring_domain::suppression::{
+    Cell, Family, OrgCounts, Protected, Scope, protect_without_empty,
+};
 use mestring_store::aggregates::{self as counts_store, ChannelCounts, CountRow, DeletionDay};
 use mestring_store::channels::ChannelRow;
 use mestring_store::organisations::OrganisationRow;
@@ -410,34 +412,6 @@ pub async fn refresh_snapshots(state: &AppState) -> Result<usize, AppError> {
         .await?)
 }
 
-/// [`protect`], with organisations that have no users and nothing counted
-/// left out of the family: their values are zero whatever anyone computes,
-/// so no one can be singled out in them, and as unknowns they would hide
-/// channel values for nothing (a new clinic would blank its channel).
-/// They show "too few users" like any small organisation.
-fn protect_skipping_empty(
-    family: &Family,
-    k: mestring_domain::suppression::Threshold,
-) -> Protected {
-    let empty = |o: &OrgCounts| o.users == 0 && o.cells.iter().flatten().all(|&n| n == 0);
-    let kept: Vec<usize> = (0..family.orgs.len())
-        .filter(|&o| !empty(&family.orgs[o]))
-        .collect();
-    let sub = Family {
-        orgs: kept.iter().map(|&o| family.orgs[o].clone()).collect(),
-        ..family.clone()
-    };
-    let published = protect(&sub, k);
-    let mut orgs = vec![Scope::TooFewUsers; family.orgs.len()];
-    for (scope, &o) in published.orgs.into_iter().zip(&kept) {
-        orgs[o] = scope;
-    }
-    Protected {
-        channel: published.channel,
-        orgs,
-    }
-}
-
 async fn report(state: &AppState, ctx: &Ctx, channel: ChannelSlug) -> Result<Report, AppError> {
     let now = state.clock.now();
     let months = last_months(now, policy::aggregates::MONTHS_SHOWN);
@@ -467,7 +441,7 @@ async fn report(state: &AppState, ctx: &Ctx, channel: ChannelSlug) -> Result<Rep
     let measures = measures(ctx, &state.content, &orgs, &months, &counts)
         .into_iter()
         .map(|m| {
-            let p = protect_skipping_empty(&m.family, k);
+            let p = protect_without_empty(&m.family, k);
             (m, p)
         })
         .collect();

@@ -501,6 +501,34 @@ pub fn protect(family: &Family, k: Threshold) -> Protected {
     everywhere(Scope::Refused)
 }
 
+/// [`protect`] for a family in which some organisations have no users and
+/// nothing counted: those are left out. Their every value is zero whatever
+/// anyone computes, so no one can be singled out in them; as unknowns they
+/// would make the channel hide what its only busy organisation shows (a new
+/// clinic would blank its channel). They come back as
+/// [`Scope::TooFewUsers`]. The result passes [`audit`] for the family
+/// without them, which is what an adversary faces once the known zeros
+/// are substituted.
+pub fn protect_without_empty(family: &Family, k: Threshold) -> Protected {
+    let empty = |o: &OrgCounts| o.users == 0 && o.cells.iter().flatten().all(|&n| n == 0);
+    let kept: Vec<usize> = (0..family.orgs.len())
+        .filter(|&o| !empty(&family.orgs[o]))
+        .collect();
+    let sub = Family {
+        orgs: kept.iter().map(|&o| family.orgs[o].clone()).collect(),
+        ..family.clone()
+    };
+    let published = protect(&sub, k);
+    let mut orgs = vec![Scope::TooFewUsers; family.orgs.len()];
+    for (scope, &o) in published.orgs.into_iter().zip(&kept) {
+        orgs[o] = scope;
+    }
+    Protected {
+        channel: published.channel,
+        orgs,
+    }
+}
+
 /// The exact audit of a publication, independent of how [`protect`] chose
 /// what to hide. It returns `Ok(())` when nothing protected can be learnt
 /// (see the module documentation):
@@ -1540,6 +1568,49 @@ mod tests {
     /// A clinic of 40 users and one of 3 in the same channel: the small one
     /// publishes nothing, and no quantity is shown both for the channel and
     /// for the large clinic (their difference would be the small clinic's).
+    #[test]
+    fn an_organisation_without_users_does_not_blank_its_channel() {
+        let busy = OrgCounts {
+            cells: vec![vec![10]],
+            users: 10,
+        };
+        let empty = OrgCounts {
+            cells: vec![vec![0]],
+            users: 0,
+        };
+        let f = family(true, vec![busy.clone(), empty]);
+        // As an unknown, the empty clinic hides the channel's figure.
+        assert_eq!(
+            protect(&f, k(5)).channel,
+            Scope::Table(PublishedTable {
+                cells: vec![vec![Cell::Hidden]],
+                row_totals: vec![Cell::Hidden],
+                col_totals: vec![Cell::Hidden],
+                total: Some(Cell::Hidden),
+            })
+        );
+        let p = protect_without_empty(&f, k(5));
+        let shown = Scope::Table(PublishedTable {
+            cells: vec![vec![Cell::Shown(10)]],
+            row_totals: vec![Cell::Shown(10)],
+            col_totals: vec![Cell::Shown(10)],
+            total: Some(Cell::Shown(10)),
+        });
+        assert_eq!(p.channel, shown);
+        assert_eq!(p.orgs, vec![shown, Scope::TooFewUsers]);
+        assert_eq!(
+            audit(
+                &family(true, vec![busy]),
+                &Protected {
+                    channel: p.channel.clone(),
+                    orgs: vec![p.orgs[0].clone()]
+                },
+                k(5)
+            ),
+            Ok(())
+        );
+    }
+
     #[test]
     fn a_small_organisation_cannot_be_recovered_by_subtraction() {
         let large = org(&[&[6, 0, 9, 3], &[12, 7, 0, 1], &[5, 5, 8, 0]], 40);
