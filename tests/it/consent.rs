@@ -412,10 +412,21 @@ async fn the_export_holds_every_row_the_database_holds_about_the_account() {
         let lines: Vec<&str> = csv.body.lines().collect();
         assert_eq!(lines.len(), 2, "{}", csv.body);
         assert!(lines[1].contains(",phq9,9,mild,"), "{}", lines[1]);
+        // Item answers are sealed in their response; the export opens them.
+        let answers = data["questionnaire_responses"][0]["answers"]
+            .as_array()
+            .expect("the response's answers, opened");
+        assert_eq!(answers.len(), 9, "{answers:?}");
+        assert!(answers.iter().all(|a| {
+            a["item_id"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("phq9-"))
+        }));
         assert!(
-            data["questionnaire_answers"]
-                .as_array()
-                .is_some_and(|a| a.len() >= 9)
+            data["questionnaire_responses"][0]
+                .get("answers_sealed")
+                .is_none(),
+            "sealed bytes are not exported"
         );
         // Another user's session cannot export this account.
         assert_eq!(app.client().get("/settings/export.json").await.status, 303);
@@ -592,8 +603,9 @@ async fn after_self_delete_a_marker_is_nowhere_in_the_database_bytes_or_output()
         assert_eq!(r.status, 303, "registration saved: {}", r.body);
         assert!(c.get("/app/registrations").await.body.contains(&marker));
         assert!(
-            contains_bytes(&db.dump_bytes(), marker.as_bytes()),
-            "the marker is stored before deletion (so the scan can fail)"
+            !contains_bytes(&db.dump_bytes(), marker.as_bytes()),
+            "the note is sealed at rest, even before deletion (tests/it/shredding.rs \
+             checks every file after the key-encryption keys rotate)"
         );
 
         let r = c.post("/settings/delete", &[("confirm", "yes")]).await;

@@ -323,11 +323,12 @@ async fn user_page_only_while_sharing_and_never_for_another_organisation() {
         assert!(!p.body.contains("Fremdrift i modulene"));
 
         // Two PHQ-9 results, the first with the item-9 flag.
-        let (u, now) = (user.clone(), app.clock.now());
+        let (u, now, keks) = (user.clone(), app.clock.now(), app.state.keks.clone());
         app.state
             .store
             .run(move |conn| {
                 use mestring_domain::content::FlagId;
+                let key = mestring_store::account_keys::for_writing(conn, &keks, &u, now)?;
                 use mestring_store::responses::{NewResponse, ResponseRow};
                 let flag = [FlagId::new("suicidal-ideation")];
                 for (total, band, flags, at) in [
@@ -341,6 +342,7 @@ async fn user_page_only_while_sharing_and_never_for_another_organisation() {
                 ] {
                     ResponseRow::insert(
                         conn,
+                        &key,
                         &NewResponse {
                             account: &u,
                             questionnaire_id: "phq9",

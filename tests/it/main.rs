@@ -21,5 +21,6 @@ mod program;
 mod rectification;
 mod reminders;
 mod seed;
+mod shredding;
 mod site;
 mod timeline;

@@ -23,6 +23,8 @@
 //! 1 and a 4-byte key id; client addresses in the security log).
 
 pub mod keyfile;
+pub mod ledger;
+pub mod shred;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};

@@ -171,6 +171,38 @@ pub mod retention {
     pub const HANDLED_FEEDBACK: Duration = Duration::days(90);
 }
 
+/// Crypto-shredding: how soon a deleted account's data is unreadable in
+/// every copy (docs/deletion.md).
+pub mod shredding {
+    use super::Duration;
+
+    /// A key-encryption key is current this long; then a new one takes
+    /// over and every live data key is re-wrapped under it.
+    pub const ROTATE_EVERY: Duration = Duration::hours(12);
+    /// A retired key-encryption key is destroyed once it has been retired
+    /// this long and no data key is wrapped under it. Longer than
+    /// [`RING_RELOAD_SECS`], so every process has seen its successor and
+    /// none wraps a new key under it any more.
+    pub const RETIRED_GRACE: Duration = Duration::minutes(10);
+    /// A process re-reads the key-encryption keys at least this often.
+    pub const RING_RELOAD_SECS: u64 = 60;
+    /// The longest time the maintenance sweep waits between runs.
+    pub const SWEEP_EVERY: Duration = Duration::hours(1);
+    /// The promise: a deleted account's data key can no longer be opened
+    /// from any copy this long after the deletion (the primary's files,
+    /// the WAL, archives; backups keep their own KEKs, see the docs).
+    pub const DELETION_BOUND: Duration = Duration::hours(24);
+    // A key wrapped just before deletion is retired within ROTATE_EVERY,
+    // destroyed by the first sweep after the grace: within the bound.
+    const _: () = assert!(
+        ROTATE_EVERY.num_seconds() + RETIRED_GRACE.num_seconds() + SWEEP_EVERY.num_seconds()
+            < DELETION_BOUND.num_seconds()
+    );
+    const _: () = assert!(RETIRED_GRACE.num_seconds() > RING_RELOAD_SECS as i64 * 2);
+    /// Data keys re-wrapped per transaction during rotation.
+    pub const REWRAP_BATCH: i64 = 500;
+}
+
 /// What the clinician's overview shows of users who share.
 pub mod clinician {
     /// The questionnaires summarised per row, in column order.

@@ -40,6 +40,8 @@ impl Application {
         let store = open_store(&config).await?;
         let pepper = keys::pepper(&config.data_dir)?;
         let ip = iplayer::build_state(&config, &store, clock.clone()).await?;
+        let keks = keys::keks(&config.data_dir, clock.now())?;
+        keys::seal_legacy(&store, &keks, clock.now()).await?;
         let state = AppState {
             store,
             clock,
@@ -53,6 +55,8 @@ impl Application {
             ip,
             content: Arc::new(content),
             seal: Arc::new(keys::seal_key(&config.data_dir)?),
+            keks,
+            deletions: keys::ledger(&config.data_dir)?,
             mail: Arc::new(
                 mestring_mail::Mailer::new(
                     config.smtp_url.as_deref(),

@@ -91,6 +91,18 @@ enum Command {
         #[command(subcommand)]
         command: corrections::CorrectionsCommand,
     },
+    /// Write a consistent copy of the database and the key files to a new
+    /// directory (docs/deletion.md, "Backups").
+    Backup {
+        /// The directory to create (must not exist or be empty).
+        dir: std::path::PathBuf,
+    },
+    /// Restore a backup into a new, empty database; deletions made since
+    /// the backup are applied again from the deletion ledger.
+    Restore {
+        /// A directory written by `mestring backup`.
+        dir: std::path::PathBuf,
+    },
     /// Fill the database with synthetic organisations and accounts (for
     /// load tests and benchmarks; never on a production database).
     Seed {
@@ -237,7 +249,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { demo } => serve(config, clock, demo).await,
         Command::Migrate => {
-            crate::db::open_cli_store(&config).await?;
+            let store = crate::db::open_cli_store(&config).await?;
+            let now = clock.now();
+            let keks = keys::keks(&config.data_dir, now)?;
+            let sealed = keys::seal_legacy(&store, &keks, now).await?;
+            if sealed > 0 {
+                eprintln!("sealed {sealed} values an older version stored in clear");
+            }
             eprintln!("database is up to date");
             Ok(())
         }
@@ -389,6 +407,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Corrections { command } => {
             corrections::run_corrections(command, &config, clock).await
         }
+        Command::Backup { dir } => crate::backup::backup(&config, clock.as_ref(), &dir).await,
+        Command::Restore { dir } => crate::backup::restore(&config, clock.as_ref(), &dir).await,
         Command::Seed {
             accounts,
             weeks,

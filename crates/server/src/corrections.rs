@@ -15,6 +15,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Subcommand;
+use mestring_crypto::shred::SharedKekRing;
 use mestring_domain::clock::Clock;
 use mestring_domain::content::FieldValue;
 use mestring_domain::id::Id;
@@ -100,10 +101,15 @@ fn checked_reason(reason: &str) -> anyhow::Result<String> {
 }
 
 /// The one item `reference` names, or a message saying why not.
-async fn find_item(store: &Store, reference: &str) -> anyhow::Result<FeedbackRow> {
+async fn find_item(
+    store: &Store,
+    keks: &SharedKekRing,
+    reference: &str,
+) -> anyhow::Result<FeedbackRow> {
     let wanted = reference.to_owned();
+    let keks = keks.clone();
     let mut rows = store
-        .run(move |conn| FeedbackRow::find_by_reference(conn, &wanted))
+        .run(move |conn| FeedbackRow::find_by_reference(conn, &keks, &wanted))
         .await?;
     match rows.len() {
         0 => anyhow::bail!(
@@ -125,12 +131,13 @@ pub async fn run_feedback(
     clock: std::sync::Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
     let store = crate::db::open_cli_store(config).await?;
+    let keks = crate::keys::keks(&config.data_dir, clock.now())?;
     match command {
-        FeedbackCommand::List => list(&store).await,
-        FeedbackCommand::Show { reference } => show(&store, &reference).await,
+        FeedbackCommand::List => list(&store, &keks).await,
+        FeedbackCommand::Show { reference } => show(&store, &keks, &reference).await,
         FeedbackCommand::Done { reference, reason } => {
             let reason = checked_reason(&reason)?;
-            let item = find_item(&store, &reference).await?;
+            let item = find_item(&store, &keks, &reference).await?;
             if let Some(at) = item.handled_at() {
                 eprintln!(
                     "feedback {} was already handled ({}) on {}; nothing changed",
@@ -168,6 +175,7 @@ pub async fn run_corrections(
 ) -> anyhow::Result<()> {
     let store = crate::db::open_cli_store(config).await?;
     let now = clock.now();
+    let keks = crate::keys::keks(&config.data_dir, now)?;
     let actor = operator();
     match command {
         CorrectionsCommand::VoidAnswer {
@@ -176,7 +184,7 @@ pub async fn run_corrections(
             reason,
         } => {
             let reason = checked_reason(&reason)?;
-            let item = find_item(&store, &reference).await?;
+            let item = find_item(&store, &keks, &reference).await?;
             let account = sender(&item)?;
             let answer = Id::parse(&answer_id)
                 .map_err(|_| anyhow::anyhow!("{answer_id:?} is not an answer id"))?;
@@ -221,7 +229,7 @@ pub async fn run_corrections(
             reason,
         } => {
             let reason = checked_reason(&reason)?;
-            let item = find_item(&store, &reference).await?;
+            let item = find_item(&store, &keks, &reference).await?;
             let account = sender(&item)?;
             let entry = Id::parse(&registration_id)
                 .map_err(|_| anyhow::anyhow!("{registration_id:?} is not a registration id"))?;
@@ -293,8 +301,11 @@ fn not_theirs(e: StoreError, what: &str, reference: &str) -> anyhow::Error {
 }
 
 /// `mestring feedback list`.
-async fn list(store: &Store) -> anyhow::Result<()> {
-    let rows = store.run(FeedbackRow::list_all).await?;
+async fn list(store: &Store, keks: &SharedKekRing) -> anyhow::Result<()> {
+    let keks = keks.clone();
+    let rows = store
+        .run(move |conn| FeedbackRow::list_all(conn, &keks))
+        .await?;
     let mut out = std::io::stdout().lock();
     for r in &rows {
         let rating = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
@@ -320,15 +331,16 @@ async fn list(store: &Store) -> anyhow::Result<()> {
 }
 
 /// `mestring feedback show REF`.
-async fn show(store: &Store, reference: &str) -> anyhow::Result<()> {
-    let item = find_item(store, reference).await?;
+async fn show(store: &Store, keks: &SharedKekRing, reference: &str) -> anyhow::Result<()> {
+    let item = find_item(store, keks, reference).await?;
     let account = sender(&item)?;
+    let keks = keks.clone();
     let (answers, voided, registrations) = store
         .run(move |conn| {
             Ok((
                 ResponseRow::list_for_account(conn, &account)?,
                 ResponseRow::list_voided(conn, &account)?,
-                RegistrationRow::list_with_values(conn, &account)?,
+                RegistrationRow::list_with_values(conn, &keks, &account)?,
             ))
         })
         .await

@@ -217,6 +217,10 @@ pub enum KeysCommand {
     Init,
     /// Add a new current IP sealing key; old keys stay until no row uses them.
     RotateIp,
+    /// Start a new key-encryption key now, re-wrap every account's data
+    /// key under it, and destroy retired ones that are past their grace
+    /// period (the hourly maintenance does this every 12 hours by itself).
+    RotateData,
 }
 
 /// Parses `30s`, `15m`, `24h`, `7d`.
@@ -386,10 +390,12 @@ pub async fn run_keys_command(
                 (dir.join(crate::keys::PEPPER_FILE), "access-code pepper"),
                 (dir.join(crate::keys::SEAL_FILE), "data-sealing key"),
                 (keyring_path(dir), "IP sealing keys"),
+                (dir.join(crate::keys::KEK_DIR), "key-encryption keys"),
             ];
             let existed: Vec<bool> = files.iter().map(|(p, _)| p.exists()).collect();
             crate::keys::pepper(dir)?;
             crate::keys::seal_key(dir)?;
+            crate::keys::keks(dir, clock.now())?;
             SealingKeyRing::load_or_create(&keyring_path(dir))
                 .context("failed to load the IP sealing key file")?;
             for ((path, what), existed) in files.iter().zip(existed) {
@@ -424,6 +430,51 @@ pub async fn run_keys_command(
             eprintln!(
                 "new current IP sealing key: {id}; running servers pick it up within a minute"
             );
+            Ok(())
+        }
+        KeysCommand::RotateData => {
+            let store = crate::db::open_cli_store(config).await?;
+            let now = clock.now();
+            let keks = crate::keys::keks(&config.data_dir, now)?;
+            let report = crate::keys::rotate_keks(&store, &keks, now, true).await?;
+            let actor = crate::corrections::operator();
+            let rewrapped = i64::try_from(report.rewrapped).unwrap_or(i64::MAX);
+            store
+                .run(move |conn| {
+                    AuditRow::insert(
+                        conn,
+                        &NewAudit {
+                            at: now,
+                            actor: &actor,
+                            action: "data_key_rotate",
+                            subject: "",
+                            reason: "operator rotation",
+                            row_count: rewrapped,
+                        },
+                    )
+                })
+                .await?;
+            match report.created {
+                Some(id) => eprintln!("new current key-encryption key: {id}"),
+                None => eprintln!("another process started a new key-encryption key first"),
+            }
+            eprintln!("data keys re-wrapped: {}", report.rewrapped);
+            if report.destroyed.is_empty() {
+                eprintln!(
+                    "retired keys are destroyed {} minutes after retirement, by the next \
+                     rotation or maintenance sweep",
+                    mestring_domain::policy::shredding::RETIRED_GRACE.num_minutes()
+                );
+            } else {
+                eprintln!("destroyed key-encryption keys: {:?}", report.destroyed);
+            }
+            if report.unopenable > 0 {
+                anyhow::bail!(
+                    "{} data keys are wrapped under a missing key-encryption key; their data \
+                     cannot be read",
+                    report.unopenable
+                );
+            }
             Ok(())
         }
     }

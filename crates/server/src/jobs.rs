@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::Duration as ChronoDuration;
-use mestring_domain::policy::retention;
+use mestring_domain::policy::{retention, shredding};
 use mestring_store::accounts::AccountRow;
 use mestring_store::consent::ConsentRow;
 use mestring_store::feedback::FeedbackRow;
@@ -18,8 +18,10 @@ use mestring_web::AppState;
 use crate::iplayer;
 use crate::lifecycle::Lifecycle;
 
-/// How often the sweep runs.
+/// How often the sweep runs. The deletion bound
+/// (`policy::shredding::DELETION_BOUND`) counts on it running hourly.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+const _: () = assert!(SWEEP_EVERY.as_secs() as i64 <= shredding::SWEEP_EVERY.num_seconds());
 
 /// Starts the maintenance loop on the current runtime. The first tick
 /// runs the whole pass at once. The loop ends when shutdown begins, but
@@ -65,8 +67,8 @@ async fn refresh(state: &AppState, data_dir: &std::path::Path) -> anyhow::Result
 }
 
 /// One whole pass: the sweep (expired codes, sessions, sharing lapses,
-/// security-log retention, key retirement, group-data counts) and the
-/// refresh.
+/// security-log retention, key retirement, key-encryption-key rotation,
+/// group-data counts) and the refresh.
 pub async fn run_once(
     state: &AppState,
     security_log_days: i64,
@@ -105,6 +107,7 @@ pub async fn run_once(
         state.store.checkpoint().await?;
     }
     iplayer::retire_keys(state, data_dir).await?;
+    crate::keys::rotate_keks(&state.store, &state.keks, now, false).await?;
     // Group data reads stored counts; a failure here leaves the old ones
     // (pages recompute when they are too old) and must not stop the rest.
     match mestring_dashboard::aggregates::refresh_snapshots(state).await {

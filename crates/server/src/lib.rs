@@ -2,6 +2,7 @@
 //! builder shared by production and tests, background jobs and the CLI.
 
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;

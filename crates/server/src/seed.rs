@@ -80,6 +80,7 @@ pub async fn run(
     let pepper = crate::keys::pepper(&config.data_dir)?;
     let seal = crate::keys::seal_key(&config.data_dir)?;
     let now = clock.now();
+    let keks = crate::keys::keks(&config.data_dir, now)?.snapshot()?;
     let channel = args
         .channel
         .clone()
@@ -106,7 +107,10 @@ pub async fn run(
         let n = CHUNK.min(args.accounts - done);
         let chunk = generator.chunk(&orgs, done, n);
         rows += bulk::rows(&chunk);
-        store.run(move |conn| bulk::insert(conn, &chunk)).await?;
+        let keks = keks.clone();
+        store
+            .run(move |conn| bulk::insert(conn, &keks, &chunk))
+            .await?;
         done += n;
         let secs = started.elapsed().as_secs_f64().max(0.001);
         eprintln!(

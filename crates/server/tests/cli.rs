@@ -39,6 +39,8 @@ fn help_lists_every_command() {
             "audit",
             "feedback",
             "corrections",
+            "backup",
+            "restore",
             "seed",
             "help"
         ],

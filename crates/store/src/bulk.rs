@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::schema::accounts;
+use crate::schema::{account_keys, accounts};
 use crate::schema_consent::{consent_events, deletion_records};
 use crate::schema_program::{
-    activity_days, measure_summaries, questionnaire_answers, questionnaire_responses,
-    registration_entries, registration_values, step_progress,
+    activity_days, measure_summaries, questionnaire_responses, registration_entries,
+    registration_values, step_progress,
 };
 use crate::schema_staff::{code_batch_items, code_batches};
 use crate::{DbConn, StoreError, to_db};
@@ -155,11 +155,13 @@ pub fn rows(chunk: &Chunk) -> usize {
         + chunk.batches.iter().map(|b| b.items.len()).sum::<usize>()
         + chunk.consents.len()
         + chunk.responses.len()
+        // One data key per account with answers.
         + chunk
             .responses
             .iter()
-            .map(|r| r.answers.len())
-            .sum::<usize>()
+            .map(|r| r.account_id.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
         + chunk.progress.len()
         + chunk.registrations.len()
         + chunk
@@ -201,8 +203,43 @@ macro_rules! insert_chunked {
     }};
 }
 
-/// Writes one chunk in one transaction.
-pub fn insert(conn: &mut DbConn, chunk: &Chunk) -> Result<(), StoreError> {
+/// Writes one chunk in one transaction. Accounts with answers get a data
+/// key (wrapped under the current key-encryption key of `ring`) and their
+/// item answers are sealed under it, as the app does.
+pub fn insert(
+    conn: &mut DbConn,
+    ring: &mestring_crypto::shred::KekRing,
+    chunk: &Chunk,
+) -> Result<(), StoreError> {
+    let mut keys: std::collections::BTreeMap<&str, mestring_crypto::shred::DataKey> =
+        std::collections::BTreeMap::new();
+    for r in &chunk.responses {
+        keys.entry(r.account_id.as_str())
+            .or_insert_with(mestring_crypto::shred::DataKey::generate);
+    }
+    let mut wrapped = Vec::with_capacity(keys.len());
+    for (account, key) in &keys {
+        let (kek, bytes) = ring
+            .wrap(account, key)
+            .ok_or_else(|| StoreError::Keys("no key-encryption key in the ring".into()))?;
+        wrapped.push((*account, i64::from(kek), bytes));
+    }
+    let sealed: Vec<Vec<u8>> = chunk
+        .responses
+        .iter()
+        .map(|r| {
+            let answers: Vec<crate::responses::SealedAnswer> = r
+                .answers
+                .iter()
+                .map(|(item, value)| (item.clone(), *value, *value))
+                .collect();
+            // Every response's account got a key just above.
+            keys.get(r.account_id.as_str())
+                .map(|k| crate::responses::seal_answers(k, &r.id, &answers))
+                .unwrap_or_default()
+        })
+        .collect();
+    let now = chrono::Utc::now();
     crate::conn::transaction_on(conn, |conn| {
         let rows: Vec<_> = chunk
             .accounts
@@ -271,7 +308,8 @@ pub fn insert(conn: &mut DbConn, chunk: &Chunk) -> Result<(), StoreError> {
         let rows: Vec<_> = chunk
             .responses
             .iter()
-            .map(|r| {
+            .zip(&sealed)
+            .map(|(r, sealed)| {
                 (
                     questionnaire_responses::id.eq(&r.id),
                     questionnaire_responses::account_id.eq(&r.account_id),
@@ -282,26 +320,23 @@ pub fn insert(conn: &mut DbConn, chunk: &Chunk) -> Result<(), StoreError> {
                     questionnaire_responses::flags.eq(&r.flags),
                     questionnaire_responses::prorated.eq(false),
                     questionnaire_responses::completed_at.eq(to_db(r.completed_at)),
+                    questionnaire_responses::answers_sealed.eq(Some(sealed)),
                 )
             })
             .collect();
-        insert_chunked!(conn, questionnaire_responses::table, 9, rows);
-        let rows: Vec<_> = chunk
-            .responses
+        insert_chunked!(conn, questionnaire_responses::table, 10, rows);
+        let rows: Vec<_> = wrapped
             .iter()
-            .flat_map(|r| {
-                r.answers.iter().map(|(item, value)| {
-                    (
-                        questionnaire_answers::response_id.eq(&r.id),
-                        questionnaire_answers::account_id.eq(&r.account_id),
-                        questionnaire_answers::item_id.eq(item),
-                        questionnaire_answers::option_value.eq(*value),
-                        questionnaire_answers::weight.eq(*value),
-                    )
-                })
+            .map(|(account, kek, bytes)| {
+                (
+                    account_keys::account_id.eq(*account),
+                    account_keys::kek_id.eq(*kek),
+                    account_keys::wrapped.eq(bytes),
+                    account_keys::created_at.eq(to_db(now)),
+                )
             })
             .collect();
-        insert_chunked!(conn, questionnaire_answers::table, 5, rows);
+        insert_chunked!(conn, account_keys::table, 4, rows);
         // The one-row summaries the app keeps per answer
         // (`overview::refresh_measure`), built here from the same rows.
         let mut measures: std::collections::BTreeMap<(&str, &str), (&Response, &Response, i64)> =

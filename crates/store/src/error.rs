@@ -21,6 +21,14 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The key-encryption keys could not be read or written (the message
+    /// names the file, never key material).
+    #[error("key-encryption keys: {0}")]
+    Keys(String),
+    /// A sealed value does not open: its account's data key is gone (a
+    /// destroyed key-encryption key) or the bytes were altered.
+    #[error("sealed value in {0} does not open")]
+    Sealed(&'static str),
     /// A stored value does not parse as its domain type.
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
@@ -61,5 +69,11 @@ impl From<diesel::result::Error> for StoreError {
             },
             other => Self::Query(other),
         }
+    }
+}
+
+impl From<mestring_crypto::keyfile::KeyFileError> for StoreError {
+    fn from(e: mestring_crypto::keyfile::KeyFileError) -> Self {
+        Self::Keys(e.to_string())
     }
 }

@@ -4,12 +4,17 @@
 //! The export is driven by the schema itself: every table with an
 //! `account_id` column is included, so a table added later cannot be
 //! forgotten. Columns that hold secrets or other people's identities
-//! (`*_hash`, sealed values, the staff member behind a view) are left out.
+//! (`*_hash`, the wrapped data key, the staff member behind a view) are
+//! left out. What the account wrote is sealed under its data key
+//! (`account_keys`): the export opens it and shows the text in place of
+//! the sealed bytes.
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use mestring_domain::id::Id;
 use serde_json::{Map, Value};
+
+use mestring_crypto::shred::{DataKey, SharedKekRing};
 
 use crate::{DbConn, StoreError};
 
@@ -31,6 +36,87 @@ fn excluded(column: &str) -> bool {
         || column == "pseudonym"
         || column == "staff_id"
         || column == "secret"
+        || column == "wrapped"
+}
+
+/// The sealed columns the export opens: (table, sealed column, the
+/// column the clear value is shown as).
+const SEALED: [(&str, &str, &str); 3] = [
+    ("feedback", "body_sealed", "body"),
+    ("registration_values", "text_sealed", "text_value"),
+    ("questionnaire_responses", "answers_sealed", "answers"),
+];
+
+/// The bytes of a BLOB/bytea column as the JSON rows carry them: hex from
+/// SQLite's `hex()`, `\x…` from PostgreSQL's `row_to_json`.
+fn blob_bytes(v: &Value) -> Option<Vec<u8>> {
+    let s = v.as_str()?;
+    hex::decode(s.strip_prefix("\\x").unwrap_or(s))
+        .ok()
+        // SQLite's hex() turns NULL into an empty string; a sealed value
+        // is never empty (it carries at least a nonce and a tag).
+        .filter(|b| !b.is_empty())
+}
+
+fn text_of(m: &Map<String, Value>, k: &str) -> String {
+    m.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Replaces a row's sealed column by its opened value.
+fn open_sealed(
+    table: &str,
+    row: &mut Map<String, Value>,
+    key: Option<&DataKey>,
+) -> Result<(), StoreError> {
+    for (t, sealed_col, clear_col) in SEALED {
+        if t != table {
+            continue;
+        }
+        let Some(sealed) = row.remove(sealed_col).as_ref().and_then(blob_bytes) else {
+            continue;
+        };
+        let opened = match table {
+            "feedback" => Value::String(crate::account_keys::open_text(
+                key,
+                crate::feedback::SEALED_BODY,
+                &text_of(row, "id"),
+                &sealed,
+            )?),
+            "registration_values" => {
+                let id = crate::registrations::note_row_id(
+                    &text_of(row, "entry_id"),
+                    &text_of(row, "field_id"),
+                );
+                Value::String(crate::account_keys::open_text(
+                    key,
+                    crate::registrations::SEALED_NOTE,
+                    &id,
+                    &sealed,
+                )?)
+            }
+            _ => {
+                let id = text_of(row, "id");
+                let json = key
+                    .and_then(|k| k.open(crate::responses::SEALED_ANSWERS, &id, &sealed))
+                    .ok_or(StoreError::Sealed(crate::responses::SEALED_ANSWERS))?;
+                let items: Vec<crate::responses::SealedAnswer> = serde_json::from_slice(&json)
+                    .map_err(|_| StoreError::Corrupt(crate::responses::SEALED_ANSWERS))?;
+                Value::Array(
+                    items
+                        .into_iter()
+                        .map(|(item, value, weight)| {
+                            serde_json::json!({"item_id": item, "option_value": value, "weight": weight})
+                        })
+                        .collect(),
+                )
+            }
+        };
+        row.insert(clear_col.to_owned(), opened);
+    }
+    Ok(())
 }
 
 #[derive(QueryableByName)]
@@ -82,6 +168,7 @@ pub fn account_tables(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
 /// Rows of `table` where `key_column` equals `id`, as JSON objects.
 fn rows_as_json(
     conn: &mut DbConn,
+    key: Option<&DataKey>,
     table: &str,
     key_column: &str,
     cols: &[&ColumnInfo],
@@ -123,6 +210,7 @@ fn rows_as_json(
     raw.into_iter()
         .map(|r| match serde_json::from_str::<Value>(&r.j) {
             Ok(Value::Object(mut m)) => {
+                open_sealed(table, &mut m, key)?;
                 m.retain(|k, _| !excluded(k));
                 Ok(m)
             }
@@ -132,21 +220,32 @@ fn rows_as_json(
 }
 
 /// Everything about an account: its own row (as table `accounts`) and
-/// every table with an `account_id` column.
-pub fn export_account(conn: &mut DbConn, account: &Id) -> Result<Vec<ExportTable>, StoreError> {
+/// every table with an `account_id` column, sealed values opened with the
+/// account's data key from `ring`.
+pub fn export_account(
+    conn: &mut DbConn,
+    ring: &SharedKekRing,
+    account: &Id,
+) -> Result<Vec<ExportTable>, StoreError> {
+    let key = crate::account_keys::for_reading(conn, ring, account)?;
     let all = columns(conn)?;
     let account_tables = account_tables(conn)?;
     let mut out = Vec::new();
-    for (table, key) in std::iter::once(("accounts".to_owned(), "id"))
+    for (table, key_col) in std::iter::once(("accounts".to_owned(), "id"))
         .chain(account_tables.into_iter().map(|t| (t, "account_id")))
     {
         let cols: Vec<&ColumnInfo> = all.iter().filter(|c| c.table_name == table).collect();
-        let rows = rows_as_json(conn, &table, key, &cols, account.as_str())?;
+        let rows = rows_as_json(conn, key.as_ref(), &table, key_col, &cols, account.as_str())?;
+        let opened = SEALED
+            .iter()
+            .filter(|(t, _, clear)| *t == table && !cols.iter().any(|c| c.column_name == *clear))
+            .map(|(_, _, clear)| (*clear).to_owned());
         out.push(ExportTable {
             columns: cols
                 .iter()
                 .map(|c| c.column_name.clone())
                 .filter(|c| !excluded(c))
+                .chain(opened)
                 .collect(),
             name: table,
             rows,

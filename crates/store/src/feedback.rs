@@ -3,8 +3,10 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use mestring_crypto::shred::{DataKey, SharedKekRing};
 use mestring_domain::id::Id;
 
+use crate::account_keys;
 use crate::schema_program::feedback;
 use crate::{DbConn, StoreError, from_db, to_db};
 
@@ -24,12 +26,17 @@ pub struct FeedbackRow {
     pub helpful: Option<i64>,
     /// For evaluations: how easy to use (1-5).
     pub ease: Option<i64>,
-    /// The text written (may be empty for evaluations).
+    /// The text written (may be empty for evaluations). Stored sealed
+    /// under the account's data key; the loaders below open it.
     pub body: String,
     created_at: NaiveDateTime,
     handled_at: Option<NaiveDateTime>,
     outcome: Option<FeedbackOutcome>,
+    body_sealed: Option<Vec<u8>>,
 }
+
+/// The purpose a feedback text is sealed for.
+pub(crate) const SEALED_BODY: &str = "feedback.body_sealed";
 
 /// How many leading characters of a feedback id make its short reference.
 /// 8 of the id's 32-symbol alphabet are 40 random bits: two items share a
@@ -85,6 +92,26 @@ pub struct NewFeedback<'a> {
     pub body: &'a str,
 }
 
+/// Opens the sealed text of each row, with the keys of their accounts.
+fn open_all(
+    conn: &mut DbConn,
+    ring: &SharedKekRing,
+    mut rows: Vec<FeedbackRow>,
+) -> Result<Vec<FeedbackRow>, StoreError> {
+    let accounts: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.body_sealed.is_some())
+        .map(|r| r.account_id.as_str())
+        .collect();
+    let keys = account_keys::for_reading_many(conn, ring, &accounts)?;
+    for r in &mut rows {
+        if let Some(sealed) = r.body_sealed.take() {
+            r.body = account_keys::open_text(keys.get(&r.account_id), SEALED_BODY, &r.id, &sealed)?;
+        }
+    }
+    Ok(rows)
+}
+
 impl FeedbackRow {
     /// When it was sent.
     pub fn created_at(&self) -> DateTime<Utc> {
@@ -115,7 +142,11 @@ impl FeedbackRow {
     /// The items whose id starts with `reference` (at most two are read:
     /// one is an answer, two mean the reference is ambiguous). A reference
     /// that is not made of id symbols matches nothing.
-    pub fn find_by_reference(conn: &mut DbConn, reference: &str) -> Result<Vec<Self>, StoreError> {
+    pub fn find_by_reference(
+        conn: &mut DbConn,
+        ring: &SharedKekRing,
+        reference: &str,
+    ) -> Result<Vec<Self>, StoreError> {
         let reference = reference.trim().to_ascii_lowercase();
         if reference.len() < REFERENCE_LEN
             || reference.len() > 26
@@ -123,13 +154,13 @@ impl FeedbackRow {
         {
             return Ok(Vec::new());
         }
-        feedback::table
+        let rows = feedback::table
             .filter(feedback::id.like(format!("{reference}%")))
             .order(feedback::id.asc())
             .limit(2)
             .select(Self::as_select())
-            .load(conn)
-            .map_err(StoreError::from)
+            .load(conn)?;
+        open_all(conn, ring, rows)
     }
 
     /// Marks the item handled. The first handling sets the time the
@@ -170,13 +201,16 @@ impl FeedbackRow {
             .map_err(StoreError::from)
     }
 
-    /// Stores feedback; returns its id.
+    /// Stores feedback, its text sealed under `key` (the account's data
+    /// key); returns its id.
     pub fn insert(
         conn: &mut DbConn,
+        key: &DataKey,
         new: &NewFeedback<'_>,
         now: DateTime<Utc>,
     ) -> Result<Id, StoreError> {
         let id = Id::generate();
+        let sealed = key.seal(SEALED_BODY, id.as_str(), new.body.as_bytes());
         diesel::insert_into(feedback::table)
             .values((
                 feedback::id.eq(id.as_str()),
@@ -185,7 +219,9 @@ impl FeedbackRow {
                 feedback::topic.eq(new.topic),
                 feedback::helpful.eq(new.helpful),
                 feedback::ease.eq(new.ease),
-                feedback::body.eq(new.body),
+                // The clear column stays empty (it predates sealing).
+                feedback::body.eq(""),
+                feedback::body_sealed.eq(Some(sealed)),
                 feedback::created_at.eq(to_db(now)),
             ))
             .execute(conn)?;
@@ -193,21 +229,51 @@ impl FeedbackRow {
     }
 
     /// All feedback, newest first (for the operator).
-    pub fn list_all(conn: &mut DbConn) -> Result<Vec<Self>, StoreError> {
-        feedback::table
+    pub fn list_all(conn: &mut DbConn, ring: &SharedKekRing) -> Result<Vec<Self>, StoreError> {
+        let rows = feedback::table
             .order((feedback::created_at.desc(), feedback::id.asc()))
             .select(Self::as_select())
-            .load(conn)
-            .map_err(StoreError::from)
+            .load(conn)?;
+        open_all(conn, ring, rows)
     }
 
     /// The account's feedback, oldest first (for export).
-    pub fn list_for_account(conn: &mut DbConn, account: &Id) -> Result<Vec<Self>, StoreError> {
-        feedback::table
+    pub fn list_for_account(
+        conn: &mut DbConn,
+        ring: &SharedKekRing,
+        account: &Id,
+    ) -> Result<Vec<Self>, StoreError> {
+        let rows = feedback::table
             .filter(feedback::account_id.eq(account.as_str()))
             .order((feedback::created_at.asc(), feedback::id.asc()))
             .select(Self::as_select())
-            .load(conn)
-            .map_err(StoreError::from)
+            .load(conn)?;
+        open_all(conn, ring, rows)
+    }
+
+    /// Seals the clear text an older version stored (`body` without
+    /// `body_sealed`) and empties the clear column; returns how many rows
+    /// it sealed. Run by `mestring migrate` and at start.
+    pub fn seal_legacy(
+        conn: &mut DbConn,
+        ring: &SharedKekRing,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let rows: Vec<(String, String, String)> = feedback::table
+            .filter(feedback::body_sealed.is_null())
+            .select((feedback::id, feedback::account_id, feedback::body))
+            .load(conn)?;
+        for (id, account, body) in &rows {
+            let key =
+                account_keys::for_writing(conn, ring, &Id::from_trusted(account.clone()), now)?;
+            let sealed = key.seal(SEALED_BODY, id, body.as_bytes());
+            diesel::update(feedback::table.filter(feedback::id.eq(id)))
+                .set((
+                    feedback::body.eq(""),
+                    feedback::body_sealed.eq(Some(sealed)),
+                ))
+                .execute(conn)?;
+        }
+        Ok(rows.len())
     }
 }

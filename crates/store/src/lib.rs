@@ -39,9 +39,11 @@ macro_rules! text_column {
     };
 }
 
+pub mod account_keys;
 pub mod accounts;
 pub mod activity;
 pub mod aggregates;
+pub mod backup;
 pub mod bulk;
 pub mod channels;
 mod conn;

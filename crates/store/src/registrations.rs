@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use mestring_crypto::shred::{DataKey, SharedKekRing};
 use mestring_domain::content::{CategoryId, Entry, FieldId, FieldValue};
 use mestring_domain::id::Id;
 
+use crate::account_keys;
 use crate::schema_program::{registration_entries, registration_values};
 use crate::{DbConn, StoreError, from_db, to_db};
 
@@ -48,8 +50,43 @@ pub struct RegistrationValueRow {
     pub category_id: String,
     /// The number for scales and ratings.
     pub num_value: Option<i64>,
-    /// The text of a note.
+    /// The text of a note: an older version's clear column, or (after
+    /// loading) the opened `text_sealed`.
     pub text_value: Option<String>,
+    text_sealed: Option<Vec<u8>>,
+}
+
+/// The purpose a note is sealed for.
+pub(crate) const SEALED_NOTE: &str = "registration_values.text_sealed";
+
+/// The row id a note is sealed for: its entry and field.
+pub(crate) fn note_row_id(entry_id: &str, field_id: &str) -> String {
+    format!("{entry_id}/{field_id}")
+}
+
+/// Opens the sealed notes among `rows` with the account's key.
+fn open_notes(
+    conn: &mut DbConn,
+    ring: &SharedKekRing,
+    account: &Id,
+    rows: &mut [RegistrationValueRow],
+) -> Result<(), StoreError> {
+    if rows.iter().all(|r| r.text_sealed.is_none()) {
+        return Ok(());
+    }
+    let key = account_keys::for_reading(conn, ring, account)?;
+    for r in rows {
+        if let Some(sealed) = r.text_sealed.take() {
+            let id = note_row_id(&r.entry_id, &r.field_id);
+            r.text_value = Some(account_keys::open_text(
+                key.as_ref(),
+                SEALED_NOTE,
+                &id,
+                &sealed,
+            )?);
+        }
+    }
+    Ok(())
 }
 
 /// What a new entry needs.
@@ -95,10 +132,11 @@ impl RegistrationRow {
         self.edited_at.map(from_db)
     }
 
-    /// Stores an entry and its values; returns its id. Call inside a
-    /// transaction.
+    /// Stores an entry and its values (notes sealed under `key`, the
+    /// account's data key); returns its id. Call inside a transaction.
     pub fn insert(
         conn: &mut DbConn,
+        key: &DataKey,
         new: &NewRegistration<'_>,
         now: DateTime<Utc>,
     ) -> Result<Id, StoreError> {
@@ -114,7 +152,7 @@ impl RegistrationRow {
                 registration_entries::created_at.eq(to_db(now)),
             ))
             .execute(conn)?;
-        insert_values(conn, new.account, id.as_str(), new.entry)?;
+        insert_values(conn, key, new.account, id.as_str(), new.entry)?;
         Ok(id)
     }
 
@@ -125,6 +163,7 @@ impl RegistrationRow {
     /// `NotFound` for anyone else's id.
     pub fn replace_for_account(
         conn: &mut DbConn,
+        key: &DataKey,
         account: &Id,
         id: &str,
         entry: &Entry,
@@ -132,7 +171,7 @@ impl RegistrationRow {
     ) -> Result<(), StoreError> {
         Self::find_for_account(conn, account, id)?;
         delete_values(conn, account, id)?;
-        insert_values(conn, account, id, entry)?;
+        insert_values(conn, key, account, id, entry)?;
         diesel::update(
             registration_entries::table
                 .filter(registration_entries::id.eq(id))
@@ -146,15 +185,17 @@ impl RegistrationRow {
     /// One of the account's entries with its values rebuilt.
     pub fn find_with_values(
         conn: &mut DbConn,
+        ring: &SharedKekRing,
         account: &Id,
         id: &str,
     ) -> Result<(Self, Entry), StoreError> {
         let row = Self::find_for_account(conn, account, id)?;
-        let values: Vec<RegistrationValueRow> = registration_values::table
+        let mut values: Vec<RegistrationValueRow> = registration_values::table
             .filter(registration_values::entry_id.eq(id))
             .filter(registration_values::account_id.eq(account.as_str()))
             .select(RegistrationValueRow::as_select())
             .load(conn)?;
+        open_notes(conn, ring, account, &mut values)?;
         let refs: Vec<&RegistrationValueRow> = values.iter().collect();
         let entry = rebuild(&refs)?;
         Ok((row, entry))
@@ -201,13 +242,15 @@ impl RegistrationRow {
     /// Every entry of the account with its values rebuilt, oldest first.
     pub fn list_with_values(
         conn: &mut DbConn,
+        ring: &SharedKekRing,
         account: &Id,
     ) -> Result<Vec<(Self, Entry)>, StoreError> {
         let entries = Self::list_for_account(conn, account)?;
-        let values: Vec<RegistrationValueRow> = registration_values::table
+        let mut values: Vec<RegistrationValueRow> = registration_values::table
             .filter(registration_values::account_id.eq(account.as_str()))
             .select(RegistrationValueRow::as_select())
             .load(conn)?;
+        open_notes(conn, ring, account, &mut values)?;
         let mut by_entry: BTreeMap<&str, Vec<&RegistrationValueRow>> = BTreeMap::new();
         for v in &values {
             by_entry.entry(v.entry_id.as_str()).or_default().push(v);
@@ -233,15 +276,23 @@ fn delete_values(conn: &mut DbConn, account: &Id, entry_id: &str) -> Result<(), 
     Ok(())
 }
 
-/// Stores the value rows of one entry.
+/// Stores the value rows of one entry; notes only sealed.
 fn insert_values(
     conn: &mut DbConn,
+    key: &DataKey,
     account: &Id,
     entry_id: &str,
     entry: &Entry,
 ) -> Result<(), StoreError> {
     for (field, value) in entry {
         for (kind, category, num, text) in value_rows(value) {
+            let sealed = text.map(|t| {
+                key.seal(
+                    SEALED_NOTE,
+                    &note_row_id(entry_id, field.as_str()),
+                    t.as_bytes(),
+                )
+            });
             diesel::insert_into(registration_values::table)
                 .values((
                     registration_values::entry_id.eq(entry_id),
@@ -250,12 +301,49 @@ fn insert_values(
                     registration_values::kind.eq(kind),
                     registration_values::category_id.eq(category),
                     registration_values::num_value.eq(num),
-                    registration_values::text_value.eq(text),
+                    registration_values::text_value.eq(None::<String>),
+                    registration_values::text_sealed.eq(sealed),
                 ))
                 .execute(conn)?;
         }
     }
     Ok(())
+}
+
+/// Seals the notes an older version stored in clear (`text_value`
+/// without `text_sealed`) and empties the clear column; returns how many
+/// it sealed. Run by `mestring migrate` and at start.
+pub fn seal_legacy(
+    conn: &mut DbConn,
+    ring: &SharedKekRing,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let rows: Vec<(String, String, String, String)> = registration_values::table
+        .filter(registration_values::text_sealed.is_null())
+        .filter(registration_values::text_value.is_not_null())
+        .select((
+            registration_values::entry_id,
+            registration_values::account_id,
+            registration_values::field_id,
+            registration_values::text_value.assume_not_null(),
+        ))
+        .load(conn)?;
+    for (entry, account, field, text) in &rows {
+        let key = account_keys::for_writing(conn, ring, &Id::from_trusted(account.clone()), now)?;
+        let sealed = key.seal(SEALED_NOTE, &note_row_id(entry, field), text.as_bytes());
+        diesel::update(
+            registration_values::table
+                .filter(registration_values::entry_id.eq(entry))
+                .filter(registration_values::field_id.eq(field))
+                .filter(registration_values::kind.eq("note")),
+        )
+        .set((
+            registration_values::text_value.eq(None::<String>),
+            registration_values::text_sealed.eq(Some(sealed)),
+        ))
+        .execute(conn)?;
+    }
+    Ok(rows.len())
 }
 
 /// Turns stored value rows back into an entry.

@@ -3,10 +3,25 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use mestring_crypto::shred::{DataKey, SharedKekRing};
 use mestring_domain::content::{FlagId, ItemId, OptionValue};
 use mestring_domain::id::Id;
 
+use crate::account_keys;
 use crate::schema_program::{questionnaire_answers, questionnaire_responses};
+
+/// The purpose item answers are sealed for.
+pub(crate) const SEALED_ANSWERS: &str = "questionnaire_responses.answers_sealed";
+
+/// One answer as sealed: item id, option value, weight.
+pub(crate) type SealedAnswer = (String, i64, i64);
+
+/// The sealed form of a response's answers: JSON `[[item, value, weight], ...]`.
+pub(crate) fn seal_answers(key: &DataKey, response: &str, answers: &[SealedAnswer]) -> Vec<u8> {
+    // Serialising strings and integers cannot fail.
+    let json = serde_json::to_vec(answers).unwrap_or_default();
+    key.seal(SEALED_ANSWERS, response, &json)
+}
 use crate::{DbConn, StoreError, from_db, to_db};
 
 /// One submitted questionnaire with its score.
@@ -96,10 +111,13 @@ impl ResponseRow {
         u32::try_from(self.total).unwrap_or(0)
     }
 
-    /// Stores a response and its answers in one go; returns its id. Call
-    /// inside a transaction.
+    /// Stores a response and its answers in one go; returns its id. The
+    /// item answers are sealed under `key` (the account's data key); the
+    /// score stays clear (docs/deletion.md says why). Call inside a
+    /// transaction.
     pub fn insert(
         conn: &mut DbConn,
+        key: &DataKey,
         new: &NewResponse<'_>,
         now: DateTime<Utc>,
     ) -> Result<Id, StoreError> {
@@ -110,6 +128,18 @@ impl ResponseRow {
             .map(FlagId::as_str)
             .collect::<Vec<_>>()
             .join(" ");
+        let answers: Vec<SealedAnswer> = new
+            .answers
+            .iter()
+            .map(|(item, value, weight)| {
+                (
+                    item.as_str().to_owned(),
+                    i64::from(value.0),
+                    i64::from(*weight),
+                )
+            })
+            .collect();
+        let sealed = seal_answers(key, id.as_str(), &answers);
         diesel::insert_into(questionnaire_responses::table)
             .values((
                 questionnaire_responses::id.eq(id.as_str()),
@@ -124,19 +154,9 @@ impl ResponseRow {
                 questionnaire_responses::flags.eq(flags),
                 questionnaire_responses::prorated.eq(new.prorated),
                 questionnaire_responses::completed_at.eq(to_db(now)),
+                questionnaire_responses::answers_sealed.eq(Some(sealed)),
             ))
             .execute(conn)?;
-        for (item, value, weight) in new.answers {
-            diesel::insert_into(questionnaire_answers::table)
-                .values((
-                    questionnaire_answers::response_id.eq(id.as_str()),
-                    questionnaire_answers::account_id.eq(new.account.as_str()),
-                    questionnaire_answers::item_id.eq(item.as_str()),
-                    questionnaire_answers::option_value.eq(i64::from(value.0)),
-                    questionnaire_answers::weight.eq(i64::from(*weight)),
-                ))
-                .execute(conn)?;
-        }
         crate::overview::refresh_measure(conn, new.account.as_str(), new.questionnaire_id)?;
         Ok(id)
     }
@@ -228,13 +248,77 @@ impl ResponseRow {
             .map_err(StoreError::from)
     }
 
-    /// The answers of this response, in item order as stored.
-    pub fn answers(&self, conn: &mut DbConn) -> Result<Vec<AnswerRow>, StoreError> {
-        questionnaire_answers::table
-            .filter(questionnaire_answers::response_id.eq(&self.id))
-            .filter(questionnaire_answers::account_id.eq(&self.account_id))
-            .select(AnswerRow::as_select())
-            .load(conn)
-            .map_err(StoreError::from)
+    /// The answers of this response, in item order as stored: opened
+    /// from the sealed form, or read from an older version's rows.
+    pub fn answers(
+        &self,
+        conn: &mut DbConn,
+        ring: &SharedKekRing,
+    ) -> Result<Vec<AnswerRow>, StoreError> {
+        let sealed: Option<Vec<u8>> = questionnaire_responses::table
+            .find(&self.id)
+            .select(questionnaire_responses::answers_sealed)
+            .first(conn)?;
+        let Some(sealed) = sealed else {
+            return questionnaire_answers::table
+                .filter(questionnaire_answers::response_id.eq(&self.id))
+                .filter(questionnaire_answers::account_id.eq(&self.account_id))
+                .select(AnswerRow::as_select())
+                .load(conn)
+                .map_err(StoreError::from);
+        };
+        let key =
+            account_keys::for_reading(conn, ring, &Id::from_trusted(self.account_id.clone()))?;
+        let json = key
+            .and_then(|k| k.open(SEALED_ANSWERS, &self.id, &sealed))
+            .ok_or(StoreError::Sealed(SEALED_ANSWERS))?;
+        let items: Vec<SealedAnswer> =
+            serde_json::from_slice(&json).map_err(|_| StoreError::Corrupt(SEALED_ANSWERS))?;
+        Ok(items
+            .into_iter()
+            .map(|(item_id, option_value, weight)| AnswerRow {
+                response_id: self.id.clone(),
+                account_id: self.account_id.clone(),
+                item_id,
+                option_value,
+                weight,
+            })
+            .collect())
     }
+}
+
+/// Seals the item answers an older version stored as clear rows in
+/// `questionnaire_answers` into their response and deletes the rows;
+/// returns how many responses it sealed. Run by `mestring migrate` and at
+/// start.
+pub fn seal_legacy(
+    conn: &mut DbConn,
+    ring: &SharedKekRing,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let rows: Vec<AnswerRow> = questionnaire_answers::table
+        .order(questionnaire_answers::response_id.asc())
+        .select(AnswerRow::as_select())
+        .load(conn)?;
+    let mut by_response: std::collections::BTreeMap<(&str, &str), Vec<SealedAnswer>> =
+        std::collections::BTreeMap::new();
+    for r in &rows {
+        by_response
+            .entry((r.response_id.as_str(), r.account_id.as_str()))
+            .or_default()
+            .push((r.item_id.clone(), r.option_value, r.weight));
+    }
+    for ((response, account), answers) in &by_response {
+        let key =
+            account_keys::for_writing(conn, ring, &Id::from_trusted((*account).to_owned()), now)?;
+        let sealed = seal_answers(&key, response, answers);
+        diesel::update(questionnaire_responses::table.find(*response))
+            .set(questionnaire_responses::answers_sealed.eq(Some(sealed)))
+            .execute(conn)?;
+        diesel::delete(
+            questionnaire_answers::table.filter(questionnaire_answers::response_id.eq(*response)),
+        )
+        .execute(conn)?;
+    }
+    Ok(by_response.len())
 }

@@ -54,9 +54,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    account_keys (account_id) {
+        account_id -> Text,
+        kek_id -> BigInt,
+        wrapped -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(account_keys -> accounts (account_id));
 diesel::joinable!(accounts -> organisations (org_id));
 diesel::joinable!(sessions -> accounts (account_id));
-diesel::allow_tables_to_appear_in_same_query!(organisations, accounts, sessions);
+diesel::allow_tables_to_appear_in_same_query!(organisations, accounts, sessions, account_keys);
 
 diesel::table! {
     security_events (id) {

@@ -27,6 +27,7 @@ diesel::table! {
         prorated -> Bool,
         completed_at -> Timestamp,
         voided_at -> Nullable<Timestamp>,
+        answers_sealed -> Nullable<Binary>,
     }
 }
 
@@ -75,6 +76,7 @@ diesel::table! {
         category_id -> Text,
         num_value -> Nullable<BigInt>,
         text_value -> Nullable<Text>,
+        text_sealed -> Nullable<Binary>,
     }
 }
 
@@ -90,6 +92,7 @@ diesel::table! {
         created_at -> Timestamp,
         handled_at -> Nullable<Timestamp>,
         outcome -> Nullable<Text>,
+        body_sealed -> Nullable<Binary>,
     }
 }
 

@@ -57,6 +57,12 @@ pub struct AppState {
     pub content: Arc<Catalog>,
     /// Seals TOTP secrets and issued codes (pseudonyms) at rest.
     pub seal: Arc<crate::seal::SealKey>,
+    /// The key-encryption keys that wrap each account's data key
+    /// (crypto-shredding; `mestring_store::account_keys`).
+    pub keks: mestring_crypto::shred::SharedKekRing,
+    /// Remembers deleted accounts outside the database, so a restored
+    /// backup does not bring them back.
+    pub deletions: mestring_crypto::ledger::DeletionLedger,
     /// Outgoing e-mail (staff invitations).
     pub mail: Arc<mestring_mail::Mailer>,
 }

@@ -6,6 +6,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use mestring_store::account_keys;
 use mestring_store::feedback::{FeedbackRow, NewFeedback};
 use mestring_web::session::UserSession;
 use mestring_web::{AppError, AppState, Ctx};
@@ -197,11 +198,14 @@ pub async fn submit_form(
     } else {
         ("evaluation", None, rating(&f.helpful), rating(&f.ease))
     };
+    let keks = state.keks.clone();
     state
         .store
         .run(move |conn| {
+            let key = account_keys::for_writing(conn, &keks, &account, now)?;
             FeedbackRow::insert(
                 conn,
+                &key,
                 &NewFeedback {
                     account: &account,
                     kind: stored_kind,

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use mestring_domain::content::{ItemId, OptionValue, Program, Questionnaire, Step, StepKind};
 use mestring_domain::scoring::{self, Answers, ChangeClass, ScoringError};
+use mestring_store::account_keys;
 use mestring_store::progress::ProgressRow;
 use mestring_store::responses::{NewResponse, ResponseRow};
 use mestring_web::session::UserSession;
@@ -254,11 +255,14 @@ pub async fn submit_form(
     let version = q.version;
     let step_ids = step.map(|(p, s)| (p.slug.to_string(), s.id.to_string()));
     let now = state.clock.now();
+    let keks = state.keks.clone();
     let id = state
         .store
         .transaction(move |conn| {
+            let key = account_keys::for_writing(conn, &keks, &account, now)?;
             let id = ResponseRow::insert(
                 conn,
+                &key,
                 &NewResponse {
                     account: &account,
                     questionnaire_id: &q_id,

@@ -8,6 +8,7 @@ use askama::Template;
 use mestring_domain::content::{
     Entry, EntryError, FieldId, FieldKind, FieldValue, Lang, RegistrationForm, Step, StepKind,
 };
+use mestring_store::account_keys;
 use mestring_store::progress::ProgressRow;
 use mestring_store::registrations::{NewRegistration, RegistrationRow};
 use mestring_web::session::UserSession;
@@ -405,11 +406,14 @@ pub async fn submit_form(
     });
     let now = state.clock.now();
     let back = step_ids.as_ref().map(|(_, s)| format!("/app/steps/{s}"));
+    let keks = state.keks.clone();
     state
         .store
         .transaction(move |conn| {
+            let key = account_keys::for_writing(conn, &keks, &account, now)?;
             RegistrationRow::insert(
                 conn,
+                &key,
                 &NewRegistration {
                     account: &account,
                     registration_id: &form_id,
@@ -513,9 +517,10 @@ pub async fn show_list(
 ) -> Result<HttpResponse, AppError> {
     touch_activity(&state, &user).await;
     let account = user.account_id();
+    let keks = state.keks.clone();
     let all = state
         .store
-        .run(move |conn| RegistrationRow::list_with_values(conn, &account))
+        .run(move |conn| RegistrationRow::list_with_values(conn, &keks, &account))
         .await?;
     let lang = ctx.lang;
     let mut forms = Vec::new();
@@ -664,9 +669,10 @@ async fn own_entry<'s>(
     id: String,
 ) -> Result<(RegistrationRow, Entry, &'s RegistrationForm), AppError> {
     let account = user.account_id();
+    let keks = state.keks.clone();
     let (row, entry) = state
         .store
-        .run(move |conn| RegistrationRow::find_with_values(conn, &account, &id))
+        .run(move |conn| RegistrationRow::find_with_values(conn, &keks, &account, &id))
         .await?;
     let form = state
         .content
@@ -723,10 +729,12 @@ pub async fn submit_edit(
     };
     let account = user.account_id();
     let now = state.clock.now();
+    let keks = state.keks.clone();
     state
         .store
         .transaction(move |conn| {
-            RegistrationRow::replace_for_account(conn, &account, &row.id, &entry, now)
+            let key = account_keys::for_writing(conn, &keks, &account, now)?;
+            RegistrationRow::replace_for_account(conn, &key, &account, &row.id, &entry, now)
         })
         .await?;
     state.store.checkpoint().await?;

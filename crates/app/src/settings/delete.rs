@@ -56,6 +56,12 @@ pub async fn delete_everything(
     }
     let account = user.account_id();
     let now = state.clock.now();
+    // The ledger first: if the database step then fails, the user's wish
+    // is still on record, and a later restore honours it.
+    state
+        .deletions
+        .record(account.as_str(), now.timestamp())
+        .map_err(|e| AppError::internal(e.to_string()))?;
     state
         .store
         .run(move |conn| deletion::delete_account(conn, &account, now))

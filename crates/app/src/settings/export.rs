@@ -15,9 +15,10 @@ use serde_json::{Map, Value, json};
 
 async fn collect(state: &AppState, user: &UserSession) -> Result<Vec<ExportTable>, AppError> {
     let account = user.account_id();
+    let keks = state.keks.clone();
     Ok(state
         .store
-        .run(move |conn| export::export_account(conn, &account))
+        .run(move |conn| export::export_account(conn, &keks, &account))
         .await?)
 }
 
@@ -58,6 +59,7 @@ pub async fn export_fhir(
     user: UserSession,
 ) -> Result<HttpResponse, AppError> {
     let account = user.account_id();
+    let keks = state.keks.clone();
     let stored = state
         .store
         .run(move |conn| {
@@ -66,7 +68,7 @@ pub async fn export_fhir(
             all.sort_by(|a, b| (a.completed_at(), &a.id).cmp(&(b.completed_at(), &b.id)));
             all.into_iter()
                 .map(|r| {
-                    let answers = r.answers(conn)?;
+                    let answers = r.answers(conn, &keks)?;
                     Ok((r, answers))
                 })
                 .collect::<Result<Vec<_>, _>>()

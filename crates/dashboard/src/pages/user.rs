@@ -226,6 +226,7 @@ pub async fn user(
     let staff_id = staff.id();
     let now = state.clock.now();
     let read_org = org.clone();
+    let keks = state.keks.clone();
     // Not wrapped in a transaction of our own: `read_shared_account` opens
     // one (the consent check and the read), and SQLite cannot nest them.
     let result = state
@@ -237,7 +238,7 @@ pub async fn user(
                     account: row.clone(),
                     responses: ResponseRow::list_for_account(conn, &id)?,
                     voided: ResponseRow::list_voided(conn, &id)?,
-                    registrations: RegistrationRow::list_with_values(conn, &id)?,
+                    registrations: RegistrationRow::list_with_values(conn, &keks, &id)?,
                     progress: ProgressRow::list_for_account(conn, &id)?,
                 })
             })?;

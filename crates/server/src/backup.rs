@@ -1,0 +1,344 @@
+//! `mestring backup` and `mestring restore` (docs/deletion.md, "Backups").
+//!
+//! A backup is a directory: the database as one consistent copy
+//! (SQLite: `VACUUM INTO`; PostgreSQL: `pg_dump --format=custom`), the
+//! installation's key files (without them the copy cannot be read: the
+//! data keys in it are wrapped under the key-encryption keys current when
+//! it was taken), and a manifest.
+//!
+//! A restore goes into an empty database, puts back key files that are
+//! missing, then re-applies every deletion the ledger recorded (the ledger
+//! lives in the data directory, not in the database, so it knows about
+//! deletions after the backup), seals anything stored in clear, and
+//! rotates the key-encryption keys: the ones brought back from the backup
+//! are destroyed once nothing is wrapped under them.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use mestring_crypto::keyfile;
+use mestring_domain::clock::Clock;
+use mestring_domain::id::Id;
+use mestring_store::{DatabaseUrl, Store};
+
+use crate::config::Config;
+use crate::keys;
+
+/// The manifest's first line; names the format version.
+const MANIFEST_HEADER: &str = "mestring-backup 1";
+const MANIFEST: &str = "manifest.txt";
+const SQLITE_FILE: &str = "mestring.sqlite3";
+const PG_FILE: &str = "mestring.pgdump";
+const KEYS_DIR: &str = "keys";
+
+/// The key files a backup carries, relative to the data directory.
+fn key_files(data_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = vec![
+        PathBuf::from(keys::PEPPER_FILE),
+        PathBuf::from(keys::SEAL_FILE),
+        PathBuf::from(crate::iplayer::KEYRING_FILE),
+        PathBuf::from(keys::LEDGER_KEY_FILE),
+    ];
+    let kek_dir = data_dir.join(keys::KEK_DIR);
+    let mut keks: Vec<PathBuf> = fs::read_dir(&kek_dir)
+        .with_context(|| format!("cannot list {}", kek_dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".key"))
+        .map(|n| Path::new(keys::KEK_DIR).join(n))
+        .collect();
+    keks.sort();
+    files.extend(keks);
+    Ok(files)
+}
+
+/// `mestring backup DIR`.
+pub async fn backup(config: &Config, clock: &dyn Clock, dir: &Path) -> anyhow::Result<()> {
+    let store = crate::db::open_cli_store(config).await?;
+    let now = clock.now();
+    // Make sure every key exists before copying them.
+    keys::keks(&config.data_dir, now)?;
+    keys::ledger(&config.data_dir)?;
+    if dir.exists() {
+        let used = fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .next()
+            .is_some();
+        anyhow::ensure!(
+            !used,
+            "{} is not empty; give a new directory",
+            dir.display()
+        );
+    }
+    keyfile::create_private_dir(dir)?;
+    let db_file = match &config.database_url {
+        DatabaseUrl::Sqlite(_) => {
+            let target = dir.join(SQLITE_FILE);
+            let path = target
+                .to_str()
+                .context("the backup directory's path is not UTF-8")?
+                .to_owned();
+            store
+                .run(move |conn| mestring_store::backup::sqlite_copy_into(conn, &path))
+                .await
+                .context("the SQLite copy failed")?;
+            restrict(&target)?;
+            SQLITE_FILE
+        }
+        DatabaseUrl::Postgres(url) => {
+            let target = dir.join(PG_FILE);
+            let out = Command::new("pg_dump")
+                .arg("--format=custom")
+                .arg("--no-owner")
+                .arg("--file")
+                .arg(&target)
+                .arg("--dbname")
+                .arg(url)
+                .output()
+                .context("cannot run pg_dump (install the PostgreSQL client tools)")?;
+            anyhow::ensure!(
+                out.status.success(),
+                "pg_dump failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            restrict(&target)?;
+            PG_FILE
+        }
+    };
+    let keys_dir = dir.join(KEYS_DIR);
+    let files = key_files(&config.data_dir)?;
+    for rel in &files {
+        let from = config.data_dir.join(rel);
+        let bytes = fs::read(&from).with_context(|| format!("cannot read {}", from.display()))?;
+        keyfile::create_new(&keys_dir.join(rel), &bytes)?;
+    }
+    let manifest = format!(
+        "{MANIFEST_HEADER}\nbackend {}\ndatabase {db_file}\ntaken {}\nkeys {}\n",
+        match config.database_url {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
+        },
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        files.len()
+    );
+    keyfile::create_new(&dir.join(MANIFEST), manifest.as_bytes())?;
+    eprintln!(
+        "backup written to {} ({db_file} and {} key files); it holds keys: keep it as \
+         protected as the data directory, and delete it when its retention ends",
+        dir.display(),
+        files.len()
+    );
+    Ok(())
+}
+
+fn restrict(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn read_manifest(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let path = dir.join(MANIFEST);
+    let text = fs::read_to_string(&path)
+        .with_context(|| format!("{} is not a Mestring backup (no {MANIFEST})", dir.display()))?;
+    let mut lines = text.lines();
+    anyhow::ensure!(
+        lines.next() == Some(MANIFEST_HEADER),
+        "{} was written by another version of mestring backup",
+        path.display()
+    );
+    Ok(lines
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
+/// `mestring restore DIR`.
+pub async fn restore(config: &Config, clock: &dyn Clock, dir: &Path) -> anyhow::Result<()> {
+    let manifest = read_manifest(dir)?;
+    let backend = manifest.get("backend").map(String::as_str);
+    let taken = manifest
+        .get("taken")
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .context("the backup's manifest has no valid 'taken' line")?;
+    // Keys first: refuse a backup of another installation before touching
+    // the database.
+    restore_keys(&dir.join(KEYS_DIR), &config.data_dir)?;
+
+    match (&config.database_url, backend) {
+        (DatabaseUrl::Sqlite(path), Some("sqlite")) => restore_sqlite(dir, path).await?,
+        (DatabaseUrl::Postgres(url), Some("postgres")) => {
+            restore_postgres(dir, &config.database_url, url).await?;
+        }
+        (_, other) => anyhow::bail!(
+            "the backup is of a {} database; MESTRING_DATABASE_URL names another kind",
+            other.unwrap_or("unknown")
+        ),
+    }
+
+    // Migrates a backup taken by an older version forward.
+    let store = crate::db::open_cli_store(config).await?;
+    let now = clock.now();
+    let reapplied = reapply_deletions(&store, config).await?;
+    let keks = keys::keks(&config.data_dir, now)?;
+    keys::seal_legacy(&store, &keks, now).await?;
+    let rotation = keys::rotate_keks(&store, &keks, now, true).await?;
+    store.checkpoint().await?;
+    eprintln!(
+        "restored the backup taken {}",
+        taken.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    eprintln!("deletions re-applied from the ledger: {reapplied}");
+    eprintln!(
+        "data keys re-wrapped under a new key-encryption key: {}",
+        rotation.rewrapped
+    );
+    Ok(())
+}
+
+/// Copies the backup's key files into the data directory where missing;
+/// refuses when one exists with other contents (another installation's
+/// backup would make every code and sealed value unreadable).
+fn restore_keys(from: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    keyfile::create_private_dir(data_dir)?;
+    let mut pending = Vec::new();
+    for rel in key_files_in_backup(from)? {
+        let source = fs::read(from.join(&rel))
+            .with_context(|| format!("cannot read {}", from.join(&rel).display()))?;
+        let target = data_dir.join(&rel);
+        match fs::read(&target) {
+            Ok(existing) if existing == source => {}
+            // The IP key file gains keys as they rotate, so the current one
+            // differs from an older copy; it stays (security-log rows in the
+            // backup sealed under keys since retired no longer open, which
+            // their short retention allows).
+            Ok(_) if rel == Path::new(crate::iplayer::KEYRING_FILE) => {}
+            Ok(_) => anyhow::bail!(
+                "{} differs from the backup's copy: the backup belongs to another \
+                 installation; nothing was restored",
+                target.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => pending.push((target, source)),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", target.display())),
+        }
+    }
+    for (target, source) in pending {
+        keyfile::create_new(&target, &source)?;
+    }
+    Ok(())
+}
+
+fn key_files_in_backup(from: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(from).with_context(|| format!("cannot list {}", from.display()))? {
+        let entry = entry?;
+        let name = PathBuf::from(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            for inner in fs::read_dir(entry.path())? {
+                out.push(name.join(inner?.file_name()));
+            }
+        } else {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+async fn restore_sqlite(dir: &Path, path: &Path) -> anyhow::Result<()> {
+    if path.exists() {
+        let url = DatabaseUrl::Sqlite(path.to_owned());
+        let empty = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
+            let store = Store::connect(&url, 1)?;
+            store.migrate()?;
+            Ok(store.run_blocking(mestring_store::backup::holds_no_data)?)
+        })
+        .await??;
+        anyhow::ensure!(
+            empty,
+            "{} holds data; restore only into a new or empty database (stop the server, move \
+             the file away, then restore)",
+            path.display()
+        );
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            match fs::remove_file(PathBuf::from(p)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).context("cannot remove the empty database"),
+            }
+        }
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        keyfile::create_private_dir(parent)?;
+    }
+    let bytes = fs::read(dir.join(SQLITE_FILE)).context("the backup has no SQLite file")?;
+    keyfile::create_new(path, &bytes)?;
+    Ok(())
+}
+
+async fn restore_postgres(dir: &Path, parsed: &DatabaseUrl, url: &str) -> anyhow::Result<()> {
+    let parsed = parsed.clone();
+    let tables = tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
+        let store = Store::connect(&parsed, 1)?;
+        Ok(store.run_blocking(mestring_store::backup::pg_table_count)?)
+    })
+    .await??;
+    anyhow::ensure!(
+        tables == 0,
+        "the database holds tables; restore only into a new, empty database (createdb)"
+    );
+    let out = Command::new("pg_restore")
+        .arg("--no-owner")
+        .arg("--exit-on-error")
+        .arg("--single-transaction")
+        .arg("--dbname")
+        .arg(url)
+        .arg(dir.join(PG_FILE))
+        .output()
+        .context("cannot run pg_restore (install the PostgreSQL client tools)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "pg_restore failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
+}
+
+/// Deletes every restored account the ledger says was deleted (with its
+/// recorded time, so the organisation's deletion record is right).
+async fn reapply_deletions(store: &Store, config: &Config) -> anyhow::Result<usize> {
+    let ledger = keys::ledger(&config.data_dir)?;
+    let recorded = ledger.read()?;
+    if recorded.is_empty() {
+        return Ok(0);
+    }
+    let ids = store.run(mestring_store::backup::account_ids).await?;
+    let due: Vec<(Id, DateTime<Utc>)> = ids
+        .into_iter()
+        .filter_map(|id| {
+            let at = *recorded.get(&ledger.tag(&id))?;
+            Some((
+                Id::from_trusted(id),
+                DateTime::from_timestamp(at, 0).unwrap_or_default(),
+            ))
+        })
+        .collect();
+    let n = due.len();
+    for (id, at) in due {
+        store
+            .run(move |conn| mestring_store::deletion::delete_account(conn, &id, at))
+            .await?;
+    }
+    Ok(n)
+}

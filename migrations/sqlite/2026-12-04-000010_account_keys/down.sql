@@ -1,0 +1,4 @@
+ALTER TABLE questionnaire_responses DROP COLUMN answers_sealed;
+ALTER TABLE feedback DROP COLUMN body_sealed;
+ALTER TABLE registration_values DROP COLUMN text_sealed;
+DROP TABLE account_keys;
