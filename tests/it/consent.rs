@@ -528,6 +528,10 @@ async fn the_privacy_page_states_the_numbers_the_code_uses() {
                 "senest etter {} timer",
                 mestring_domain::policy::session::USER.absolute.num_hours()
             ),
+            format!(
+                "Senest {} timer etter kan ingen lenger åpne det du skrev",
+                mestring_domain::policy::shredding::DELETION_BOUND.num_hours()
+            ),
         ];
         for text in expected {
             assert!(page.contains(&text), "privacy page lacks {text:?}");

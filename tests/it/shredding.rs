@@ -292,3 +292,214 @@ async fn a_backup_restored_after_a_deletion_keeps_the_account_deleted() {
         drop(target);
     }
 }
+
+/// Issue 17 on PostgreSQL too: a note the user edited away was sealed
+/// under a data key that the edit replaced; once the key-encryption keys
+/// rotate, the old key's wrapped copy (left in old pages and the WAL)
+/// opens with no key file, and its raw bytes are in no file.
+#[actix_web::test]
+async fn an_edited_away_note_stops_opening_once_the_keys_rotate() {
+    for backend in backends() {
+        eprintln!("-- on {backend:?}");
+        let app = TestApp::spawn(backend).await;
+        let code = app.issue_code().await;
+        let c = app.client();
+        assert_eq!(c.login(&code).await.status, 303);
+        let marker = format!("EDITED{}", Id::generate().as_str().to_uppercase());
+        write_marker_texts(&c, &marker).await;
+        let account = app.account_of(&code).await;
+        let acc = account.clone();
+        let old_wrapped = app
+            .state
+            .store
+            .run(move |conn| mestring_store::account_keys::wrapped_of(conn, &acc))
+            .await
+            .expect("read")
+            .expect("a data key");
+        let old_key = app
+            .state
+            .keks
+            .unwrap_key(account.as_str(), &old_wrapped)
+            .expect("ring")
+            .expect("opens");
+
+        let list = c.get("/app/registrations").await.body;
+        let edit = list
+            .split("href=\"")
+            .filter_map(|s| s.split('"').next())
+            .find(|h| h.starts_with("/app/registrations/entries/") && h.ends_with("/edit"))
+            .expect("an edit link")
+            .to_owned();
+        let r = c
+            .post(
+                &edit,
+                &[
+                    ("mood", "5"),
+                    ("worry", "1"),
+                    ("sleep", "ok"),
+                    ("activity", "some"),
+                    ("note", "ny tekst"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let list = c.get("/app/registrations").await.body;
+        assert!(list.contains("ny tekst") && !list.contains(&format!("{marker}-note")));
+        // The feedback sealed before the edit still opens (re-sealed).
+        let export = c.get("/settings/export.json").await.body;
+        assert!(export.contains(&format!("{marker}-feedback")));
+
+        let data = data_dir(&app);
+        app.clock.advance(Duration::hours(13));
+        mestring_server::jobs::run_once(&app.state, 30, &data)
+            .await
+            .expect("sweep 1");
+        app.clock.advance(Duration::minutes(11));
+        mestring_server::jobs::run_once(&app.state, 30, &data)
+            .await
+            .expect("sweep 2");
+        // The user's current data still opens (checked before the file
+        // scan, which can take longer than the server keeps an idle
+        // connection open).
+        assert_eq!(c.login(&code).await.status, 303);
+        assert!(c.get("/app/registrations").await.body.contains("ny tekst"));
+        let ring = KekRing::load(&data.join("data-keys")).expect("ring");
+        assert!(
+            ring.unwrap_key(account.as_str(), &old_wrapped).is_none(),
+            "the replaced key's wrapped copy no longer opens"
+        );
+        let dirs = database_dirs(&app.db);
+        assert_eq!(
+            files_containing(&dirs, old_key.expose()),
+            Vec::<PathBuf>::new(),
+            "the replaced data key ({backend:?})"
+        );
+        assert_eq!(
+            files_containing(&dirs, marker.as_bytes()),
+            Vec::<PathBuf>::new(),
+            "the text ({backend:?})"
+        );
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// An installation upgraded from a version that stored texts in clear:
+/// `mestring migrate` seals them under the accounts' keys and empties the
+/// clear columns; the user still sees and exports everything.
+#[actix_web::test]
+async fn clear_text_left_by_an_older_version_is_sealed_by_migrate() {
+    use diesel::RunQueryDsl;
+    for backend in backends() {
+        eprintln!("-- on {backend:?}");
+        let app = TestApp::spawn(backend).await;
+        let code = app.issue_code().await;
+        let c = app.client();
+        assert_eq!(c.login(&code).await.status, 303);
+        let account = app.account_of(&code).await;
+        let marker = format!("OLDVERSION{}", Id::generate().as_str().to_uppercase());
+        let (entry, feedback, response) = (Id::generate(), Id::generate(), Id::generate());
+        let sql = [
+            format!(
+                "INSERT INTO registration_entries (id, account_id, registration_id, form_version, \
+                 created_at) VALUES ('{entry}', '{account}', 'daily-checkin', 1, \
+                 '2026-12-01 10:00:00')"
+            ),
+            format!(
+                "INSERT INTO registration_values (entry_id, account_id, field_id, kind, \
+                 category_id, text_value) VALUES ('{entry}', '{account}', 'note', 'note', '', \
+                 '{marker}-note')"
+            ),
+            format!(
+                "INSERT INTO feedback (id, account_id, kind, topic, body, created_at) VALUES \
+                 ('{feedback}', '{account}', 'suggestion', 'other', '{marker}-feedback', \
+                 '2026-12-01 10:00:00')"
+            ),
+            format!(
+                "INSERT INTO questionnaire_responses (id, account_id, questionnaire_id, \
+                 questionnaire_version, total, band_id, flags, prorated, completed_at) VALUES \
+                 ('{response}', '{account}', 'gad7', 1, 7, 'mild', '', false, \
+                 '2026-12-01 10:00:00')"
+            ),
+        ]
+        .into_iter()
+        .chain((1..=7).map(|i| {
+            format!(
+                "INSERT INTO questionnaire_answers (response_id, account_id, item_id, \
+                 option_value, weight) VALUES ('{response}', '{account}', 'gad7-{i}', 1, 1)"
+            )
+        }))
+        .collect::<Vec<_>>();
+        app.state
+            .store
+            .run(move |conn| {
+                for s in &sql {
+                    diesel::sql_query(s.as_str()).execute(conn)?;
+                }
+                Ok(())
+            })
+            .await
+            .expect("an older version's rows");
+
+        let out = cli_command(&app.db, &["migrate"]).output().expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains("sealed 3 values an older version stored in clear"),
+            "{err}"
+        );
+        let clear = app
+            .state
+            .store
+            .run(|conn| {
+                let n = |conn: &mut mestring_store::DbConn, sql: &str| {
+                    diesel::sql_query(sql)
+                        .load::<Count>(conn)
+                        .map(|r| r.first().map_or(0, |c| c.n))
+                };
+                Ok(n(
+                    conn,
+                    "SELECT count(*) AS n FROM registration_values WHERE text_value IS NOT NULL",
+                )? + n(conn, "SELECT count(*) AS n FROM feedback WHERE body <> ''")?
+                    + n(conn, "SELECT count(*) AS n FROM questionnaire_answers")?)
+            })
+            .await
+            .expect("counts");
+        assert_eq!(clear, 0, "no clear value left");
+        assert!(
+            !contains_bytes(&app.db.dump_bytes(), marker.as_bytes()),
+            "the database's current rows hold no clear text"
+        );
+        // Running it again seals nothing more.
+        let again = cli_command(&app.db, &["migrate"]).output().expect("runs");
+        assert!(!String::from_utf8_lossy(&again.stderr).contains("sealed"));
+
+        let list = c.get("/app/registrations").await.body;
+        assert!(list.contains(&format!("{marker}-note")), "{list}");
+        let export = c.get("/settings/export.json").await.body;
+        assert!(export.contains(&format!("{marker}-feedback")));
+        let json: serde_json::Value = serde_json::from_str(&export).expect("json");
+        let answers = json["data"]["questionnaire_responses"][0]["answers"]
+            .as_array()
+            .map(Vec::len);
+        assert_eq!(answers, Some(7));
+
+        // An operator's rotation: a new KEK at once, the key re-wrapped.
+        let out = cli_command(&app.db, &["keys", "rotate-data"])
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains("new current key-encryption key: 2"), "{err}");
+        assert!(err.contains("data keys re-wrapped: 1"), "{err}");
+        let list = c.get("/app/registrations").await.body;
+        assert!(
+            list.contains(&format!("{marker}-note")),
+            "after rotation: {list}"
+        );
+    }
+}

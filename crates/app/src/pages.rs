@@ -45,6 +45,7 @@ struct PrivacyPage {
     renewal_weeks: u32,
     lapse_weeks: u32,
     aggregates_k: u32,
+    delete_hours: i64,
 }
 
 /// `GET /privacy`. Every number on the page is the constant (or setting)
@@ -59,6 +60,7 @@ pub async fn show_privacy(state: web::Data<AppState>, ctx: Ctx) -> Result<HttpRe
         renewal_weeks: mestring_domain::policy::sharing::RENEWAL_QUESTION_WEEKS,
         lapse_weeks: mestring_domain::policy::sharing::LAPSE_WEEKS,
         aggregates_k: state.config.aggregates_k.get(),
+        delete_hours: mestring_domain::policy::shredding::DELETION_BOUND.num_hours(),
     };
     Ok(html(page.render()?))
 }

@@ -235,9 +235,16 @@ pub async fn run_corrections(
                 .map_err(|_| anyhow::anyhow!("{registration_id:?} is not a registration id"))?;
             let subject = format!("feedback={} registration={entry}", item.reference());
             let id = item.id.clone();
+            let keks = keks.clone();
             store
                 .transaction(move |conn| {
-                    RegistrationRow::delete_for_account(conn, &account, entry.as_str())?;
+                    RegistrationRow::delete_for_account(
+                        conn,
+                        &keks,
+                        &account,
+                        entry.as_str(),
+                        now,
+                    )?;
                     FeedbackRow::mark_handled(conn, &id, FeedbackOutcome::Corrected, now)?;
                     audit(
                         conn,

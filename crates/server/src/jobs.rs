@@ -76,6 +76,7 @@ pub async fn run_once(
 ) -> anyhow::Result<()> {
     let now = state.clock.now();
     let limits = state.config.user_sessions;
+    let keks = state.keks.clone();
     let (deactivated, sessions, events, feedback) = state
         .store
         .run(move |conn| {
@@ -94,8 +95,12 @@ pub async fn run_once(
                 conn,
                 now - ChronoDuration::days(security_log_days),
             )?;
-            let feedback =
-                FeedbackRow::purge_handled_before(conn, now - retention::HANDLED_FEEDBACK)?;
+            let feedback = FeedbackRow::purge_handled_before(
+                conn,
+                &keks,
+                now - retention::HANDLED_FEEDBACK,
+                now,
+            )?;
             Ok((deactivated, sessions, events, feedback))
         })
         .await?;

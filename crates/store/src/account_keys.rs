@@ -263,3 +263,90 @@ pub fn seal_legacy(
             + crate::responses::seal_legacy(conn, ring, now)?)
     })
 }
+
+/// Gives the account a new data key: every sealed value it has is opened
+/// with the old key and sealed again under the new one, and the new key
+/// replaces the old in `account_keys` (call inside a transaction). Used
+/// after an edit or deletion of part of an account's data: the removed
+/// values' old bytes may linger in PostgreSQL pages and the WAL, sealed
+/// under the old key, whose wrapped copy is unreadable once the KEK it
+/// was wrapped under is destroyed, as for a deleted account. Returns the
+/// new key, or `None` if the account had none.
+pub fn rekey(
+    conn: &mut DbConn,
+    ring: &SharedKekRing,
+    account: &Id,
+    now: DateTime<Utc>,
+) -> Result<Option<DataKey>, StoreError> {
+    use crate::schema_program::{feedback, questionnaire_responses, registration_values};
+    let Some(old) = for_reading(conn, ring, account)? else {
+        return Ok(None);
+    };
+    let new = DataKey::generate();
+    let reseal = |purpose: &'static str, row_id: &str, sealed: &[u8]| {
+        old.open(purpose, row_id, sealed)
+            .map(|clear| new.seal(purpose, row_id, &clear))
+            .ok_or(StoreError::Sealed(purpose))
+    };
+    let rows: Vec<(String, Option<Vec<u8>>)> = feedback::table
+        .filter(feedback::account_id.eq(account.as_str()))
+        .filter(feedback::body_sealed.is_not_null())
+        .select((feedback::id, feedback::body_sealed))
+        .load(conn)?;
+    for (id, sealed) in rows {
+        let Some(sealed) = sealed else { continue };
+        let again = reseal(crate::feedback::SEALED_BODY, &id, &sealed)?;
+        diesel::update(feedback::table.filter(feedback::id.eq(&id)))
+            .set(feedback::body_sealed.eq(Some(again)))
+            .execute(conn)?;
+    }
+    let rows: Vec<(String, String, Option<Vec<u8>>)> = registration_values::table
+        .filter(registration_values::account_id.eq(account.as_str()))
+        .filter(registration_values::text_sealed.is_not_null())
+        .select((
+            registration_values::entry_id,
+            registration_values::field_id,
+            registration_values::text_sealed,
+        ))
+        .load(conn)?;
+    for (entry, field, sealed) in rows {
+        let Some(sealed) = sealed else { continue };
+        let row_id = crate::registrations::note_row_id(&entry, &field);
+        let again = reseal(crate::registrations::SEALED_NOTE, &row_id, &sealed)?;
+        diesel::update(
+            registration_values::table
+                .filter(registration_values::entry_id.eq(&entry))
+                .filter(registration_values::field_id.eq(&field))
+                .filter(registration_values::text_sealed.is_not_null()),
+        )
+        .set(registration_values::text_sealed.eq(Some(again)))
+        .execute(conn)?;
+    }
+    let rows: Vec<(String, Option<Vec<u8>>)> = questionnaire_responses::table
+        .filter(questionnaire_responses::account_id.eq(account.as_str()))
+        .filter(questionnaire_responses::answers_sealed.is_not_null())
+        .select((
+            questionnaire_responses::id,
+            questionnaire_responses::answers_sealed,
+        ))
+        .load(conn)?;
+    for (id, sealed) in rows {
+        let Some(sealed) = sealed else { continue };
+        let again = reseal(crate::responses::SEALED_ANSWERS, &id, &sealed)?;
+        diesel::update(questionnaire_responses::table.find(&id))
+            .set(questionnaire_responses::answers_sealed.eq(Some(again)))
+            .execute(conn)?;
+    }
+    let (kek, wrapped) = ring
+        .snapshot()?
+        .wrap(account.as_str(), &new)
+        .ok_or_else(|| StoreError::Keys("no key-encryption key in the ring".into()))?;
+    diesel::update(account_keys::table.find(account.as_str()))
+        .set((
+            account_keys::kek_id.eq(i64::from(kek)),
+            account_keys::wrapped.eq(&wrapped),
+            account_keys::created_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(Some(new))
+}

@@ -190,15 +190,28 @@ impl FeedbackRow {
         Ok(())
     }
 
-    /// Deletes items handled before `cutoff`, text and all; returns how
-    /// many went.
+    /// Deletes items handled before `cutoff`, text and all, and gives
+    /// their senders new data keys (`account_keys::rekey`), so the deleted
+    /// texts' bytes left in PostgreSQL pages stop opening once the
+    /// key-encryption keys rotate; returns how many went. Runs in one
+    /// transaction of its own.
     pub fn purge_handled_before(
         conn: &mut DbConn,
+        ring: &SharedKekRing,
         cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        diesel::delete(feedback::table.filter(feedback::handled_at.lt(to_db(cutoff))))
-            .execute(conn)
-            .map_err(StoreError::from)
+        crate::conn::transaction_on(conn, |conn| {
+            let due = feedback::table.filter(feedback::handled_at.lt(to_db(cutoff)));
+            let mut senders: Vec<String> = due.select(feedback::account_id).load(conn)?;
+            senders.sort();
+            senders.dedup();
+            let n = diesel::delete(due).execute(conn)?;
+            for account in senders {
+                account_keys::rekey(conn, ring, &Id::from_trusted(account), now)?;
+            }
+            Ok(n)
+        })
     }
 
     /// Stores feedback, its text sealed under `key` (the account's data

@@ -159,11 +159,13 @@ impl RegistrationRow {
     /// Replaces the values of one of the account's entries with `entry`
     /// (call inside a transaction) and records when. The old value rows
     /// are deleted, so with `secure_delete` on SQLite their text is
-    /// overwritten in the file; the caller checkpoints the WAL afterwards.
-    /// `NotFound` for anyone else's id.
+    /// overwritten in the file (the caller checkpoints the WAL afterwards),
+    /// and the account gets a new data key (`account_keys::rekey`), so on
+    /// PostgreSQL the old rows' bytes stop opening once the key-encryption
+    /// keys rotate. `NotFound` for anyone else's id.
     pub fn replace_for_account(
         conn: &mut DbConn,
-        key: &DataKey,
+        ring: &SharedKekRing,
         account: &Id,
         id: &str,
         entry: &Entry,
@@ -171,7 +173,11 @@ impl RegistrationRow {
     ) -> Result<(), StoreError> {
         Self::find_for_account(conn, account, id)?;
         delete_values(conn, account, id)?;
-        insert_values(conn, key, account, id, entry)?;
+        let key = match account_keys::rekey(conn, ring, account, now)? {
+            Some(key) => key,
+            None => account_keys::for_writing(conn, ring, account, now)?,
+        };
+        insert_values(conn, &key, account, id, entry)?;
         diesel::update(
             registration_entries::table
                 .filter(registration_entries::id.eq(id))
@@ -213,10 +219,18 @@ impl RegistrationRow {
 
     /// Deletes one of the account's entries and its values (call inside a
     /// transaction). With `secure_delete` on SQLite the text is overwritten
-    /// in the file; the caller checkpoints the WAL afterwards.
-    pub fn delete_for_account(conn: &mut DbConn, account: &Id, id: &str) -> Result<(), StoreError> {
+    /// in the file (the caller checkpoints the WAL afterwards); the account
+    /// gets a new data key, as in [`Self::replace_for_account`].
+    pub fn delete_for_account(
+        conn: &mut DbConn,
+        ring: &SharedKekRing,
+        account: &Id,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         Self::find_for_account(conn, account, id)?;
         delete_values(conn, account, id)?;
+        account_keys::rekey(conn, ring, account, now)?;
         diesel::delete(
             registration_entries::table
                 .filter(registration_entries::id.eq(id))

@@ -653,9 +653,12 @@ pub async fn delete_entry(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let account = user.account_id();
+    let (keks, now) = (state.keks.clone(), state.clock.now());
     state
         .store
-        .transaction(move |conn| RegistrationRow::delete_for_account(conn, &account, &id))
+        .transaction(move |conn| {
+            RegistrationRow::delete_for_account(conn, &keks, &account, &id, now)
+        })
         .await?;
     state.store.checkpoint().await?;
     Ok(see_other("/app/registrations?deleted=true"))
@@ -733,8 +736,7 @@ pub async fn submit_edit(
     state
         .store
         .transaction(move |conn| {
-            let key = account_keys::for_writing(conn, &keks, &account, now)?;
-            RegistrationRow::replace_for_account(conn, &key, &account, &row.id, &entry, now)
+            RegistrationRow::replace_for_account(conn, &keks, &account, &row.id, &entry, now)
         })
         .await?;
     state.store.checkpoint().await?;
