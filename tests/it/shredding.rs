@@ -349,6 +349,33 @@ async fn an_edited_away_note_stops_opening_once_the_keys_rotate() {
         let export = c.get("/settings/export.json").await.body;
         assert!(export.contains(&format!("{marker}-feedback")));
 
+        // Deleting an entry gives the account a new key too.
+        let wrapped_now = || {
+            let acc = account.clone();
+            let store = app.state.store.clone();
+            async move {
+                store
+                    .run(move |conn| mestring_store::account_keys::wrapped_of(conn, &acc))
+                    .await
+                    .expect("read")
+                    .expect("a data key")
+            }
+        };
+        let after_edit = wrapped_now().await;
+        assert_ne!(after_edit, old_wrapped, "the edit replaced the data key");
+        let delete = edit.replace("/edit", "/delete");
+        assert_eq!(c.post(&delete, &[]).await.status, 303);
+        assert_ne!(
+            wrapped_now().await,
+            after_edit,
+            "the deletion replaced it again"
+        );
+        let export = c.get("/settings/export.json").await.body;
+        assert!(
+            export.contains(&format!("{marker}-feedback")),
+            "still opens"
+        );
+
         let data = data_dir(&app);
         app.clock.advance(Duration::hours(13));
         mestring_server::jobs::run_once(&app.state, 30, &data)
@@ -362,7 +389,8 @@ async fn an_edited_away_note_stops_opening_once_the_keys_rotate() {
         // scan, which can take longer than the server keeps an idle
         // connection open).
         assert_eq!(c.login(&code).await.status, 303);
-        assert!(c.get("/app/registrations").await.body.contains("ny tekst"));
+        let export = c.get("/settings/export.json").await.body;
+        assert!(export.contains(&format!("{marker}-feedback")));
         let ring = KekRing::load(&data.join("data-keys")).expect("ring");
         assert!(
             ring.unwrap_key(account.as_str(), &old_wrapped).is_none(),
