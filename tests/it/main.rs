@@ -14,6 +14,7 @@ mod lifecycle;
 mod login;
 mod malformed;
 mod nynorsk;
+mod outage;
 mod overview;
 mod privacy;
 mod profile;

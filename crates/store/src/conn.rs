@@ -33,29 +33,38 @@ PRAGMA busy_timeout = 10000;
 PRAGMA secure_delete = ON;
 PRAGMA synchronous = NORMAL;";
 
-/// Opens the right variant for the URL's scheme.
+/// How long a caller waits for a pooled connection before the store answers
+/// [`StoreError::Unavailable`]. Short, so that while the database is down a
+/// page answers 503 quickly instead of holding the request; long enough
+/// that a burst of writers queueing on SQLite's single write lock (each
+/// holding it for milliseconds) never reaches it. It also caps r2d2's retry
+/// back-off at half its value, so a pool whose server came back opens a
+/// connection again within that time.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The database backend of [`DbConn`] (both engines behind one type).
 pub(crate) type Db = <DbConn as diesel::Connection>::Backend;
 
+/// Opens the right variant for the URL's scheme.
 fn establish(url: &DatabaseUrl) -> Result<DbConn, ConnectError> {
     match url {
         DatabaseUrl::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                create_private_dir(dir).map_err(|e| ConnectError(e.to_string()))?;
+                create_private_dir(dir).map_err(|e| ConnectError::new(&e.to_string()))?;
             }
-            create_private_file(path).map_err(|e| ConnectError(e.to_string()))?;
+            create_private_file(path).map_err(|e| ConnectError::new(&e.to_string()))?;
             let path = path
                 .to_str()
                 .ok_or_else(|| ConnectError("non-UTF-8 path".into()))?;
             let mut conn =
-                SqliteConnection::establish(path).map_err(|e| ConnectError(e.to_string()))?;
+                SqliteConnection::establish(path).map_err(|e| ConnectError::new(&e.to_string()))?;
             conn.batch_execute(SQLITE_PRAGMAS)
-                .map_err(|e| ConnectError(e.to_string()))?;
+                .map_err(|e| ConnectError::new(&e.to_string()))?;
             Ok(DbConn::Sqlite(conn))
         }
         DatabaseUrl::Postgres(url) => PgConnection::establish(url)
             .map(DbConn::Pg)
-            .map_err(|e| ConnectError(e.to_string())),
+            .map_err(|e| ConnectError::new(&e.to_string())),
     }
 }
 
@@ -90,10 +99,57 @@ fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
-/// Why a connection could not be opened (libpq's message has no secrets).
+/// Why a connection could not be opened. Never holds the password, and for
+/// PostgreSQL not the server's address either (see [`pg_reason`]).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConnectError(String);
+
+impl ConnectError {
+    /// One line, without the address libpq names (see [`pg_reason`]).
+    fn new(message: &str) -> Self {
+        Self(pg_reason(message))
+    }
+}
+
+/// libpq's reason for a failed connection without the address it names
+/// ("connection to server at \"HOST\", port N failed: REASON" becomes
+/// "REASON"; one line per address tried). Lines in another shape are
+/// kept: they name a setting, not a secret.
+fn pg_reason(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once(" failed: ") {
+            Some((head, reason)) if head.starts_with("connection to server") => reason.trim(),
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// How often, at most, a failed connection attempt is logged: while the
+/// database is down the pool retries every second or so.
+const CONNECT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Logs failed connection attempts (r2d2 would log each one, with libpq's
+/// full message) as one warning per [`CONNECT_ERROR_LOG_INTERVAL`].
+#[derive(Debug, Default)]
+struct ConnectErrorLog {
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl r2d2::HandleError<ConnectError> for ConnectErrorLog {
+    fn handle_error(&self, error: ConnectError) {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if last.is_none_or(|t| now.duration_since(t) >= CONNECT_ERROR_LOG_INTERVAL) {
+            *last = Some(now);
+            tracing::warn!(reason = %error, "could not open a database connection");
+        }
+    }
+}
 
 struct Manager {
     url: DatabaseUrl,
@@ -109,7 +165,7 @@ impl r2d2::ManageConnection for Manager {
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
         conn.batch_execute("SELECT 1")
-            .map_err(|e| ConnectError(e.to_string()))
+            .map_err(|e| ConnectError::new(&e.to_string()))
     }
 
     fn has_broken(&self, _conn: &mut DbConn) -> bool {
@@ -138,13 +194,19 @@ impl Store {
     /// SIGSEGV after its work is done. Callers drop every [`Store`] clone
     /// before returning from `main`, which closes the connections on the
     /// dropping thread.
+    ///
+    /// A caller waits at most [`CONNECTION_TIMEOUT`] for a connection; then
+    /// it gets [`StoreError::Unavailable`]. Connections that broke (the
+    /// server restarted) fail the check at checkout and are replaced, so
+    /// the pool recovers by itself once the server is back.
     pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Self, StoreError> {
         let pool = r2d2::Pool::builder()
             .max_size(max_size)
             .min_idle(Some(0))
             .idle_timeout(None)
             .max_lifetime(None)
-            .connection_timeout(Duration::from_secs(10))
+            .connection_timeout(CONNECTION_TIMEOUT)
+            .error_handler(Box::new(ConnectErrorLog::default()))
             .build(Manager { url: url.clone() })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         // With no minimum, building opened nothing: open one now, so a
@@ -218,10 +280,14 @@ impl Store {
         &self,
         f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self
-            .pool()?
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        // r2d2's error carries the driver's last message, which for
+        // PostgreSQL names the server's address: it is not passed on.
+        let mut conn = self.pool()?.get().map_err(|_| {
+            StoreError::Unavailable(format!(
+                "no connection within {} s",
+                CONNECTION_TIMEOUT.as_secs()
+            ))
+        })?;
         f(&mut conn)
     }
 
@@ -319,5 +385,26 @@ pub(crate) fn transaction_on<T>(
             }
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pg_reason;
+
+    #[test]
+    fn pg_reason_drops_the_address_and_keeps_the_reason() {
+        let msg = "connection to server at \"10.1.2.3\", port 5433 failed: Connection refused\n\
+                   \tIs the server running on that host and accepting TCP/IP connections?\n";
+        let reason = pg_reason(msg);
+        assert!(
+            !reason.contains("10.1.2.3") && !reason.contains("5433"),
+            "{reason}"
+        );
+        assert!(reason.starts_with("Connection refused"), "{reason}");
+        assert_eq!(
+            pg_reason("FATAL:  the database system is starting up"),
+            "FATAL:  the database system is starting up"
+        );
     }
 }

@@ -9,7 +9,10 @@ pub enum StoreError {
     /// A unique constraint refused the write.
     #[error("conflicting row")]
     Conflict,
-    /// No connection could be had from the pool.
+    /// The database cannot be reached: no connection could be had from the
+    /// pool in time, or the connection was lost during the query. Nothing
+    /// about the request is wrong; retrying later may succeed. The message
+    /// names the failure only, never the server's address or credentials.
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// The query failed.
@@ -61,6 +64,16 @@ impl From<diesel::result::Error> for StoreError {
         match e {
             Error::NotFound => Self::NotFound,
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict,
+            // The server went away under the query (PostgreSQL stopped or
+            // restarted): an outage, not a bug. libpq's text may name the
+            // server's address, so it is not kept.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                Self::Unavailable("connection lost during a query".into())
+            }
+            // A transaction whose connection died cannot even roll back.
+            Error::BrokenTransactionManager => {
+                Self::Unavailable("connection lost during a transaction".into())
+            }
             // A typed column refused its stored value: surface that error
             // itself, not "query failed".
             Error::DeserializationError(inner) => match unknown_value(&*inner) {

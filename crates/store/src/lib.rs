@@ -69,7 +69,7 @@ pub mod staff_views;
 pub mod testing;
 mod url;
 
-pub use conn::{DbConn, Store, create_private_dir};
+pub use conn::{CONNECTION_TIMEOUT, DbConn, Store, create_private_dir};
 pub use error::StoreError;
 pub use url::{Backend, DatabaseUrl, DatabaseUrlError};
 

@@ -46,10 +46,20 @@ pub enum AppError {
         /// The page to show.
         html: String,
     },
-    /// A bug or an outage; the message goes to the log only.
+    /// The database cannot be reached right now (see
+    /// [`StoreError::Unavailable`]): 503 with `Retry-After`, a plain page,
+    /// and one warning in the log without the driver's details.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A bug; the message goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// Seconds a client is asked to wait (`Retry-After`) while the database
+/// is unavailable: about how long a restarting database takes to accept
+/// connections again.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 impl AppError {
     /// An internal error with a log message.
@@ -62,6 +72,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound,
+            StoreError::Unavailable(why) => Self::Unavailable(why),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -94,6 +105,7 @@ impl ResponseError for AppError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,6 +136,10 @@ impl ResponseError for AppError {
                     .finish();
             }
             Self::RequestTimeout => ("error.timeout_title", "error.timeout"),
+            Self::Unavailable(why) => {
+                tracing::warn!(error = %why, "database unavailable");
+                ("error.unavailable_title", "error.unavailable")
+            }
             Self::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 ("error.title", "error.internal")
@@ -144,9 +160,14 @@ impl ResponseError for AppError {
         let body = page
             .render()
             .unwrap_or_else(|_| "Noe gikk galt / Something went wrong".to_owned());
-        HttpResponse::build(self.status_code())
-            .content_type(ContentType::html())
-            .body(body)
+        let mut res = HttpResponse::build(self.status_code());
+        if matches!(self, Self::Unavailable(_)) {
+            res.insert_header((
+                header::RETRY_AFTER,
+                UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
+            ));
+        }
+        res.content_type(ContentType::html()).body(body)
     }
 }
 
