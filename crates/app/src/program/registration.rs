@@ -8,6 +8,7 @@ use askama::Template;
 use mestring_domain::content::{
     Entry, EntryError, FieldId, FieldKind, FieldValue, Lang, RegistrationForm, Step, StepKind,
 };
+use mestring_store::StoreError;
 use mestring_store::progress::ProgressRow;
 use mestring_store::registrations::{NewRegistration, RegistrationRow};
 use mestring_web::session::UserSession;
@@ -699,6 +700,12 @@ pub async fn show_edit(
     Ok(html(body))
 }
 
+/// How many times an edit that met a simultaneous edit of the same entry
+/// is run again before it fails. Each conflict means another edit has
+/// committed, so with this many retries up to four edits sent at once all
+/// land.
+const EDIT_ATTEMPTS: u32 = 3;
+
 /// `POST /app/registrations/entries/{id}/edit`: checks the changed entry
 /// and replaces the saved one, or shows the form again with everything
 /// kept and each problem named. The old values are deleted, not kept as
@@ -721,14 +728,25 @@ pub async fn submit_edit(
         Ok(entry) => entry,
         Err(page) => return Ok(page),
     };
-    let account = user.account_id();
     let now = state.clock.now();
-    state
-        .store
-        .transaction(move |conn| {
-            RegistrationRow::replace_for_account(conn, &account, &row.id, &entry, now)
-        })
-        .await?;
+    // Two edits of one entry at once (two tabs, a double click) race on
+    // PostgreSQL: the later transaction's insert meets the values the
+    // earlier one has just committed. Run again, it sees and replaces
+    // them, as if the edits had come one after the other.
+    let mut attempt = 0;
+    loop {
+        let (account, id, entry) = (user.account_id(), row.id.clone(), entry.clone());
+        let replaced = state
+            .store
+            .transaction(move |conn| {
+                RegistrationRow::replace_for_account(conn, &account, &id, &entry, now)
+            })
+            .await;
+        match replaced {
+            Err(StoreError::Conflict) if attempt < EDIT_ATTEMPTS => attempt += 1,
+            other => break other?,
+        }
+    }
     state.store.checkpoint().await?;
     Ok(see_other("/app/registrations?edited=true"))
 }
