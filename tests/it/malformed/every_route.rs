@@ -9,8 +9,9 @@
 //!
 //! A route added to a table is covered without editing this file: its
 //! concrete paths and form fields come from the links and forms the app's
-//! own pages show each role, and a route no page links to is sent with a
-//! well-shaped made-up id in each `{param}`.
+//! own pages show each role; in a route no page links to, each `{param}`
+//! gets a value seen under the same name in another route, or a
+//! well-shaped made-up id. The summary it prints names those routes.
 //!
 //! Requests go over raw TCP (one connection each, `Connection: close`) so
 //! that bytes no HTTP client library would send (raw non-ASCII in the
@@ -1352,6 +1353,7 @@ impl Report {
     ) {
         self.sent += 1;
         if let Ok(a) = &answer {
+            // Sizes apart: a slow 1 MB answer should stand out.
             let category = if probe.label.starts_with("size") {
                 probe.label.clone()
             } else {
