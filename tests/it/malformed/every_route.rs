@@ -120,6 +120,7 @@ async fn run_suite(backend: Backend) {
     let union = Harvest::union(sessions.iter().map(|s| &s.harvest));
     let setup = started.elapsed();
     let mut renewing = Duration::ZERO;
+    let mut crawled: usize = sessions.iter().map(|s| s.harvest.pages).sum();
     let by_name = union.values_by_param(&table);
 
     let mut report = Report::default();
@@ -129,6 +130,7 @@ async fn run_suite(backend: Backend) {
                 let t = Instant::now();
                 *s = world.session(s.role, &table).await;
                 renewing += t.elapsed();
+                crawled += s.harvest.pages;
             }
             // One at a time: two valid requests racing on the same rows is
             // another test's subject (`simultaneous_edits_of_one_entry_all_land`
@@ -141,8 +143,8 @@ async fn run_suite(backend: Backend) {
     }
     let took = started.elapsed();
     eprintln!(
-        "every_route on {backend:?}: {} routes, {} requests, {} logins, {took:.1?} \
-         (setup {setup:.1?}, renewing sessions {renewing:.1?})",
+        "every_route on {backend:?}: {} routes, {} requests, {crawled} pages crawled, \
+         {} logins, {took:.1?} (setup {setup:.1?}, renewing sessions {renewing:.1?})",
         table.len(),
         report.sent,
         world.logins,
@@ -413,6 +415,8 @@ impl World {
 /// app's pages show them.
 #[derive(Default, Clone)]
 struct Harvest {
+    /// Pages fetched to find the rest.
+    pages: usize,
     paths: BTreeMap<usize, BTreeSet<String>>,
     query_keys: BTreeMap<usize, BTreeSet<String>>,
     fields: BTreeMap<usize, Vec<(String, String)>>,
@@ -521,6 +525,7 @@ async fn crawl(
         if seen.len() >= CRAWL_LIMIT || !seen.insert(path.clone()) {
             continue;
         }
+        harvest.pages += 1;
         let req = Probe::get("crawl", path.clone().into_bytes(), cookie);
         let Ok(a) = exchange(addr, role.address(), req.bytes()).await else {
             continue;
