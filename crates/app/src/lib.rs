@@ -5,21 +5,27 @@ mod pages;
 mod program;
 mod settings;
 
-use actix_web::web;
+use mestring_web::route;
+use mestring_web::routes::RouteDef;
 
-/// Registers the end-user routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(pages::index))
-        .route("/login", web::get().to(login::show_login))
-        .route("/login", web::post().to(login::submit_login))
-        .route("/logout", web::post().to(login::logout))
-        .route("/app", web::get().to(pages::show_home))
-        .route("/privacy", web::get().to(pages::show_privacy))
-        .route("/lang/{lang}", web::get().to(pages::switch_language))
-        .route(
+/// The end-user routes, in registration order.
+pub fn routes() -> Vec<RouteDef> {
+    let mut table = vec![
+        route!(Get, "/", Public, pages::index),
+        route!(Get, "/login", Public, login::show_login),
+        route!(Post, "/login", Public, login::submit_login),
+        route!(Post, "/logout", Public, login::logout),
+        route!(Get, "/app", User, pages::show_home),
+        route!(Get, "/privacy", Public, pages::show_privacy),
+        route!(Get, "/lang/{lang}", Public, pages::switch_language),
+        route!(
+            Get,
             "/fhir/Questionnaire/{id}",
-            web::get().to(pages::fhir_questionnaire),
-        )
-        .configure(program::configure)
-        .configure(settings::configure);
+            Public,
+            pages::fhir_questionnaire
+        ),
+    ];
+    table.extend(program::routes());
+    table.extend(settings::routes());
+    table
 }

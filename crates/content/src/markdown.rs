@@ -115,6 +115,119 @@ mod tests {
         assert!(html.contains("a cat"));
     }
 
+    /// The elements and attributes the renderer produces from Markdown;
+    /// anything else in the output would have come from the input.
+    const TAGS: [&str; 22] = [
+        "p",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "code",
+        "ul",
+        "ol",
+        "li",
+        "em",
+        "strong",
+        "del",
+        "a",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "hr",
+    ];
+    const MORE_TAGS: [&str; 3] = ["th", "td", "br"];
+    const ATTRIBUTES: [&str; 5] = ["href", "title", "start", "style", "class"];
+
+    /// Every tag in `html`: its name and attribute names and values.
+    fn tags(html: &str) -> Vec<(String, Vec<(String, String)>)> {
+        let mut out = Vec::new();
+        let mut rest = html;
+        while let Some(at) = rest.find('<') {
+            rest = &rest[at + 1..];
+            let end = rest.find('>').unwrap_or(rest.len());
+            let tag = &rest[..end];
+            let tag = tag.trim_start_matches('/').trim_end_matches('/').trim();
+            let name_end = tag.find(char::is_whitespace).unwrap_or(tag.len());
+            let mut attrs = Vec::new();
+            let mut a = &tag[name_end..];
+            while let Some(eq) = a.find("=\"") {
+                let name = a[..eq].trim().to_owned();
+                let v = &a[eq + 2..];
+                let close = v.find('"').unwrap_or(v.len());
+                attrs.push((name, v[..close].to_owned()));
+                a = v.get(close + 1..).unwrap_or_default();
+            }
+            out.push((tag[..name_end].to_owned(), attrs));
+        }
+        out
+    }
+
+    /// Markdown-ish input: the pieces raw HTML, links and images are made
+    /// of, mixed with anything at all.
+    fn markdownish() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            Just("<script>alert(1)</script>".to_owned()),
+            Just("<img src=x onerror=alert(1)>".to_owned()),
+            Just("<a href='javascript:x'>".to_owned()),
+            Just("<!-- c -->".to_owned()),
+            Just("[a](".to_owned()),
+            Just("](javascript:alert(1))".to_owned()),
+            Just("](JaVaScRiPt:x \"t\")".to_owned()),
+            Just("](data:text/html,x)".to_owned()),
+            Just("](https://example.org)".to_owned()),
+            Just("![alt](".to_owned()),
+            Just("[r]: javascript:y \"t\"\n".to_owned()),
+            Just("[r]".to_owned()),
+            Just("<javascript:x>".to_owned()),
+            Just("<https://example.org>".to_owned()),
+            Just("```js\n".to_owned()),
+            Just("`".to_owned()),
+            Just("| a | b |\n|:--|--:|\n".to_owned()),
+            Just("\n".to_owned()),
+            Just("\n\n".to_owned()),
+            Just("# ".to_owned()),
+            Just("* ".to_owned()),
+            Just("3. ".to_owned()),
+            Just("> ".to_owned()),
+            Just(" onclick=\"x\" ".to_owned()),
+            "[<>&\"' =:/\\\t]{1,3}",
+            any::<String>(),
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        /// Whatever the Markdown, the output holds only the elements and
+        /// attributes Markdown makes, and every link target is allowed.
+        #[test]
+        fn rendered_html_holds_only_markdown_elements_and_safe_links(src in markdownish()) {
+            let html = render(&src);
+            for (name, attrs) in tags(&html) {
+                proptest::prop_assert!(
+                    TAGS.contains(&name.as_str()) || MORE_TAGS.contains(&name.as_str()),
+                    "element <{}> in {}", name, html
+                );
+                for (attr, value) in attrs {
+                    proptest::prop_assert!(ATTRIBUTES.contains(&attr.as_str()), "attribute {} in {}", attr, html);
+                    if attr == "href" {
+                        let target = value.replace("&amp;", "&");
+                        proptest::prop_assert!(target == "#" || safe_url(&target), "href {} in {}", value, html);
+                    }
+                    if attr == "style" {
+                        proptest::prop_assert!(value.starts_with("text-align"), "style {}", value);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn ordinary_markdown_renders() {
         let html = render("## Tittel\n\n- én\n- *to*\n");

@@ -17,88 +17,93 @@ mod profile;
 pub mod session;
 pub mod totp;
 
-use actix_web::web;
+use mestring_web::route;
+use mestring_web::routes::RouteDef;
 
-/// Registers the staff routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/staff/login", web::get().to(login::show))
-        .route("/staff/login", web::post().to(login::submit))
-        .route("/staff/logout", web::post().to(login::logout))
-        .route(
+/// The staff routes, in registration order.
+pub fn routes() -> Vec<RouteDef> {
+    vec![
+        route!(Get, "/staff/login", Public, login::show),
+        route!(Post, "/staff/login", Public, login::submit),
+        route!(Post, "/staff/logout", Public, login::logout),
+        route!(Get, "/staff/invite/{token}", Public, invite::show_password),
+        route!(
+            Post,
             "/staff/invite/{token}",
-            web::get().to(invite::show_password),
-        )
-        .route(
-            "/staff/invite/{token}",
-            web::post().to(invite::submit_password),
-        )
-        .route(
+            Public,
+            invite::submit_password
+        ),
+        route!(Get, "/staff/invite/{token}/totp", Public, invite::show_totp),
+        route!(
+            Post,
             "/staff/invite/{token}/totp",
-            web::get().to(invite::show_totp),
-        )
-        .route(
-            "/staff/invite/{token}/totp",
-            web::post().to(invite::submit_totp),
-        )
-        .route("/dashboard", web::get().to(pages::home))
-        .route("/dashboard/codes", web::post().to(codes::submit_issue))
-        .route("/dashboard/sheets/{id}", web::get().to(codes::show_sheet))
-        .route(
+            Public,
+            invite::submit_totp
+        ),
+        route!(Get, "/dashboard", Staff, pages::home),
+        route!(Post, "/dashboard/codes", Staff, codes::submit_issue),
+        route!(Get, "/dashboard/sheets/{id}", Staff, codes::show_sheet),
+        route!(
+            Get,
             "/dashboard/aggregates",
-            web::get().to(aggregates::organisation),
-        )
-        .route(
+            Staff,
+            aggregates::organisation
+        ),
+        route!(
+            Get,
             "/dashboard/aggregates.csv",
-            web::get().to(aggregates::organisation_csv),
-        )
-        .route("/dashboard/channel", web::get().to(aggregates::channel))
-        .route(
+            Staff,
+            aggregates::organisation_csv
+        ),
+        route!(Get, "/dashboard/channel", Staff, aggregates::channel),
+        route!(
+            Get,
             "/dashboard/channel.csv",
-            web::get().to(aggregates::channel_csv),
-        )
-        .route("/dashboard/profile", web::get().to(profile::show))
-        .route(
+            Staff,
+            aggregates::channel_csv
+        ),
+        route!(Get, "/dashboard/profile", Staff, profile::show),
+        route!(
+            Get,
             "/dashboard/profile/export.json",
-            web::get().to(profile::export),
-        )
-        .route(
-            "/dashboard/profile/name",
-            web::post().to(profile::submit_name),
-        )
-        .route(
+            Staff,
+            profile::export
+        ),
+        route!(Post, "/dashboard/profile/name", Staff, profile::submit_name),
+        route!(
+            Post,
             "/dashboard/profile/password",
-            web::post().to(profile::submit_password),
-        )
-        .route(
-            "/dashboard/profile/totp",
-            web::post().to(profile::start_totp),
-        )
-        .route("/dashboard/profile/totp", web::get().to(profile::show_totp))
-        .route(
+            Staff,
+            profile::submit_password
+        ),
+        route!(Post, "/dashboard/profile/totp", Staff, profile::start_totp),
+        route!(Get, "/dashboard/profile/totp", Staff, profile::show_totp),
+        route!(
+            Post,
             "/dashboard/profile/totp/confirm",
-            web::post().to(profile::confirm_totp),
-        )
-        .route("/dashboard/users/{id}", web::get().to(pages::user))
-        .route(
-            "/dashboard/users/{id}/summary",
-            web::get().to(pages::summary),
-        )
-        .route("/dashboard/access-log", web::get().to(pages::access_log))
-        .route("/dashboard/deletions", web::get().to(pages::deletions))
-        .route("/dashboard/staff", web::get().to(pages::staff_list))
-        .route("/dashboard/staff", web::post().to(pages::staff_invite))
-        .route(
+            Staff,
+            profile::confirm_totp
+        ),
+        route!(Get, "/dashboard/users/{id}", Staff, pages::user),
+        route!(Get, "/dashboard/users/{id}/summary", Staff, pages::summary),
+        route!(Get, "/dashboard/access-log", Staff, pages::access_log),
+        route!(Get, "/dashboard/deletions", Staff, pages::deletions),
+        route!(Get, "/dashboard/staff", Staff, pages::staff_list),
+        route!(Post, "/dashboard/staff", Staff, pages::staff_invite),
+        route!(
+            Get,
             "/dashboard/staff/{id}/edit",
-            web::get().to(pages::staff_edit_form),
-        )
-        .route(
-            "/dashboard/staff/{id}/edit",
-            web::post().to(pages::staff_edit),
-        )
-        .route(
+            Staff,
+            pages::staff_edit_form
+        ),
+        route!(Post, "/dashboard/staff/{id}/edit", Staff, pages::staff_edit),
+        route!(
+            Post,
             "/dashboard/staff/{id}/deactivate",
-            web::post().to(pages::staff_deactivate),
-        );
+            Staff,
+            pages::staff_deactivate
+        ),
+    ]
 }
 
 pub(crate) use mestring_web::error::throttled;

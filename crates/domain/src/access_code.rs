@@ -296,6 +296,53 @@ mod tests {
             prop_assert_eq!(AccessCode::parse(&typed), Err(CodeError::CheckFailed));
         }
 
+        /// Whatever is typed, the parser answers: a code that reads back
+        /// to itself, or one of three fixed messages that never repeat the
+        /// input (a log line or an error page may show them).
+        #[test]
+        fn any_input_is_a_canonical_code_or_a_fixed_error(input in any::<String>()) {
+            match AccessCode::parse(&input) {
+                Ok(code) => prop_assert_eq!(AccessCode::parse(&code.reveal()), Ok(code)),
+                Err(e) => prop_assert!(
+                    [CodeError::WrongLength, CodeError::InvalidCharacter, CodeError::CheckFailed]
+                        .iter()
+                        .any(|known| known.to_string() == e.to_string())
+                ),
+            }
+        }
+
+        /// Near-codes (symbols, separators and anything else mixed) are
+        /// where a parser slips: any character that is neither a symbol
+        /// nor a separator refuses the code, wherever it stands.
+        #[test]
+        fn a_foreign_character_anywhere_is_refused(
+            seed in any::<u64>(),
+            at in 0usize..=19,
+            c in any::<char>(),
+        ) {
+            prop_assume!(symbol_value(c).is_none());
+            prop_assume!(!c.is_whitespace() && !matches!(c, '-' | '‐' | '–' | '—' | '_' | '.'));
+            let mut chars: Vec<char> = code_from_seed(seed).reveal().chars().collect();
+            chars.insert(at, c);
+            let typed: String = chars.into_iter().collect();
+            prop_assert_eq!(AccessCode::parse(&typed), Err(CodeError::InvalidCharacter));
+        }
+
+        /// Extra symbols, however many, are a wrong length, never a
+        /// different code.
+        #[test]
+        fn extra_symbols_are_a_wrong_length(
+            seed in any::<u64>(),
+            extra in prop::collection::vec(0usize..32, 1..200),
+        ) {
+            let code = code_from_seed(seed).reveal();
+            let extra: String = extra.iter().map(|v| char::from(ALPHABET[*v])).collect();
+            prop_assert_eq!(
+                AccessCode::parse(&format!("{code}{extra}")),
+                Err(CodeError::WrongLength)
+            );
+        }
+
         #[test]
         fn every_neighbour_swap_is_caught(seed in any::<u64>(), pos in 0..SYMBOLS - 1) {
             let code = code_from_seed(seed);

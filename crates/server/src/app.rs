@@ -13,7 +13,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use mestring_domain::clock::Clock;
 use mestring_ipcrypt::IpLayer;
-use mestring_web::{AppError, AppState, WebConfig, access_log, csrf, headers};
+use mestring_web::routes::{self, RouteDef};
+use mestring_web::{AppError, AppState, WebConfig, access_log, csrf, headers, route};
 
 use crate::config::Config;
 use crate::db::{open_store, prepare_data_dir};
@@ -197,14 +198,23 @@ impl Application {
     }
 }
 
-/// Every route of the platform.
+/// Every route of the platform, in registration order: the one list that
+/// [`configure_routes`] registers and the malformed-input suite walks.
+pub fn route_table() -> Vec<RouteDef> {
+    let mut table = vec![
+        route!(Get, "/healthz", Public, healthz),
+        route!(Get, "/readyz", Public, readyz),
+        route!(Get, "/static/style.css", Public, stylesheet),
+    ];
+    table.extend(mestring_app::routes());
+    table.extend(mestring_dashboard::routes());
+    table
+}
+
+/// Registers [`route_table`]; anything else is 404.
 pub fn configure_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/static/style.css", web::get().to(stylesheet))
-        .configure(mestring_app::configure)
-        .configure(mestring_dashboard::configure)
-        .default_service(web::to(not_found));
+    routes::register_all(cfg, &route_table());
+    cfg.default_service(web::to(not_found));
 }
 
 async fn healthz() -> HttpResponse {
@@ -277,5 +287,109 @@ async fn wait_for_stop_signal() -> std::io::Result<&'static str> {
     {
         tokio::signal::ctrl_c().await?;
         Ok("Ctrl-C")
+    }
+}
+
+#[cfg(test)]
+mod route_table_tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::route_table;
+
+    #[test]
+    fn every_route_is_listed_once_with_a_well_formed_pattern() {
+        let table = route_table();
+        let mut seen = BTreeSet::new();
+        for r in &table {
+            assert!(
+                seen.insert((r.verb.as_str(), r.path)),
+                "listed twice: {r:?}"
+            );
+            assert!(r.path.starts_with('/'), "{r:?}");
+            for segment in r.path.split('/').skip(1) {
+                // A parameter is a whole segment, so the suite can put a
+                // value of the wrong shape in its place.
+                let param = segment.contains('{') || segment.contains('}');
+                let whole = segment.starts_with('{')
+                    && segment.ends_with('}')
+                    && segment[1..segment.len() - 1]
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'_');
+                assert!(!param || whole, "{r:?}: segment {segment:?}");
+            }
+        }
+        assert!(table.len() > 70, "the whole platform is listed");
+    }
+
+    /// Routes registered any other way than from the table would escape the
+    /// malformed-input suite, so no production source may call actix's
+    /// registration functions outside `mestring_web::routes`. Test modules
+    /// (everything after a file's `#[cfg(test)]`) and benches build their
+    /// own apps and are not scanned.
+    #[test]
+    fn no_route_is_registered_outside_the_table() {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let forbidden = [
+            ".route(",
+            ".service(",
+            "web::resource(",
+            "web::scope(",
+            "Resource::new(",
+            "Scope::new(",
+            "#[get(",
+            "#[post(",
+            "#[route(",
+            "#[actix_web::get(",
+            "#[actix_web::post(",
+            "#[actix_web::route(",
+        ];
+        let allowed = Path::new("web").join("src").join("routes.rs");
+        let mut files = Vec::new();
+        collect_rs(&crates, &mut files);
+        assert!(files.len() > 50, "found the sources: {}", files.len());
+        let mut offenders = Vec::new();
+        for file in files {
+            let rel = file.strip_prefix(&crates).unwrap_or(&file).to_path_buf();
+            if rel == allowed {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let production = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in production.lines().enumerate() {
+                if forbidden.iter().any(|f| line.contains(f)) {
+                    offenders.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "register routes through a RouteDef table:\n{}",
+            offenders.join("\n")
+        );
+    }
+
+    /// Every `.rs` file under each crate's `src/`.
+    fn collect_rs(crates: &Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(crates) else {
+            return;
+        };
+        for krate in entries.flatten() {
+            walk(&krate.path().join("src"), out);
+        }
+    }
+
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
     }
 }

@@ -279,6 +279,17 @@ pub fn rekey(
     now: DateTime<Utc>,
 ) -> Result<Option<DataKey>, StoreError> {
     use crate::schema_program::{feedback, questionnaire_responses, registration_values};
+    // Lock the account's key row before reading anything: a second rekey
+    // of the account at once (two tabs) waits here until this one commits
+    // and then re-seals what this one sealed, so no value is left under a
+    // key that is no longer the account's. (SQLite's writers are already
+    // one at a time.)
+    let locked = diesel::update(account_keys::table.find(account.as_str()))
+        .set(account_keys::kek_id.eq(account_keys::kek_id))
+        .execute(conn)?;
+    if locked == 0 {
+        return Ok(None);
+    }
     let Some(old) = for_reading(conn, ring, account)? else {
         return Ok(None);
     };
@@ -349,4 +360,24 @@ pub fn rekey(
         ))
         .execute(conn)?;
     Ok(Some(new))
+}
+
+/// Runs `read` (which loads sealed values and the key that opens them, in
+/// separate statements) again when a value does not open: a rekey of the
+/// account may have committed between its statements, so the values and
+/// the key came from different moments. A rekey re-seals every value and
+/// replaces the key in one transaction, so a second read sees both from
+/// after it. A value that still does not open on the third read is an
+/// error (its key is gone or the bytes were altered).
+pub(crate) fn read_consistently<T>(
+    conn: &mut DbConn,
+    mut read: impl FnMut(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    for _ in 0..2 {
+        match read(conn) {
+            Err(StoreError::Sealed(_)) => continue,
+            other => return other,
+        }
+    }
+    read(conn)
 }

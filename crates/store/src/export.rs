@@ -227,6 +227,14 @@ pub fn export_account(
     ring: &SharedKekRing,
     account: &Id,
 ) -> Result<Vec<ExportTable>, StoreError> {
+    crate::account_keys::read_consistently(conn, |conn| read_account(conn, ring, account))
+}
+
+fn read_account(
+    conn: &mut DbConn,
+    ring: &SharedKekRing,
+    account: &Id,
+) -> Result<Vec<ExportTable>, StoreError> {
     let key = crate::account_keys::for_reading(conn, ring, account)?;
     let all = columns(conn)?;
     let account_tables = account_tables(conn)?;

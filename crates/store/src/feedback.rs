@@ -154,13 +154,15 @@ impl FeedbackRow {
         {
             return Ok(Vec::new());
         }
-        let rows = feedback::table
-            .filter(feedback::id.like(format!("{reference}%")))
-            .order(feedback::id.asc())
-            .limit(2)
-            .select(Self::as_select())
-            .load(conn)?;
-        open_all(conn, ring, rows)
+        account_keys::read_consistently(conn, |conn| {
+            let rows = feedback::table
+                .filter(feedback::id.like(format!("{reference}%")))
+                .order(feedback::id.asc())
+                .limit(2)
+                .select(Self::as_select())
+                .load(conn)?;
+            open_all(conn, ring, rows)
+        })
     }
 
     /// Marks the item handled. The first handling sets the time the
@@ -243,11 +245,13 @@ impl FeedbackRow {
 
     /// All feedback, newest first (for the operator).
     pub fn list_all(conn: &mut DbConn, ring: &SharedKekRing) -> Result<Vec<Self>, StoreError> {
-        let rows = feedback::table
-            .order((feedback::created_at.desc(), feedback::id.asc()))
-            .select(Self::as_select())
-            .load(conn)?;
-        open_all(conn, ring, rows)
+        account_keys::read_consistently(conn, |conn| {
+            let rows = feedback::table
+                .order((feedback::created_at.desc(), feedback::id.asc()))
+                .select(Self::as_select())
+                .load(conn)?;
+            open_all(conn, ring, rows)
+        })
     }
 
     /// The account's feedback, oldest first (for export).
@@ -256,12 +260,14 @@ impl FeedbackRow {
         ring: &SharedKekRing,
         account: &Id,
     ) -> Result<Vec<Self>, StoreError> {
-        let rows = feedback::table
-            .filter(feedback::account_id.eq(account.as_str()))
-            .order((feedback::created_at.asc(), feedback::id.asc()))
-            .select(Self::as_select())
-            .load(conn)?;
-        open_all(conn, ring, rows)
+        account_keys::read_consistently(conn, |conn| {
+            let rows = feedback::table
+                .filter(feedback::account_id.eq(account.as_str()))
+                .order((feedback::created_at.asc(), feedback::id.asc()))
+                .select(Self::as_select())
+                .load(conn)?;
+            open_all(conn, ring, rows)
+        })
     }
 
     /// Seals the clear text an older version stored (`body` without

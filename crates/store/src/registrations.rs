@@ -171,20 +171,26 @@ impl RegistrationRow {
         entry: &Entry,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        Self::find_for_account(conn, account, id)?;
-        delete_values(conn, account, id)?;
-        let key = match account_keys::rekey(conn, ring, account, now)? {
-            Some(key) => key,
-            None => account_keys::for_writing(conn, ring, account, now)?,
-        };
-        insert_values(conn, &key, account, id, entry)?;
-        diesel::update(
+        // The entry's row first: a write takes its lock, so a second edit
+        // of the same entry at once (two tabs, a double click) waits here
+        // until this one commits, then replaces what this one wrote,
+        // instead of inserting beside it.
+        let n = diesel::update(
             registration_entries::table
                 .filter(registration_entries::id.eq(id))
                 .filter(registration_entries::account_id.eq(account.as_str())),
         )
         .set(registration_entries::edited_at.eq(Some(to_db(now))))
         .execute(conn)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        delete_values(conn, account, id)?;
+        let key = match account_keys::rekey(conn, ring, account, now)? {
+            Some(key) => key,
+            None => account_keys::for_writing(conn, ring, account, now)?,
+        };
+        insert_values(conn, &key, account, id, entry)?;
         Ok(())
     }
 
@@ -195,16 +201,18 @@ impl RegistrationRow {
         account: &Id,
         id: &str,
     ) -> Result<(Self, Entry), StoreError> {
-        let row = Self::find_for_account(conn, account, id)?;
-        let mut values: Vec<RegistrationValueRow> = registration_values::table
-            .filter(registration_values::entry_id.eq(id))
-            .filter(registration_values::account_id.eq(account.as_str()))
-            .select(RegistrationValueRow::as_select())
-            .load(conn)?;
-        open_notes(conn, ring, account, &mut values)?;
-        let refs: Vec<&RegistrationValueRow> = values.iter().collect();
-        let entry = rebuild(&refs)?;
-        Ok((row, entry))
+        account_keys::read_consistently(conn, |conn| {
+            let row = Self::find_for_account(conn, account, id)?;
+            let mut values: Vec<RegistrationValueRow> = registration_values::table
+                .filter(registration_values::entry_id.eq(id))
+                .filter(registration_values::account_id.eq(account.as_str()))
+                .select(RegistrationValueRow::as_select())
+                .load(conn)?;
+            open_notes(conn, ring, account, &mut values)?;
+            let refs: Vec<&RegistrationValueRow> = values.iter().collect();
+            let entry = rebuild(&refs)?;
+            Ok((row, entry))
+        })
     }
 
     /// One of the account's entries; `NotFound` for anyone else's id.
@@ -255,6 +263,14 @@ impl RegistrationRow {
 
     /// Every entry of the account with its values rebuilt, oldest first.
     pub fn list_with_values(
+        conn: &mut DbConn,
+        ring: &SharedKekRing,
+        account: &Id,
+    ) -> Result<Vec<(Self, Entry)>, StoreError> {
+        account_keys::read_consistently(conn, |conn| Self::read_with_values(conn, ring, account))
+    }
+
+    fn read_with_values(
         conn: &mut DbConn,
         ring: &SharedKekRing,
         account: &Id,

@@ -255,6 +255,14 @@ impl ResponseRow {
         conn: &mut DbConn,
         ring: &SharedKekRing,
     ) -> Result<Vec<AnswerRow>, StoreError> {
+        account_keys::read_consistently(conn, |conn| self.read_answers(conn, ring))
+    }
+
+    fn read_answers(
+        &self,
+        conn: &mut DbConn,
+        ring: &SharedKekRing,
+    ) -> Result<Vec<AnswerRow>, StoreError> {
         let sealed: Option<Vec<u8>> = questionnaire_responses::table
             .find(&self.id)
             .select(questionnaire_responses::answers_sealed)

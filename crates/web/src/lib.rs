@@ -11,6 +11,7 @@ pub mod headers;
 pub mod i18n;
 pub mod names;
 pub mod page;
+pub mod routes;
 pub mod seal;
 pub mod session;
 pub mod state;

@@ -141,4 +141,81 @@ mod tests {
         assert_ne!(a.hash(), a.0);
         assert_eq!(format!("{a:?}"), "SessionToken([REDACTED])");
     }
+
+    use actix_web::http::header::HeaderValue;
+    use actix_web::test::TestRequest;
+    use proptest::prelude::*;
+
+    /// A Cookie header value as a client may send it (visible ASCII,
+    /// spaces and obs-text bytes).
+    fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(prop_oneof![0x20u8..=0x7e, 0x80u8..=0xff], 0..160)
+    }
+
+    proptest! {
+        /// Whatever the session cookie holds, the store is asked for a
+        /// 64-hex-digit hash, never for the value itself.
+        #[test]
+        fn any_session_cookie_becomes_a_fixed_shape_lookup_key(header in header_bytes()) {
+            let value = HeaderValue::from_bytes(&header).expect("valid header bytes");
+            let req = TestRequest::default().insert_header(("cookie", value)).to_http_request();
+            if let Some(c) = req.cookie(SESSION_COOKIE) {
+                let key = hash_token(c.value());
+                prop_assert_eq!(key.len(), 64);
+                prop_assert!(key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+                prop_assert!(c.value().len() < 8 || !key.contains(c.value()));
+            }
+        }
+
+        /// A session cookie among any others is read back exactly as set.
+        #[test]
+        fn the_session_cookie_is_found_among_others(
+            before in prop::collection::vec("[a-z_]{1,8}=[!#-+\\--:<-\\[\\]-~]{0,8}", 0..4),
+            after in prop::collection::vec("[a-z_]{1,8}=[!#-+\\--:<-\\[\\]-~]{0,8}", 0..4),
+        ) {
+            prop_assume!(before.iter().all(|c| !c.starts_with(&format!("{SESSION_COOKIE}="))));
+            let token = SessionToken::generate();
+            let set = token.cookie(SESSION_COOKIE, true);
+            let mut all = before;
+            all.push(format!("{}={}", set.name(), set.value()));
+            all.extend(after);
+            let req = TestRequest::default()
+                .insert_header(("cookie", all.join("; ")))
+                .to_http_request();
+            let found = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+            prop_assert_eq!(found.as_deref(), Some(token.0.as_str()));
+            prop_assert_eq!(hash_token(&token.0), token.hash());
+        }
+
+        /// The language cookie and `Accept-Language` are client input too:
+        /// any pair gives a page, in the cookie's language if it names one,
+        /// else the header's best, else bokmål.
+        #[test]
+        fn any_language_cookie_or_header_picks_by_precedence(
+            lang in proptest::option::of("[a-zA-Z_\\-]{0,8}"),
+            others in header_bytes(),
+            accept in header_bytes(),
+        ) {
+            use mestring_domain::content::Lang;
+            // Other cookies first: arbitrary bytes, cut at a separator.
+            let name = crate::names::LANG_COOKIE.as_bytes();
+            prop_assume!(!others.windows(name.len()).any(|w| w == name));
+            let mut cookie = others.clone();
+            cookie.retain(|b| *b != b';');
+            if let Some(l) = &lang {
+                cookie.extend_from_slice(format!("; {}={l}", crate::names::LANG_COOKIE).as_bytes());
+            }
+            let accept_value = HeaderValue::from_bytes(&accept).expect("bytes");
+            let req = TestRequest::default()
+                .insert_header(("cookie", HeaderValue::from_bytes(&cookie).expect("bytes")))
+                .insert_header(("accept-language", accept_value.clone()))
+                .to_http_request();
+            let expected = lang
+                .as_deref()
+                .and_then(Lang::parse)
+                .or_else(|| accept_value.to_str().ok().and_then(Lang::from_accept_language))
+                .unwrap_or(Lang::Nb);
+            prop_assert_eq!(crate::page::Ctx::from_request(&req).lang, expected);
+        }
+    }
 }

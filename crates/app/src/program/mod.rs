@@ -12,73 +12,97 @@ mod steps;
 
 use std::collections::BTreeSet;
 
-use actix_web::web;
 use mestring_domain::content::{Program, StepId};
 use mestring_store::activity::ActivityDayRow;
 use mestring_store::progress::ProgressRow;
+use mestring_web::route;
+use mestring_web::routes::RouteDef;
 use mestring_web::session::UserSession;
 use mestring_web::{AppError, AppState};
 
-/// Registers the program routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/app/program", web::get().to(steps::show_program))
-        .route("/app/program/choose", web::post().to(steps::choose_program))
-        .route("/app/steps/{step_id}", web::get().to(steps::show_step))
-        .route(
+/// The program routes, in registration order.
+pub fn routes() -> Vec<RouteDef> {
+    vec![
+        route!(Get, "/app/program", User, steps::show_program),
+        route!(Post, "/app/program/choose", User, steps::choose_program),
+        route!(Get, "/app/steps/{step_id}", User, steps::show_step),
+        route!(
+            Post,
             "/app/steps/{step_id}/done",
-            web::post().to(steps::complete_step),
-        )
-        .route(
+            User,
+            steps::complete_step
+        ),
+        route!(
+            Get,
             "/app/questionnaires/{id}",
-            web::get().to(questionnaire::show_form),
-        )
-        .route(
+            User,
+            questionnaire::show_form
+        ),
+        route!(
+            Post,
             "/app/questionnaires/{id}",
-            web::post().to(questionnaire::submit_form),
-        )
-        .route("/app/results", web::get().to(questionnaire::show_results))
-        .route(
+            User,
+            questionnaire::submit_form
+        ),
+        route!(Get, "/app/results", User, questionnaire::show_results),
+        route!(
+            Get,
             "/app/results/{response_id}",
-            web::get().to(questionnaire::show_result),
-        )
-        .route(
+            User,
+            questionnaire::show_result
+        ),
+        route!(
+            Get,
             "/app/results/{response_id}/void",
-            web::get().to(questionnaire::show_void),
-        )
-        .route(
+            User,
+            questionnaire::show_void
+        ),
+        route!(
+            Post,
             "/app/results/{response_id}/void",
-            web::post().to(questionnaire::void_result),
-        )
-        .route("/app/registrations", web::get().to(registration::show_list))
-        .route(
+            User,
+            questionnaire::void_result
+        ),
+        route!(Get, "/app/registrations", User, registration::show_list),
+        route!(
+            Get,
             "/app/registrations/entries/{id}/edit",
-            web::get().to(registration::show_edit),
-        )
-        .route(
+            User,
+            registration::show_edit
+        ),
+        route!(
+            Post,
             "/app/registrations/entries/{id}/edit",
-            web::post().to(registration::submit_edit),
-        )
-        .route(
+            User,
+            registration::submit_edit
+        ),
+        route!(
+            Get,
             "/app/registrations/entries/{id}/delete",
-            web::get().to(registration::show_delete),
-        )
-        .route(
+            User,
+            registration::show_delete
+        ),
+        route!(
+            Post,
             "/app/registrations/entries/{id}/delete",
-            web::post().to(registration::delete_entry),
-        )
-        .route(
+            User,
+            registration::delete_entry
+        ),
+        route!(
+            Get,
             "/app/registrations/{id}/new",
-            web::get().to(registration::show_form),
-        )
-        .route(
+            User,
+            registration::show_form
+        ),
+        route!(
+            Post,
             "/app/registrations/{id}/new",
-            web::post().to(registration::submit_form),
-        )
-        .route("/app/feedback/{kind}", web::get().to(feedback::show_form))
-        .route(
-            "/app/feedback/{kind}",
-            web::post().to(feedback::submit_form),
-        );
+            User,
+            registration::submit_form
+        ),
+        route!(Get, "/app/feedback/{kind}", User, feedback::show_form),
+        route!(Post, "/app/feedback/{kind}", User, feedback::submit_form),
+    ]
 }
 
 pub(crate) use mestring_web::fmt::{

@@ -730,9 +730,7 @@ pub async fn submit_edit(
         Ok(entry) => entry,
         Err(page) => return Ok(page),
     };
-    let account = user.account_id();
-    let now = state.clock.now();
-    let keks = state.keks.clone();
+    let (account, now, keks) = (user.account_id(), state.clock.now(), state.keks.clone());
     state
         .store
         .transaction(move |conn| {

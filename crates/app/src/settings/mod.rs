@@ -7,43 +7,41 @@ mod delete;
 mod export;
 mod reminders;
 
-use actix_web::web;
+use mestring_web::route;
+use mestring_web::routes::RouteDef;
 
 pub use consent::after_login_destination;
 
-/// Registers the settings routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/settings", web::get().to(consent::show_settings))
-        .route("/consent", web::get().to(consent::show_question))
-        .route("/consent", web::post().to(consent::answer_question))
-        .route("/consent/renew", web::get().to(consent::show_renewal))
-        .route("/consent/renew", web::post().to(consent::answer_renewal))
-        .route("/settings/sharing", web::post().to(consent::change_sharing))
-        .route("/settings/code", web::get().to(code::show_rotation))
-        .route("/settings/code/new", web::post().to(code::new_code))
-        .route("/settings/code/confirm", web::post().to(code::confirm_code))
-        .route("/settings/export", web::get().to(export::show_export))
-        .route("/settings/export.json", web::get().to(export::export_json))
-        .route(
-            "/settings/export.fhir.json",
-            web::get().to(export::export_fhir),
-        )
-        .route(
+/// The settings routes, in registration order.
+pub fn routes() -> Vec<RouteDef> {
+    vec![
+        route!(Get, "/settings", User, consent::show_settings),
+        route!(Get, "/consent", User, consent::show_question),
+        route!(Post, "/consent", User, consent::answer_question),
+        route!(Get, "/consent/renew", User, consent::show_renewal),
+        route!(Post, "/consent/renew", User, consent::answer_renewal),
+        route!(Post, "/settings/sharing", User, consent::change_sharing),
+        route!(Get, "/settings/code", User, code::show_rotation),
+        route!(Post, "/settings/code/new", User, code::new_code),
+        route!(Post, "/settings/code/confirm", User, code::confirm_code),
+        route!(Get, "/settings/export", User, export::show_export),
+        route!(Get, "/settings/export.json", User, export::export_json),
+        route!(Get, "/settings/export.fhir.json", User, export::export_fhir),
+        route!(
+            Get,
             "/settings/export/scores.csv",
-            web::get().to(export::export_scores_csv),
-        )
-        .route(
-            "/settings/reminders",
-            web::get().to(reminders::show_reminders),
-        )
-        .route(
+            User,
+            export::export_scores_csv
+        ),
+        route!(Get, "/settings/reminders", User, reminders::show_reminders),
+        route!(
+            Get,
             "/settings/reminders.ics",
-            web::get().to(reminders::download_reminders),
-        )
-        .route("/settings/delete", web::get().to(delete::show_delete))
-        .route(
-            "/settings/delete",
-            web::post().to(delete::delete_everything),
-        )
-        .route("/deleted", web::get().to(delete::show_deleted));
+            User,
+            reminders::download_reminders
+        ),
+        route!(Get, "/settings/delete", User, delete::show_delete),
+        route!(Post, "/settings/delete", User, delete::delete_everything),
+        route!(Get, "/deleted", Public, delete::show_deleted),
+    ]
 }

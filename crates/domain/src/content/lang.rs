@@ -201,6 +201,45 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The language cookie and `Accept-Language` are whatever the
+        /// client sends: any value gives one of our languages or none, and
+        /// a language only when the value names it.
+        #[test]
+        fn any_cookie_or_header_gives_a_named_language_or_none(value in proptest::prelude::any::<String>()) {
+            if let Some(l) = Lang::parse(&value) {
+                let primary = value.trim().split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
+                proptest::prop_assert!(primary == l.as_str() || (primary == "no" && l == Lang::Nb));
+            }
+            if let Some(l) = Lang::from_accept_language(&value) {
+                proptest::prop_assert!(value
+                    .split(',')
+                    .any(|part| part.split(';').next().and_then(Lang::parse) == Some(l)));
+            }
+        }
+
+        /// With well-formed weights, the highest `q` wins, the earlier
+        /// entry on a tie, and `q=0` never.
+        #[test]
+        fn the_highest_weight_wins(entries in proptest::collection::vec((0usize..6, 0u16..=1000), 0..8)) {
+            let tags = ["nb", "nn-NO", "en-GB", "no", "de", "fr"];
+            let header = entries
+                .iter()
+                .map(|(t, q)| format!("{};q={}.{:03}", tags[*t], q / 1000, q % 1000))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut best: Option<(u16, Lang)> = None;
+            for (t, q) in &entries {
+                if let Some(l) = Lang::parse(tags[*t]).filter(|_| *q > 0)
+                    && best.is_none_or(|(b, _)| *q > b)
+                {
+                    best = Some((*q, l));
+                }
+            }
+            proptest::prop_assert_eq!(Lang::from_accept_language(&header), best.map(|(_, l)| l));
+        }
+    }
+
     #[test]
     fn missing_lists_empty_languages() {
         let t = Localized {
