@@ -4,31 +4,12 @@ header of the session, for a load tool to replay.
 
 Usage: staff_cookie.py BASE_URL EMAIL PASSWORD TOTP_SECRET_BASE32
 """
-import base64, hashlib, hmac, http.cookiejar, re, struct, sys, time, urllib.parse, urllib.request
+import base64, hashlib, hmac, struct, sys, time
+
+from http_session import Session
 
 base, email, password, secret = sys.argv[1:5]
-jar = http.cookiejar.CookieJar()
 
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *a, **k):
-        return None
-
-opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
-
-def csrf():
-    for c in jar:
-        if c.name == "mestring_csrf":
-            return c.value
-    return ""
-
-def post(path, fields):
-    fields = dict(fields, csrf_token=csrf())
-    data = urllib.parse.urlencode(fields).encode()
-    try:
-        opener.open(base + path, data)
-    except urllib.error.HTTPError as e:
-        if e.code != 303:
-            sys.exit(f"{path}: HTTP {e.code}")
 
 def totp(secret_b32):
     key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
@@ -38,7 +19,9 @@ def totp(secret_b32):
     code = (struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF) % 1_000_000
     return f"{code:06d}"
 
-opener.open(base + "/staff/login").read()
-post("/staff/login", {"email": email, "password": password})
-post("/staff/login", {"totp": totp(secret)})
-print("; ".join(f"{c.name}={c.value}" for c in jar))
+
+s = Session(base)
+s.get("/staff/login")
+s.post("/staff/login", [("email", email), ("password", password)])
+s.post("/staff/login", [("totp", totp(secret))])
+print(s.cookie_header())

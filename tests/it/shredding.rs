@@ -100,6 +100,36 @@ fn data_dir(app: &TestApp) -> PathBuf {
     app.db.dir.path().join("data")
 }
 
+/// The account's data key as stored, wrapped.
+async fn wrapped_key(app: &TestApp, account: &Id) -> Vec<u8> {
+    let acc = account.clone();
+    app.state
+        .store
+        .run(move |conn| mestring_store::account_keys::wrapped_of(conn, &acc))
+        .await
+        .expect("read")
+        .expect("the account has a data key")
+}
+
+/// The key-encryption keys on disk now.
+fn keks_on_disk(app: &TestApp) -> KekRing {
+    KekRing::load(&data_dir(app).join("data-keys")).expect("ring")
+}
+
+/// The sweep 13 hours on (a new KEK, keys re-wrapped), then 11 minutes on
+/// (the retired KEK past its grace, destroyed).
+async fn rotate_and_destroy(app: &TestApp) {
+    let data = data_dir(app);
+    app.clock.advance(Duration::hours(13));
+    mestring_server::jobs::run_once(&app.state, 30, &data)
+        .await
+        .expect("sweep 1");
+    app.clock.advance(Duration::minutes(11));
+    mestring_server::jobs::run_once(&app.state, 30, &data)
+        .await
+        .expect("sweep 2");
+}
+
 #[actix_web::test]
 async fn after_deletion_and_rotation_no_file_holds_the_text_or_a_key_that_opens_it() {
     for backend in backends() {
@@ -122,14 +152,7 @@ async fn after_deletion_and_rotation_no_file_holds_the_text_or_a_key_that_opens_
         );
         // ...and the account has a data key, wrapped under KEK 1.
         let account = app.account_of(&code).await;
-        let acc = account.clone();
-        let wrapped = app
-            .state
-            .store
-            .run(move |conn| mestring_store::account_keys::wrapped_of(conn, &acc))
-            .await
-            .expect("read")
-            .expect("the account has a data key");
+        let wrapped = wrapped_key(&app, &account).await;
         assert_eq!(wrapped_kek_id(&wrapped), Some(1));
         let data_key = app
             .state
@@ -159,18 +182,8 @@ async fn after_deletion_and_rotation_no_file_holds_the_text_or_a_key_that_opens_
 
         // Rotation on the test clock: a new KEK after 12 hours, the old one
         // destroyed once retired for the grace period.
-        let data = data_dir(&app);
-        app.clock.advance(Duration::hours(13));
-        mestring_server::jobs::run_once(&app.state, 30, &data)
-            .await
-            .expect("sweep 1");
-        let ring = KekRing::load(&data.join("data-keys")).expect("ring");
-        assert_eq!(ring.current().map(|c| c.0), Some(2), "a new KEK");
-        app.clock.advance(Duration::minutes(11));
-        mestring_server::jobs::run_once(&app.state, 30, &data)
-            .await
-            .expect("sweep 2");
-        let ring = KekRing::load(&data.join("data-keys")).expect("ring");
+        rotate_and_destroy(&app).await;
+        let ring = keks_on_disk(&app);
         assert_eq!(
             ring.ids().iter().map(|k| k.0).collect::<Vec<_>>(),
             vec![2],
@@ -308,14 +321,7 @@ async fn an_edited_away_note_stops_opening_once_the_keys_rotate() {
         let marker = format!("EDITED{}", Id::generate().as_str().to_uppercase());
         write_marker_texts(&c, &marker).await;
         let account = app.account_of(&code).await;
-        let acc = account.clone();
-        let old_wrapped = app
-            .state
-            .store
-            .run(move |conn| mestring_store::account_keys::wrapped_of(conn, &acc))
-            .await
-            .expect("read")
-            .expect("a data key");
+        let old_wrapped = wrapped_key(&app, &account).await;
         let old_key = app
             .state
             .keks
@@ -350,23 +356,12 @@ async fn an_edited_away_note_stops_opening_once_the_keys_rotate() {
         assert!(export.contains(&format!("{marker}-feedback")));
 
         // Deleting an entry gives the account a new key too.
-        let wrapped_now = || {
-            let acc = account.clone();
-            let store = app.state.store.clone();
-            async move {
-                store
-                    .run(move |conn| mestring_store::account_keys::wrapped_of(conn, &acc))
-                    .await
-                    .expect("read")
-                    .expect("a data key")
-            }
-        };
-        let after_edit = wrapped_now().await;
+        let after_edit = wrapped_key(&app, &account).await;
         assert_ne!(after_edit, old_wrapped, "the edit replaced the data key");
         let delete = edit.replace("/edit", "/delete");
         assert_eq!(c.post(&delete, &[]).await.status, 303);
         assert_ne!(
-            wrapped_now().await,
+            wrapped_key(&app, &account).await,
             after_edit,
             "the deletion replaced it again"
         );
@@ -376,22 +371,14 @@ async fn an_edited_away_note_stops_opening_once_the_keys_rotate() {
             "still opens"
         );
 
-        let data = data_dir(&app);
-        app.clock.advance(Duration::hours(13));
-        mestring_server::jobs::run_once(&app.state, 30, &data)
-            .await
-            .expect("sweep 1");
-        app.clock.advance(Duration::minutes(11));
-        mestring_server::jobs::run_once(&app.state, 30, &data)
-            .await
-            .expect("sweep 2");
+        rotate_and_destroy(&app).await;
         // The user's current data still opens (checked before the file
         // scan, which can take longer than the server keeps an idle
         // connection open).
         assert_eq!(c.login(&code).await.status, 303);
         let export = c.get("/settings/export.json").await.body;
         assert!(export.contains(&format!("{marker}-feedback")));
-        let ring = KekRing::load(&data.join("data-keys")).expect("ring");
+        let ring = keks_on_disk(&app);
         assert!(
             ring.unwrap_key(account.as_str(), &old_wrapped).is_none(),
             "the replaced key's wrapped copy no longer opens"

@@ -91,20 +91,16 @@ pub async fn backup(config: &Config, clock: &dyn Clock, dir: &Path) -> anyhow::R
         }
         DatabaseUrl::Postgres(url) => {
             let target = dir.join(PG_FILE);
-            let out = Command::new("pg_dump")
-                .arg("--format=custom")
-                .arg("--no-owner")
-                .arg("--file")
-                .arg(&target)
-                .arg("--dbname")
-                .arg(url)
-                .output()
-                .context("cannot run pg_dump (install the PostgreSQL client tools)")?;
-            anyhow::ensure!(
-                out.status.success(),
-                "pg_dump failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            run_pg_tool(
+                Command::new("pg_dump")
+                    .arg("--format=custom")
+                    .arg("--no-owner")
+                    .arg("--file")
+                    .arg(&target)
+                    .arg("--dbname")
+                    .arg(url),
+                "pg_dump",
+            )?;
             restrict(&target)?;
             PG_FILE
         }
@@ -298,18 +294,26 @@ async fn restore_postgres(dir: &Path, parsed: &DatabaseUrl, url: &str) -> anyhow
         tables == 0,
         "the database holds tables; restore only into a new, empty database (createdb)"
     );
-    let out = Command::new("pg_restore")
-        .arg("--no-owner")
-        .arg("--exit-on-error")
-        .arg("--single-transaction")
-        .arg("--dbname")
-        .arg(url)
-        .arg(dir.join(PG_FILE))
+    run_pg_tool(
+        Command::new("pg_restore")
+            .arg("--no-owner")
+            .arg("--exit-on-error")
+            .arg("--single-transaction")
+            .arg("--dbname")
+            .arg(url)
+            .arg(dir.join(PG_FILE)),
+        "pg_restore",
+    )
+}
+
+/// Runs a PostgreSQL client tool; its own message when it fails.
+fn run_pg_tool(cmd: &mut Command, name: &str) -> anyhow::Result<()> {
+    let out = cmd
         .output()
-        .context("cannot run pg_restore (install the PostgreSQL client tools)")?;
+        .with_context(|| format!("cannot run {name} (install the PostgreSQL client tools)"))?;
     anyhow::ensure!(
         out.status.success(),
-        "pg_restore failed: {}",
+        "{name} failed: {}",
         String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(())

@@ -290,21 +290,7 @@ pub async fn run_ip_command(
             }
             let count = i64::try_from(lines.len()).unwrap_or(i64::MAX);
             // The audit row is written before anything is shown.
-            store
-                .run(move |conn| {
-                    AuditRow::insert(
-                        conn,
-                        &NewAudit {
-                            at: now,
-                            actor: &actor,
-                            action: "ip_reveal",
-                            subject: "",
-                            reason: &reason,
-                            row_count: count,
-                        },
-                    )
-                })
-                .await?;
+            audit_operator(&store, now, "ip_reveal", reason, count).await?;
             let mut out = std::io::stdout().lock();
             for line in lines {
                 writeln!(out, "{line}")?;
@@ -411,22 +397,7 @@ pub async fn run_keys_command(
             let id = ring.rotate(&path)?;
             let store = crate::db::open_cli_store(config).await?;
             let now = clock.now();
-            let actor = crate::corrections::operator();
-            store
-                .run(move |conn| {
-                    AuditRow::insert(
-                        conn,
-                        &NewAudit {
-                            at: now,
-                            actor: &actor,
-                            action: "ip_key_rotate",
-                            subject: "",
-                            reason: "operator rotation",
-                            row_count: 1,
-                        },
-                    )
-                })
-                .await?;
+            audit_operator(&store, now, "ip_key_rotate", "operator rotation".into(), 1).await?;
             eprintln!(
                 "new current IP sealing key: {id}; running servers pick it up within a minute"
             );
@@ -437,23 +408,15 @@ pub async fn run_keys_command(
             let now = clock.now();
             let keks = crate::keys::keks(&config.data_dir, now)?;
             let report = crate::keys::rotate_keks(&store, &keks, now, true).await?;
-            let actor = crate::corrections::operator();
             let rewrapped = i64::try_from(report.rewrapped).unwrap_or(i64::MAX);
-            store
-                .run(move |conn| {
-                    AuditRow::insert(
-                        conn,
-                        &NewAudit {
-                            at: now,
-                            actor: &actor,
-                            action: "data_key_rotate",
-                            subject: "",
-                            reason: "operator rotation",
-                            row_count: rewrapped,
-                        },
-                    )
-                })
-                .await?;
+            audit_operator(
+                &store,
+                now,
+                "data_key_rotate",
+                "operator rotation".into(),
+                rewrapped,
+            )
+            .await?;
             match report.created {
                 Some(id) => eprintln!("new current key-encryption key: {id}"),
                 None => eprintln!("another process started a new key-encryption key first"),
@@ -478,6 +441,35 @@ pub async fn run_keys_command(
             Ok(())
         }
     }
+}
+
+/// Writes the operator audit row of a command that changes nothing else
+/// in the same transaction (`subject` empty; the operator from the
+/// environment).
+async fn audit_operator(
+    store: &mestring_store::Store,
+    now: chrono::DateTime<chrono::Utc>,
+    action: &'static str,
+    reason: String,
+    row_count: i64,
+) -> anyhow::Result<()> {
+    let actor = crate::corrections::operator();
+    store
+        .run(move |conn| {
+            AuditRow::insert(
+                conn,
+                &NewAudit {
+                    at: now,
+                    actor: &actor,
+                    action,
+                    subject: "",
+                    reason: &reason,
+                    row_count,
+                },
+            )
+        })
+        .await?;
+    Ok(())
 }
 
 /// `mestring audit list`.
