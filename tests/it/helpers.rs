@@ -677,7 +677,7 @@ impl Drop for ServerProcess {
 
 /// Whether `needle` occurs in `hay`.
 pub fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+    !needle.is_empty() && memchr::memmem::find(hay, needle).is_some()
 }
 
 /// The value of `name="csrf_token"` etc. in a form, for assertions.

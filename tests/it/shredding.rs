@@ -16,6 +16,9 @@ use crate::helpers::{Backend, TestApp, TestDb, backends, cli_command, contains_b
 /// Every regular file under `dir`, recursively (files that vanish while
 /// we walk, as other tests drop their databases, are skipped).
 fn files_under(dir: &Path) -> Vec<PathBuf> {
+    if dir.is_file() {
+        return vec![dir.to_owned()];
+    }
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -54,10 +57,13 @@ fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// The directories holding everything the database wrote: the SQLite
-/// temp directory (database, WAL, and the data directory with the keys),
-/// or the PostgreSQL cluster's data directory (heap files and `pg_wal`)
-/// plus the app's data directory.
+/// Everything the database wrote, as files and directories to scan: the
+/// SQLite temp directory (database, WAL, and the data directory with the
+/// keys), or every file of the PostgreSQL cluster's data directory (heap
+/// files, `pg_wal`, `global`, the transaction status files, ...) except
+/// the directories of the *other* databases in `base/` (other tests',
+/// created and dropped meanwhile, which this test never writes to), plus
+/// the app's data directory.
 fn database_dirs(db: &TestDb) -> Vec<PathBuf> {
     match db.backend {
         Backend::Sqlite => vec![db.dir.path().to_owned()],
@@ -65,10 +71,20 @@ fn database_dirs(db: &TestDb) -> Vec<PathBuf> {
             // Flush every dirty page to the heap files first, so the scan
             // sees what the server holds, not only what the WAL does.
             psql(&db.url, "CHECKPOINT");
-            vec![
-                PathBuf::from(psql(&db.url, "SHOW data_directory")),
-                db.dir.path().to_owned(),
-            ]
+            let cluster = PathBuf::from(psql(&db.url, "SHOW data_directory"));
+            let own = psql(
+                &db.url,
+                "SELECT oid FROM pg_database WHERE datname = current_database()",
+            );
+            let mut out: Vec<PathBuf> = std::fs::read_dir(&cluster)
+                .expect("the cluster's data directory (run as its owner or root)")
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().is_some_and(|n| n != "base"))
+                .collect();
+            out.push(cluster.join("base").join(own));
+            out.push(db.dir.path().to_owned());
+            out
         }
     }
 }
@@ -116,6 +132,17 @@ fn keks_on_disk(app: &TestApp) -> KekRing {
     KekRing::load(&data_dir(app).join("data-keys")).expect("ring")
 }
 
+/// A logged-in user who wrote a feedback text and a registration note,
+/// both carrying a fresh marker: (code, client, marker).
+async fn user_who_wrote(app: &TestApp, prefix: &str) -> (String, crate::helpers::Client, String) {
+    let code = app.issue_code().await;
+    let c = app.client();
+    assert_eq!(c.login(&code).await.status, 303);
+    let marker = format!("{prefix}{}", Id::generate().as_str().to_uppercase());
+    write_marker_texts(&c, &marker).await;
+    (code, c, marker)
+}
+
 /// The sweep 13 hours on (a new KEK, keys re-wrapped), then 11 minutes on
 /// (the retired KEK past its grace, destroyed).
 async fn rotate_and_destroy(app: &TestApp) {
@@ -135,11 +162,7 @@ async fn after_deletion_and_rotation_no_file_holds_the_text_or_a_key_that_opens_
     for backend in backends() {
         eprintln!("-- on {backend:?}");
         let app = TestApp::spawn(backend).await;
-        let code = app.issue_code().await;
-        let c = app.client();
-        assert_eq!(c.login(&code).await.status, 303);
-        let marker = format!("SHRED{}", Id::generate().as_str().to_uppercase());
-        write_marker_texts(&c, &marker).await;
+        let (code, c, marker) = user_who_wrote(&app, "SHRED").await;
         c.answer_all("phq9", 9, "2").await;
 
         // Positive controls: the texts open for the user...
@@ -315,11 +338,7 @@ async fn an_edited_away_note_stops_opening_once_the_keys_rotate() {
     for backend in backends() {
         eprintln!("-- on {backend:?}");
         let app = TestApp::spawn(backend).await;
-        let code = app.issue_code().await;
-        let c = app.client();
-        assert_eq!(c.login(&code).await.status, 303);
-        let marker = format!("EDITED{}", Id::generate().as_str().to_uppercase());
-        write_marker_texts(&c, &marker).await;
+        let (code, c, marker) = user_who_wrote(&app, "EDITED").await;
         let account = app.account_of(&code).await;
         let old_wrapped = wrapped_key(&app, &account).await;
         let old_key = app

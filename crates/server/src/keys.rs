@@ -29,7 +29,7 @@ pub fn keks(
 }
 
 /// Seals what an older version stored in clear (see
-/// `mestring_store::account_keys::seal_legacy`); logs how much.
+/// `mestring_store::legacy::seal_legacy`); logs how much.
 pub async fn seal_legacy(
     store: &mestring_store::Store,
     keks: &mestring_crypto::shred::SharedKekRing,
@@ -37,7 +37,7 @@ pub async fn seal_legacy(
 ) -> anyhow::Result<usize> {
     let keks = keks.clone();
     let sealed = store
-        .run(move |conn| mestring_store::account_keys::seal_legacy(conn, &keks, now))
+        .run(move |conn| mestring_store::legacy::seal_legacy(conn, &keks, now))
         .await?;
     if sealed > 0 {
         tracing::warn!(

@@ -109,7 +109,7 @@ pub async fn run(
         rows += bulk::rows(&chunk);
         let keks = keks.clone();
         store
-            .run(move |conn| bulk::insert(conn, &keks, &chunk))
+            .run(move |conn| bulk::insert(conn, &keks, &chunk, now))
             .await?;
         done += n;
         let secs = started.elapsed().as_secs_f64().max(0.001);

@@ -22,6 +22,23 @@ use mestring_domain::policy::shredding;
 use crate::schema::account_keys;
 use crate::{DbConn, StoreError, to_db};
 
+/// The purpose a feedback text is sealed for (its row id: the feedback id).
+pub(crate) const FEEDBACK_BODY: &str = "feedback.body_sealed";
+/// The purpose a registration note is sealed for (its row id:
+/// [`note_row_id`]).
+pub(crate) const REGISTRATION_NOTE: &str = "registration_values.text_sealed";
+/// The purpose a response's item answers are sealed for (its row id: the
+/// response id).
+pub(crate) const RESPONSE_ANSWERS: &str = "questionnaire_responses.answers_sealed";
+
+/// One answer as sealed: item id, option value, weight.
+pub(crate) type SealedAnswer = (String, i64, i64);
+
+/// The row id a note is sealed for: its entry and field.
+pub(crate) fn note_row_id(entry_id: &str, field_id: &str) -> String {
+    format!("{entry_id}/{field_id}")
+}
+
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = account_keys)]
 struct AccountKeyRow {
@@ -246,24 +263,6 @@ pub fn rotate(
     Ok(report)
 }
 
-/// Seals everything an older version stored in clear (feedback texts,
-/// registration notes, item answers) under the accounts' data keys and
-/// empties the clear columns, in one transaction; returns how many rows
-/// or responses it sealed. Idempotent and cheap when there is nothing
-/// left. The clear bytes may remain in old PostgreSQL pages until vacuum:
-/// docs/deletion.md says what to run once after upgrading.
-pub fn seal_legacy(
-    conn: &mut DbConn,
-    ring: &SharedKekRing,
-    now: DateTime<Utc>,
-) -> Result<usize, StoreError> {
-    crate::conn::transaction_on(conn, |conn| {
-        Ok(crate::feedback::FeedbackRow::seal_legacy(conn, ring, now)?
-            + crate::registrations::seal_legacy(conn, ring, now)?
-            + crate::responses::seal_legacy(conn, ring, now)?)
-    })
-}
-
 /// Gives the account a new data key: every sealed value it has is opened
 /// with the old key and sealed again under the new one, and the new key
 /// replaces the old in `account_keys` (call inside a transaction). Used
@@ -306,7 +305,7 @@ pub fn rekey(
         .load(conn)?;
     for (id, sealed) in rows {
         let Some(sealed) = sealed else { continue };
-        let again = reseal(crate::feedback::SEALED_BODY, &id, &sealed)?;
+        let again = reseal(FEEDBACK_BODY, &id, &sealed)?;
         diesel::update(feedback::table.filter(feedback::id.eq(&id)))
             .set(feedback::body_sealed.eq(Some(again)))
             .execute(conn)?;
@@ -322,8 +321,8 @@ pub fn rekey(
         .load(conn)?;
     for (entry, field, sealed) in rows {
         let Some(sealed) = sealed else { continue };
-        let row_id = crate::registrations::note_row_id(&entry, &field);
-        let again = reseal(crate::registrations::SEALED_NOTE, &row_id, &sealed)?;
+        let row_id = note_row_id(&entry, &field);
+        let again = reseal(REGISTRATION_NOTE, &row_id, &sealed)?;
         diesel::update(
             registration_values::table
                 .filter(registration_values::entry_id.eq(&entry))
@@ -343,7 +342,7 @@ pub fn rekey(
         .load(conn)?;
     for (id, sealed) in rows {
         let Some(sealed) = sealed else { continue };
-        let again = reseal(crate::responses::SEALED_ANSWERS, &id, &sealed)?;
+        let again = reseal(RESPONSE_ANSWERS, &id, &sealed)?;
         diesel::update(questionnaire_responses::table.find(&id))
             .set(questionnaire_responses::answers_sealed.eq(Some(again)))
             .execute(conn)?;

@@ -210,6 +210,7 @@ pub fn insert(
     conn: &mut DbConn,
     ring: &mestring_crypto::shred::KekRing,
     chunk: &Chunk,
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let mut keys: std::collections::BTreeMap<&str, mestring_crypto::shred::DataKey> =
         std::collections::BTreeMap::new();
@@ -228,7 +229,7 @@ pub fn insert(
         .responses
         .iter()
         .map(|r| {
-            let answers: Vec<crate::responses::SealedAnswer> = r
+            let answers: Vec<crate::account_keys::SealedAnswer> = r
                 .answers
                 .iter()
                 .map(|(item, value)| (item.clone(), *value, *value))
@@ -239,7 +240,6 @@ pub fn insert(
                 .unwrap_or_default()
         })
         .collect();
-    let now = chrono::Utc::now();
     crate::conn::transaction_on(conn, |conn| {
         let rows: Vec<_> = chunk
             .accounts

@@ -81,18 +81,18 @@ fn open_sealed(
         let opened = match table {
             "feedback" => Value::String(crate::account_keys::open_text(
                 key,
-                crate::feedback::SEALED_BODY,
+                crate::account_keys::FEEDBACK_BODY,
                 &text_of(row, "id"),
                 &sealed,
             )?),
             "registration_values" => {
-                let id = crate::registrations::note_row_id(
+                let id = crate::account_keys::note_row_id(
                     &text_of(row, "entry_id"),
                     &text_of(row, "field_id"),
                 );
                 Value::String(crate::account_keys::open_text(
                     key,
-                    crate::registrations::SEALED_NOTE,
+                    crate::account_keys::REGISTRATION_NOTE,
                     &id,
                     &sealed,
                 )?)
@@ -100,10 +100,11 @@ fn open_sealed(
             _ => {
                 let id = text_of(row, "id");
                 let json = key
-                    .and_then(|k| k.open(crate::responses::SEALED_ANSWERS, &id, &sealed))
-                    .ok_or(StoreError::Sealed(crate::responses::SEALED_ANSWERS))?;
-                let items: Vec<crate::responses::SealedAnswer> = serde_json::from_slice(&json)
-                    .map_err(|_| StoreError::Corrupt(crate::responses::SEALED_ANSWERS))?;
+                    .and_then(|k| k.open(crate::account_keys::RESPONSE_ANSWERS, &id, &sealed))
+                    .ok_or(StoreError::Sealed(crate::account_keys::RESPONSE_ANSWERS))?;
+                let items: Vec<crate::account_keys::SealedAnswer> =
+                    serde_json::from_slice(&json)
+                        .map_err(|_| StoreError::Corrupt(crate::account_keys::RESPONSE_ANSWERS))?;
                 Value::Array(
                     items
                         .into_iter()

@@ -35,8 +35,7 @@ pub struct FeedbackRow {
     body_sealed: Option<Vec<u8>>,
 }
 
-/// The purpose a feedback text is sealed for.
-pub(crate) const SEALED_BODY: &str = "feedback.body_sealed";
+use account_keys::FEEDBACK_BODY as SEALED_BODY;
 
 /// How many leading characters of a feedback id make its short reference.
 /// 8 of the id's 32-symbol alphabet are 40 random bits: two items share a

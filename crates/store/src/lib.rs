@@ -52,6 +52,7 @@ pub mod deletion;
 pub mod error;
 pub mod export;
 pub mod feedback;
+pub mod legacy;
 pub mod organisations;
 pub mod overview;
 pub mod progress;

@@ -56,13 +56,7 @@ pub struct RegistrationValueRow {
     text_sealed: Option<Vec<u8>>,
 }
 
-/// The purpose a note is sealed for.
-pub(crate) const SEALED_NOTE: &str = "registration_values.text_sealed";
-
-/// The row id a note is sealed for: its entry and field.
-pub(crate) fn note_row_id(entry_id: &str, field_id: &str) -> String {
-    format!("{entry_id}/{field_id}")
-}
+use account_keys::{REGISTRATION_NOTE as SEALED_NOTE, note_row_id};
 
 /// Opens the sealed notes among `rows` with the account's key.
 fn open_notes(

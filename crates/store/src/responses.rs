@@ -10,11 +10,7 @@ use mestring_domain::id::Id;
 use crate::account_keys;
 use crate::schema_program::{questionnaire_answers, questionnaire_responses};
 
-/// The purpose item answers are sealed for.
-pub(crate) const SEALED_ANSWERS: &str = "questionnaire_responses.answers_sealed";
-
-/// One answer as sealed: item id, option value, weight.
-pub(crate) type SealedAnswer = (String, i64, i64);
+use account_keys::{RESPONSE_ANSWERS as SEALED_ANSWERS, SealedAnswer};
 
 /// The sealed form of a response's answers: JSON `[[item, value, weight], ...]`.
 pub(crate) fn seal_answers(key: &DataKey, response: &str, answers: &[SealedAnswer]) -> Vec<u8> {
