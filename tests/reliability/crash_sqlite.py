@@ -7,7 +7,8 @@ with a unique body. The client records every write the server acknowledged
 started again on the same database; the users carry on (a request that
 met the dead server is counted, not retried) until all writes are sent.
 Checked after each restart and at the end: `PRAGMA integrity_check` is
-`ok` and every acknowledged write is in the feedback table.
+`ok` and every acknowledged write is in the feedback table (read with
+`mestring feedback list`, which opens the sealed texts).
 
 Usage: python3 tests/reliability/crash_sqlite.py [--writes 10000]
        [--clients 16] [--kills 2] [--json FILE]
@@ -41,16 +42,17 @@ def integrity(db_path):
     return [r[0] for r in rows]
 
 
-def stored_bodies(db_path, prefix):
-    """The bodies of stored feedback written by this run."""
-    con = sqlite3.connect(db_path, timeout=30)
-    try:
-        rows = con.execute(
-            "SELECT body FROM feedback WHERE body LIKE ?", (prefix + "%",)
-        ).fetchall()
-    finally:
-        con.close()
-    return {r[0] for r in rows}
+def stored_bodies(server, prefix):
+    """The bodies of stored feedback written by this run. The texts are
+    sealed under each account's data key, so they are read the way the
+    operator reads them: `mestring feedback list` (tab-separated, the text
+    last), through its own connection to the same database."""
+    bodies = set()
+    for line in server.cli("feedback", "list").splitlines():
+        body = line.rsplit("\t", 1)[-1]
+        if body.startswith(prefix):
+            bodies.add(body)
+    return bodies
 
 
 def main():
@@ -130,7 +132,7 @@ def main():
             # Checked while the storm goes on: the restarted server holds
             # every write acknowledged before the kill.
             check = integrity(db_path)
-            missing = acked_before - stored_bodies(db_path, prefix)
+            missing = acked_before - stored_bodies(server, prefix)
             kill_events.append(
                 {
                     "kill": k + 1,
@@ -150,7 +152,7 @@ def main():
         storm_secs = time.monotonic() - storm_start
         exit_code = server.stop()
         final_check = integrity(db_path)
-        stored = stored_bodies(db_path, prefix)
+        stored = stored_bodies(server, prefix)
         lost = acked - stored
         if final_check != ["ok"]:
             failures.append(f"final integrity_check: {final_check[:5]}")
