@@ -5,8 +5,10 @@ Starts a private, throwaway PostgreSQL cluster (initdb into a temporary
 directory, its own port and socket directory; never the shared cluster on
 port 5432), and `mestring serve` on it. Logged-in users load the server
 (GET /app and POST /app/feedback/suggest in turn) while a prober polls
-/readyz. Then the cluster is stopped (`pg_ctl stop -m fast`), left down,
-and started again; the server keeps running throughout.
+/readyz. Then the cluster is stopped (`pg_ctl stop -m fast`, or with
+`--mode immediate` the way a crash stops it: no shutdown checkpoint, crash
+recovery at the next start), left down, and started again; the server
+keeps running throughout.
 
 Checked:
 - while PostgreSQL is down, every answer is 503 with `Retry-After`, none
@@ -19,7 +21,7 @@ Checked:
 
 The cluster is stopped and deleted at the end, also on failure.
 
-Usage: python3 tests/reliability/pg_outage.py [--clients 8] [--down 8]
+Usage: python3 tests/reliability/pg_outage.py [--clients 8] [--down 8] [--mode fast|immediate]
        [--json FILE]
 """
 
@@ -108,6 +110,12 @@ def main():
     ap.add_argument("--warm", type=float, default=3.0, help="seconds of load before the stop")
     ap.add_argument("--down", type=float, default=8.0, help="seconds PostgreSQL stays down")
     ap.add_argument("--after", type=float, default=8.0, help="seconds of load after the start")
+    ap.add_argument(
+        "--mode",
+        choices=["fast", "immediate"],
+        default="fast",
+        help="how PostgreSQL is stopped (immediate: like a crash)",
+    )
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--keep-log", help="copy the server log to this file")
     args = ap.parse_args()
@@ -178,7 +186,7 @@ def main():
             t.start()
         time.sleep(args.warm)
         t_stopping = time.monotonic()
-        cluster.stop("fast")
+        cluster.stop(args.mode)
         t_down = time.monotonic()
         time.sleep(args.down)
         t_starting = time.monotonic()
@@ -276,6 +284,7 @@ def main():
                 "slowest_answer_during_outage_seconds": round(slowest_during, 2),
                 "readyz_probes_during_outage": len(probes_during),
                 "readyz_503_during_outage": sum(1 for p in probes_during if p[2] == 503),
+                "postgres_stop_mode": args.mode,
                 "postgres_stop_seconds": round(t_down - t_stopping, 2),
                 "postgres_down_seconds": round(t_up - t_down, 2),
                 "recovery_seconds": None if recovery is None else round(recovery, 2),
