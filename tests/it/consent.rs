@@ -592,18 +592,7 @@ async fn after_self_delete_a_marker_is_nowhere_in_the_database_bytes_or_output()
         c.post("/consent", &[("choice", "yes")]).await;
 
         let marker = format!("MARKOR{}", Id::generate().as_str().to_uppercase());
-        let r = c
-            .post(
-                "/app/registrations/daily-checkin/new",
-                &[
-                    ("mood", "6"),
-                    ("worry", "2"),
-                    ("sleep", "good"),
-                    ("activity", "some"),
-                    ("note", &marker),
-                ],
-            )
-            .await;
+        let r = c.save_checkin(&marker).await;
         assert_eq!(r.status, 303, "registration saved: {}", r.body);
         assert!(c.get("/app/registrations").await.body.contains(&marker));
         assert!(

@@ -90,18 +90,7 @@ fn database_dirs(db: &TestDb) -> Vec<PathBuf> {
 }
 
 async fn write_marker_texts(c: &crate::helpers::Client, marker: &str) {
-    let r = c
-        .post(
-            "/app/registrations/daily-checkin/new",
-            &[
-                ("mood", "6"),
-                ("worry", "2"),
-                ("sleep", "good"),
-                ("activity", "some"),
-                ("note", &format!("{marker}-note")),
-            ],
-        )
-        .await;
+    let r = c.save_checkin(&format!("{marker}-note")).await;
     assert_eq!(r.status, 303, "registration saved: {}", r.body);
     let r = c
         .post(

@@ -259,18 +259,7 @@ impl World {
                 assert_eq!(r.status, 303, "consent: {}", r.body);
                 // Something to link to: a result and a registration entry.
                 c.answer_all("phq9", 9, "1").await;
-                let r = c
-                    .post(
-                        "/app/registrations/daily-checkin/new",
-                        &[
-                            ("mood", "6"),
-                            ("worry", "2"),
-                            ("sleep", "good"),
-                            ("activity", "some"),
-                            ("note", "notat"),
-                        ],
-                    )
-                    .await;
+                let r = c.save_checkin("notat").await;
                 assert_eq!(r.status, 303, "registration: {}", r.body);
                 let token = c.cookie("mestring_session").expect("user session");
                 format!("{base}; mestring_session={token}")
@@ -1001,19 +990,24 @@ fn probes(
     }
 
     if route.verb == Verb::Post {
-        let fields = s
-            .harvest
-            .fields
-            .get(&index)
-            .or_else(|| union.fields.get(&index))
-            .cloned()
-            .unwrap_or_default();
+        let fields = route_fields(s, union, index);
         out.extend(body_probes(&path, cookie, &fields, full));
     }
 
     // Last, so a logout or a deletion it performs does not blunt the rest.
     out.push(plain(route, &path, cookie, s, index, union));
     out
+}
+
+/// The fields of route `index`'s form as this role's pages show them, or
+/// as any role's do.
+fn route_fields(s: &Session, union: &Harvest, index: usize) -> Vec<(String, String)> {
+    s.harvest
+        .fields
+        .get(&index)
+        .or_else(|| union.fields.get(&index))
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The request a browser would send: the page's fields, a valid token.
@@ -1028,13 +1022,7 @@ fn plain(
     match route.verb {
         Verb::Get => Probe::get("plain", path.to_vec(), cookie),
         Verb::Post => {
-            let fields = s
-                .harvest
-                .fields
-                .get(&index)
-                .or_else(|| union.fields.get(&index))
-                .cloned()
-                .unwrap_or_default();
+            let fields = route_fields(s, union, index);
             let mut pairs: Vec<_> = fields
                 .iter()
                 .map(|(k, v)| (enc(k.as_bytes()), enc(v.as_bytes())))
