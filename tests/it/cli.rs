@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::helpers::{Backend, TestDb, backends, run_cli};
+use crate::helpers::{Backend, TestDb, backends, copy_dir, run_cli};
 
 fn stdout(out: &std::process::Output) -> String {
     assert!(
@@ -134,18 +134,6 @@ async fn serve_demo_prints_a_code_a_newcomer_can_log_in_with() {
     let c = server.client();
     assert_eq!(c.login(&code).await.status, 303);
     assert_eq!(c.get("/app").await.status, 200);
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod iplayer;
 mod lifecycle;
 mod login;
 mod malformed;
+mod nodes;
 mod nynorsk;
 mod outage;
 mod overview;

@@ -87,7 +87,7 @@ pub async fn submit_login(
     ip: RequestIp,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
-    if let Err(retry) = state.ip.login_gate(&ip) {
+    if let Err(retry) = mestring_web::throttle::login_gate(&state, &ip).await? {
         return throttled(ctx, retry.seconds());
     }
 
@@ -134,7 +134,7 @@ pub async fn submit_login(
         .await?;
 
     let Some(account) = account else {
-        if let Err(retry) = state.ip.record_failed_login(&ip) {
+        if let Err(retry) = mestring_web::throttle::record_failed_login(&state, &ip).await? {
             return throttled(ctx, retry.seconds());
         }
         // One message for unknown, deactivated and expired codes alike.

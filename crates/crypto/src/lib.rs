@@ -56,6 +56,20 @@ impl Secret {
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// A public fingerprint of this secret for the key named `name`:
+    /// HMAC-SHA256 under the secret of a fixed label and the name, first
+    /// 16 bytes in hex. Equal secrets give equal fingerprints; the
+    /// fingerprint reveals nothing about the secret (the database stores it
+    /// to tell whether a node holds the same key file as the others).
+    pub fn fingerprint(&self, name: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0)
+            .expect("HMAC accepts a key of any length");
+        mac.update(b"mestring key fingerprint v1\0");
+        mac.update(name.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
 }
 
 impl std::fmt::Debug for Secret {
@@ -126,6 +140,18 @@ impl Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fingerprint_tells_keys_apart_and_reveals_nothing() {
+        let a = Secret::from_bytes([7; 32]);
+        let same = Secret::from_bytes([7; 32]);
+        let other = Secret::from_bytes([8; 32]);
+        assert_eq!(a.fingerprint("pepper"), same.fingerprint("pepper"));
+        assert_ne!(a.fingerprint("pepper"), other.fingerprint("pepper"));
+        assert_ne!(a.fingerprint("pepper"), a.fingerprint("seal"));
+        assert_eq!(a.fingerprint("pepper").len(), 32);
+        assert!(!a.fingerprint("pepper").contains(&hex::encode([7u8; 4])));
+    }
 
     #[test]
     fn round_trip_and_every_binding() {

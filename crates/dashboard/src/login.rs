@@ -107,7 +107,7 @@ pub async fn submit(
     ip: RequestIp,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
-    if let Err(retry) = state.ip.login_gate(&ip) {
+    if let Err(retry) = mestring_web::throttle::login_gate(&state, &ip).await? {
         return throttled(ctx, retry.seconds());
     }
     let form = form.into_inner();
@@ -161,7 +161,7 @@ async fn first_step(
         } else {
             tracing::info!("staff login failed: unknown account");
         }
-        if let Err(retry) = state.ip.record_failed_login(&ip) {
+        if let Err(retry) = mestring_web::throttle::record_failed_login(&state, &ip).await? {
             return throttled(ctx, retry.seconds());
         }
         return failed(ctx, false, email);
@@ -217,7 +217,7 @@ async fn second_step(
             .store
             .run(move |conn| StaffRow::record_failure(conn, &fail_id, window, now))
             .await?;
-        if let Err(retry) = state.ip.record_failed_login(&ip) {
+        if let Err(retry) = mestring_web::throttle::record_failed_login(&state, &ip).await? {
             return throttled(ctx, retry.seconds());
         }
         return failed(ctx, true, String::new());

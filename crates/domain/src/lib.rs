@@ -10,6 +10,7 @@ pub mod clock;
 pub mod consent;
 pub mod content;
 pub mod fhir;
+pub mod gcra;
 pub mod id;
 pub mod periods;
 pub mod policy;

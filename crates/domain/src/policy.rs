@@ -150,6 +150,35 @@ impl Default for LoginLimits {
     }
 }
 
+impl LoginLimits {
+    /// The per-tag minute limit as a rate: a burst of `n`, then one more
+    /// every `60 s / n`.
+    pub fn per_tag_minute_rate(&self) -> crate::gcra::Rate {
+        crate::gcra::Rate::per(Duration::minutes(1), self.per_tag_per_minute)
+    }
+
+    /// The per-tag hour limit as a rate: a burst of `ceil(n/2)`, the other
+    /// `floor(n/2)` spread over the hour, so any 60-minute window admits at
+    /// most `n`.
+    pub fn per_tag_hour_rate(&self) -> crate::gcra::Rate {
+        let n = self.per_tag_per_hour.get();
+        let burst = n.div_ceil(2);
+        let rest = i64::from(n - burst);
+        let every = if rest == 0 {
+            Duration::hours(2)
+        } else {
+            Duration::microseconds(Duration::hours(1).num_microseconds().unwrap_or(0) / rest)
+        };
+        crate::gcra::Rate::new(every, nz(burst))
+    }
+
+    /// The global limit on failed logins as a rate: a burst of `n`, then
+    /// one more every `1 s / n`.
+    pub fn global_rate(&self) -> crate::gcra::Rate {
+        crate::gcra::Rate::per(Duration::seconds(1), self.global_per_second)
+    }
+}
+
 /// How long stored things live before they are deleted.
 pub mod retention {
     use super::Duration;
@@ -256,6 +285,75 @@ pub mod aggregates {
 
 #[cfg(test)]
 mod tests {
+
+    mod rates {
+        use crate::gcra::{Rate, step};
+        use crate::policy::throttle::LOGIN;
+        use chrono::{DateTime, Duration, Utc};
+
+        fn t0() -> DateTime<Utc> {
+            DateTime::from_timestamp(1_800_000_000, 0).expect("valid")
+        }
+
+        /// Feeds `n` cells at the same instant; how many were allowed.
+        fn burst_at(
+            rate: Rate,
+            tat: &mut Option<DateTime<Utc>>,
+            now: DateTime<Utc>,
+            n: u32,
+        ) -> u32 {
+            let mut allowed = 0;
+            for _ in 0..n {
+                if let Ok(next) = step(rate, *tat, now) {
+                    *tat = Some(next);
+                    allowed += 1;
+                }
+            }
+            allowed
+        }
+
+        #[test]
+        fn ten_a_minute_allows_ten_then_one_every_six_seconds() {
+            let rate = LOGIN.per_tag_minute_rate();
+            assert_eq!(rate.every(), Duration::seconds(6));
+            let mut tat = None;
+            assert_eq!(burst_at(rate, &mut tat, t0(), 20), 10);
+            let refused = step(rate, tat, t0()).expect_err("11th refused");
+            assert_eq!(refused, t0() + Duration::seconds(6));
+            assert_eq!(burst_at(rate, &mut tat, t0() + Duration::seconds(6), 5), 1);
+            assert_eq!(
+                burst_at(rate, &mut tat, t0() + Duration::seconds(66), 20),
+                10
+            );
+        }
+
+        #[test]
+        fn the_hourly_rate_admits_at_most_its_limit_in_any_hour() {
+            let rate = LOGIN.per_tag_hour_rate();
+            let mut tat = None;
+            // One attempt every 10 s for two hours: count per rolling hour.
+            let mut allowed = Vec::new();
+            for i in 0..720 {
+                let now = t0() + Duration::seconds(i * 10);
+                if let Ok(next) = step(rate, tat, now) {
+                    tat = Some(next);
+                    allowed.push(now);
+                }
+            }
+            for (i, start) in allowed.iter().enumerate() {
+                let in_hour = allowed[i..]
+                    .iter()
+                    .take_while(|t| **t < *start + Duration::hours(1))
+                    .count();
+                assert!(in_hour <= 100, "{in_hour} in the hour from {start}");
+            }
+            assert!(
+                allowed.len() >= 140,
+                "the rate replenishes: {}",
+                allowed.len()
+            );
+        }
+    }
     use super::*;
 
     #[test]

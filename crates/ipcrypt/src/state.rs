@@ -3,7 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
@@ -30,10 +29,12 @@ pub fn system_clock() -> NowFn {
     Arc::new(Utc::now)
 }
 
-fn nz(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+#[cfg(test)]
+fn nz(n: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN)
 }
 
+use mestring_domain::gcra::Rate;
 pub use mestring_domain::policy::LoginLimits;
 
 /// How long a refused client should wait, in whole seconds (>= 1), for `Retry-After`.
@@ -44,7 +45,7 @@ pub struct RetryAfter {
 
 impl RetryAfter {
     /// The wait from `now` until `until`, rounded up to whole seconds, at least 1.
-    fn between(now: DateTime<Utc>, until: DateTime<Utc>) -> Self {
+    pub fn between(now: DateTime<Utc>, until: DateTime<Utc>) -> Self {
         let ms = (until - now).num_milliseconds().max(0);
         let ms = u64::try_from(ms).unwrap_or(0);
         Self {
@@ -89,19 +90,13 @@ fn from_nanos(n: Nanos) -> DateTime<Utc> {
 type KeyedLimiter<K> = RateLimiter<K, DefaultKeyedStateStore<K>, NowClock, NoOpMiddleware<Nanos>>;
 type DirectLimiter = RateLimiter<NotKeyed, InMemoryState, NowClock, NoOpMiddleware<Nanos>>;
 
-fn hourly_quota(n: NonZeroU32) -> Quota {
-    // Burst ceil(n/2), the other floor(n/2) spread over the hour: any 60-minute window
-    // then admits at most n (see LoginLimits::per_tag_per_hour).
-    let burst = n.get().div_ceil(2);
-    let rest = n.get() - burst;
-    let period = if rest == 0 {
-        Duration::from_secs(7200)
-    } else {
-        Duration::from_secs(3600) / rest
-    };
-    Quota::with_period(period)
-        .map(|q| q.allow_burst(nz(burst)))
-        .unwrap_or_else(|| Quota::per_hour(n))
+/// The governor quota of a policy rate (the same rate the shared,
+/// database-backed limiter applies with `mestring_domain::gcra`).
+fn quota(rate: Rate) -> Quota {
+    let every = rate.every().to_std().unwrap_or(Duration::from_micros(1));
+    Quota::with_period(every)
+        .map(|q| q.allow_burst(rate.burst()))
+        .unwrap_or_else(|| Quota::per_second(rate.burst()))
 }
 
 /// Everything the IP layer needs to build an [`IpState`].
@@ -203,19 +198,16 @@ impl IpState {
             sink,
             limits,
             per_minute: RateLimiter::new(
-                Quota::per_minute(limits.per_tag_per_minute),
+                quota(limits.per_tag_minute_rate()),
                 DefaultKeyedStateStore::default(),
                 clock.clone(),
             ),
             per_hour: RateLimiter::new(
-                hourly_quota(limits.per_tag_per_hour),
+                quota(limits.per_tag_hour_rate()),
                 DefaultKeyedStateStore::default(),
                 clock.clone(),
             ),
-            global: RateLimiter::direct_with_clock(
-                Quota::per_second(limits.global_per_second),
-                clock.clone(),
-            ),
+            global: RateLimiter::direct_with_clock(quota(limits.global_rate()), clock.clone()),
             throttled: Mutex::new(HashMap::new()),
             global_throttled_until: Mutex::new(None),
             event_per_tag: RateLimiter::new(

@@ -42,6 +42,7 @@ impl Application {
         let pepper = keys::pepper(&config.data_dir)?;
         let ip = iplayer::build_state(&config, &store, clock.clone()).await?;
         let keks = keys::keks(&config.data_dir, clock.now())?;
+        keys::check_keks(&store, &keks, &config.data_dir).await?;
         keys::seal_legacy(&store, &keks, clock.now()).await?;
         let state = AppState {
             store,

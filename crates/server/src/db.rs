@@ -45,5 +45,9 @@ async fn open_store_sized(config: &Config, pool_size: u32) -> anyhow::Result<Sto
     if applied > 0 {
         tracing::info!(applied, "database migrated");
     }
+    // Before anything reads a key file: create them on a fresh database,
+    // refuse files that are not this database's. (The fingerprints' own
+    // timestamps are the wall clock's; nothing decides on them.)
+    crate::keys::provision(&store, &config.data_dir, chrono::Utc::now()).await?;
     Ok(store)
 }

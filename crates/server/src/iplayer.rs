@@ -22,10 +22,9 @@ use rand::RngCore;
 
 use crate::config::Config;
 
-/// The sealing key ring's file in the data directory.
-pub const KEYRING_FILE: &str = "ip-sealing.keys";
+pub use crate::keys::KEYRING_FILE;
 
-fn keyring_path(data_dir: &Path) -> PathBuf {
+pub(crate) fn keyring_path(data_dir: &Path) -> PathBuf {
     data_dir.join(KEYRING_FILE)
 }
 
@@ -377,13 +376,18 @@ pub async fn run_keys_command(
                 (dir.join(crate::keys::SEAL_FILE), "data-sealing key"),
                 (keyring_path(dir), "IP sealing keys"),
                 (dir.join(crate::keys::KEK_DIR), "key-encryption keys"),
+                (
+                    dir.join(crate::keys::LEDGER_KEY_FILE),
+                    "deletion-ledger key",
+                ),
             ];
             let existed: Vec<bool> = files.iter().map(|(p, _)| p.exists()).collect();
-            crate::keys::pepper(dir)?;
-            crate::keys::seal_key(dir)?;
-            crate::keys::keks(dir, clock.now())?;
-            SealingKeyRing::load_or_create(&keyring_path(dir))
-                .context("failed to load the IP sealing key file")?;
+            // Opening the store creates missing key files on a fresh
+            // database, records their fingerprints, and refuses files that
+            // do not match the database (crate::keys::provision).
+            let store = crate::db::open_cli_store(config).await?;
+            let keks = crate::keys::keks(dir, clock.now())?;
+            crate::keys::check_keks(&store, &keks, dir).await?;
             for ((path, what), existed) in files.iter().zip(existed) {
                 let verb = if existed { "kept" } else { "created" };
                 eprintln!("{verb} {what}: {}", path.display());
@@ -391,11 +395,13 @@ pub async fn run_keys_command(
             Ok(())
         }
         KeysCommand::RotateIp => {
+            // The store first: it refuses a key file that is not the
+            // database's before this one is changed.
+            let store = crate::db::open_cli_store(config).await?;
             let path = keyring_path(&config.data_dir);
             let mut ring = SealingKeyRing::load_or_create(&path)
                 .context("failed to load the IP sealing key file")?;
             let id = ring.rotate(&path)?;
-            let store = crate::db::open_cli_store(config).await?;
             let now = clock.now();
             audit_operator(&store, now, "ip_key_rotate", "operator rotation".into(), 1).await?;
             eprintln!(

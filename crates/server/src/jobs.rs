@@ -77,7 +77,7 @@ pub async fn run_once(
     let now = state.clock.now();
     let limits = state.config.user_sessions;
     let keks = state.keks.clone();
-    let (deactivated, sessions, events, feedback) = state
+    let (deactivated, sessions, events, feedback, throttles) = state
         .store
         .run(move |conn| {
             let deactivated = AccountRow::deactivate_expired(conn, now)?;
@@ -101,11 +101,21 @@ pub async fn run_once(
                 now - retention::HANDLED_FEEDBACK,
                 now,
             )?;
-            Ok((deactivated, sessions, events, feedback))
+            // Throttle rows that no longer decide anything (PostgreSQL
+            // keeps the throttle there; on SQLite the table stays empty).
+            let throttles = mestring_store::throttle::purge(conn, now)?;
+            Ok((deactivated, sessions, events, feedback, throttles))
         })
         .await?;
-    if deactivated + sessions + events + feedback > 0 {
-        tracing::info!(deactivated, sessions, events, feedback, "maintenance");
+    if deactivated + sessions + events + feedback + throttles > 0 {
+        tracing::info!(
+            deactivated,
+            sessions,
+            events,
+            feedback,
+            throttles,
+            "maintenance"
+        );
     }
     if feedback > 0 {
         // Handled feedback holds text users typed: out of the WAL too.

@@ -128,6 +128,25 @@ pub fn for_writing(
     }
 }
 
+/// One wrapped data key per key-encryption key in use: `(kek id,
+/// account id, wrapped key)`. A node checks at start that its KEK ring
+/// opens each (two index reads per KEK).
+pub fn one_per_kek(conn: &mut DbConn) -> Result<Vec<(u32, String, Vec<u8>)>, StoreError> {
+    let keks: Vec<i64> = account_keys::table
+        .select(account_keys::kek_id)
+        .distinct()
+        .load(conn)?;
+    let mut out = Vec::with_capacity(keks.len());
+    for kek in keks {
+        let (account, wrapped): (String, Vec<u8>) = account_keys::table
+            .filter(account_keys::kek_id.eq(kek))
+            .select((account_keys::account_id, account_keys::wrapped))
+            .first(conn)?;
+        out.push((u32::try_from(kek).unwrap_or(u32::MAX), account, wrapped));
+    }
+    Ok(out)
+}
+
 /// The wrapped data key as stored, for tests that check it no longer
 /// opens after a deletion and a rotation.
 pub fn wrapped_of(conn: &mut DbConn, account: &Id) -> Result<Option<Vec<u8>>, StoreError> {

@@ -45,6 +45,10 @@ pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(3);
 /// The database backend of [`DbConn`] (both engines behind one type).
 pub(crate) type Db = <DbConn as diesel::Connection>::Backend;
 
+/// The PostgreSQL advisory-lock key that serialises migrations across
+/// nodes (an arbitrary constant: "mestring" read as a number, shortened).
+const MIGRATION_LOCK: i64 = 0x6d65_7374_7269;
+
 /// Opens the right variant for the URL's scheme.
 fn establish(url: &DatabaseUrl) -> Result<DbConn, ConnectError> {
     match url {
@@ -266,9 +270,19 @@ impl Store {
         self.run_blocking(|conn| {
             let applied = match conn {
                 DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-                DbConn::Pg(c) => c
-                    .run_pending_migrations(POSTGRES_MIGRATIONS)
-                    .map(|v| v.len()),
+                DbConn::Pg(c) => {
+                    // Several nodes starting at once on one database: the
+                    // first migrates, the others wait here and then find
+                    // nothing pending. A session-level advisory lock, so it
+                    // spans diesel's per-migration transactions and is gone
+                    // with the connection if this process dies.
+                    c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+                    let applied = c
+                        .run_pending_migrations(POSTGRES_MIGRATIONS)
+                        .map(|v| v.len());
+                    c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+                    applied
+                }
             };
             applied.map_err(|e| StoreError::Migration(e.to_string()))
         })

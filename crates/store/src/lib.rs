@@ -52,6 +52,7 @@ pub mod deletion;
 pub mod error;
 pub mod export;
 pub mod feedback;
+pub mod installation;
 pub mod legacy;
 pub mod organisations;
 pub mod overview;
@@ -68,6 +69,7 @@ pub mod staff;
 pub mod staff_sessions;
 pub mod staff_views;
 pub mod testing;
+pub mod throttle;
 mod url;
 
 pub use conn::{CONNECTION_TIMEOUT, DbConn, Store, create_private_dir};

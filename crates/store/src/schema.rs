@@ -106,3 +106,19 @@ diesel::table! {
         subject -> Text,
     }
 }
+
+diesel::table! {
+    throttle_cells (key) {
+        key -> Text,
+        tat -> BigInt,
+        throttled_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    installation_keys (name) {
+        name -> Text,
+        fingerprint -> Text,
+        created_at -> Timestamp,
+    }
+}

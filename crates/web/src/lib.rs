@@ -15,6 +15,7 @@ pub mod routes;
 pub mod seal;
 pub mod session;
 pub mod state;
+pub mod throttle;
 
 pub use error::AppError;
 pub use page::Ctx;
