@@ -9,6 +9,7 @@ mod cli;
 mod consent;
 mod dashboard;
 mod fhir;
+mod indexes;
 mod iplayer;
 mod lifecycle;
 mod login;
