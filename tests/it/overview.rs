@@ -249,3 +249,100 @@ async fn the_overview_summarises_sharing_users_and_filters_by_it() {
         assert!(linked_accounts(&o.get("/dashboard?filter=sharing").await.body).is_empty());
     }
 }
+
+/// The overview's gate reads the sharing window stored beside each
+/// account; on seeded data (written in bulk) and after consent events
+/// recorded by the app, it selects exactly the accounts whose consent
+/// histories say they share, now and at later instants (lapses included).
+#[actix_web::test]
+async fn the_stored_sharing_windows_agree_with_the_consent_histories() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let out = crate::helpers::cli_command(
+            &app.db,
+            &["seed", "--accounts", "300", "--weeks", "40", "--orgs", "1"],
+        )
+        .output()
+        .expect("seed runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let org = mestring_domain::id::Id::from_trusted(
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("org: "))
+                .expect("org line")
+                .to_owned(),
+        );
+        // Some accounts change their mind through the app's own path.
+        let ids: Vec<String> = {
+            let org = org.clone();
+            app.state
+                .store
+                .run(move |conn| {
+                    use diesel::prelude::*;
+                    use mestring_store::schema::accounts;
+                    Ok(accounts::table
+                        .filter(accounts::org_id.eq(org.as_str()))
+                        .select(accounts::id)
+                        .load::<String>(conn)?)
+                })
+                .await
+                .expect("ids")
+        };
+        let now = app.clock.now();
+        for (i, id) in ids.iter().take(30).enumerate() {
+            let kind = if i % 2 == 0 {
+                mestring_domain::consent::ConsentEventKind::Given
+            } else {
+                mestring_domain::consent::ConsentEventKind::Withdrawn
+            };
+            app.record_consent(&mestring_domain::id::Id::from_trusted(id.clone()), kind)
+                .await;
+        }
+        let mut checked_sharing = 0;
+        for later in [0, 1, 20, 26, 27, 60] {
+            let at = now + Duration::weeks(later);
+            let (gate, expected) = {
+                let org = org.clone();
+                let ids = ids.clone();
+                app.state
+                    .store
+                    .run(move |conn| {
+                        let mut gate: Vec<String> =
+                            mestring_store::consent::read_shared_org(conn, &org, at, |conn, s| {
+                                mestring_store::overview::summary_rows_for_org(
+                                    conn,
+                                    s,
+                                    at,
+                                    mestring_store::overview::Wanted::ALL,
+                                )
+                            })?
+                            .into_iter()
+                            .map(|r| r.account.id)
+                            .collect();
+                        gate.sort();
+                        let histories = mestring_store::consent::ConsentRow::histories(conn, &ids)?;
+                        let mut expected: Vec<String> = histories
+                            .into_iter()
+                            .filter(|(_, h)| mestring_domain::consent::is_sharing(h, at))
+                            .map(|(id, _)| id)
+                            .collect();
+                        expected.sort();
+                        Ok((gate, expected))
+                    })
+                    .await
+                    .expect("gate")
+            };
+            assert_eq!(gate, expected, "{backend:?}, {later} weeks on");
+            checked_sharing += gate.len();
+        }
+        assert!(
+            checked_sharing > 50,
+            "the comparison saw sharing accounts: {checked_sharing}"
+        );
+    }
+}

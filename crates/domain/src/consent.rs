@@ -197,6 +197,24 @@ pub fn is_sharing(history: &[ConsentEvent], now: DateTime<Utc>) -> bool {
     sharing_state(history, now).is_sharing()
 }
 
+/// The sharing period as of the latest event: `Some((since, lapses_at))`
+/// when, once every event of `history` has happened, the user shares from
+/// `since` until `lapses_at` (unless something is recorded before), and
+/// `None` when they do not share. Stored beside the account and kept up to
+/// date with every event, so a list gate can select the sharing accounts
+/// of an organisation by index instead of reading every history.
+///
+/// Invariant (tested): for every `now` at or after the latest event,
+/// `is_sharing(history, now)` equals
+/// `sharing_window(history).is_some_and(|(s, u)| s <= now && now < u)`.
+pub fn sharing_window(history: &[ConsentEvent]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let last = history.iter().map(|e| e.at).max()?;
+    match fold(history, last).0 {
+        Fold::Sharing { since } => Some((since, add_calendar_weeks_oslo(since, LAPSE_WEEKS))),
+        Fold::Never | Fold::Ended { .. } => None,
+    }
+}
+
 /// For the job that records lapses: `Some(instant)` if sharing has lapsed at
 /// or before `now` (the state is `NotSharing { reason: Lapsed, since: instant }`)
 /// and no [`ConsentEventKind::Lapsed`] event at or after that instant has been
@@ -267,7 +285,9 @@ enum Fold {
     },
 }
 
-fn evaluate(history: &[ConsentEvent], now: DateTime<Utc>) -> Evaluation {
+/// Folds the events up to `now` (each lapsing what ran out before it),
+/// without the final lapse at `now`.
+fn fold(history: &[ConsentEvent], now: DateTime<Utc>) -> (Fold, Option<DateTime<Utc>>) {
     let mut events: Vec<ConsentEvent> = history.iter().copied().filter(|e| e.at <= now).collect();
     // Stable: same-instant events keep the caller's (insertion) order.
     events.sort_by_key(|e| e.at);
@@ -281,7 +301,12 @@ fn evaluate(history: &[ConsentEvent], now: DateTime<Utc>) -> Evaluation {
         state = lapse_by(state, event.at, &mut unrecorded_lapse);
         state = apply(state, event, &mut unrecorded_lapse);
     }
-    state = lapse_by(state, now, &mut unrecorded_lapse);
+    (state, unrecorded_lapse)
+}
+
+fn evaluate(history: &[ConsentEvent], now: DateTime<Utc>) -> Evaluation {
+    let (state, mut unrecorded_lapse) = fold(history, now);
+    let state = lapse_by(state, now, &mut unrecorded_lapse);
 
     let state = match state {
         Fold::Never => SharingState::NeverAsked,
@@ -762,6 +787,28 @@ mod tests {
             let d = r - t;
             let w = Duration::weeks(i64::from(weeks));
             prop_assert!(d >= w - Duration::hours(1) && d <= w + Duration::hours(1));
+        }
+
+        #[test]
+        fn the_stored_window_decides_as_the_history_does(h in history(), after in 0i64..400_000_000) {
+            let window = sharing_window(&h);
+            let Some(last) = h.iter().map(|e| e.at).max() else {
+                prop_assert_eq!(window, None);
+                return Ok(());
+            };
+            for now in [last, last + Duration::seconds(after)] {
+                prop_assert_eq!(
+                    is_sharing(&h, now),
+                    window.is_some_and(|(since, until)| since <= now && now < until),
+                    "now {}", now
+                );
+            }
+            if let Some((since, until)) = window {
+                // The window's own edges: shared just before the lapse, not at it.
+                prop_assert!(is_sharing(&h, until - SEC) || until - SEC < last);
+                prop_assert!(!is_sharing(&h, until.max(last)));
+                prop_assert!(since <= last);
+            }
         }
 
         #[test]

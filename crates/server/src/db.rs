@@ -49,5 +49,16 @@ async fn open_store_sized(config: &Config, pool_size: u32) -> anyhow::Result<Sto
     // refuse files that are not this database's. (The fingerprints' own
     // timestamps are the wall clock's; nothing decides on them.)
     crate::keys::provision(&store, &config.data_dir, chrono::Utc::now()).await?;
+    // One-off data steps after migrations (each a cheap "done" read once
+    // it has run).
+    let filled = store
+        .run(|conn| mestring_store::consent::backfill_windows(conn, chrono::Utc::now()))
+        .await?;
+    if filled > 0 {
+        tracing::info!(
+            accounts = filled,
+            "sharing windows filled from consent histories"
+        );
+    }
     Ok(store)
 }

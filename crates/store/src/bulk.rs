@@ -240,11 +240,35 @@ pub fn insert(
                 .unwrap_or_default()
         })
         .collect();
+    // Each account's sharing window from its consent events in this chunk,
+    // as `ConsentRow::record` stores it (the overview's gate reads it).
+    let mut histories: std::collections::HashMap<
+        &str,
+        Vec<mestring_domain::consent::ConsentEvent>,
+    > = std::collections::HashMap::new();
+    for c in &chunk.consents {
+        let kind = mestring_domain::consent::ConsentEventKind::parse(c.kind).map_err(|_| {
+            StoreError::UnknownValue {
+                column: "consent_events.kind",
+                value: c.kind.to_owned(),
+            }
+        })?;
+        histories
+            .entry(c.account_id.as_str())
+            .or_default()
+            .push(mestring_domain::consent::ConsentEvent { kind, at: c.at });
+    }
+    let window = |account: &str| {
+        histories
+            .get(account)
+            .and_then(|h| mestring_domain::consent::sharing_window(h))
+    };
     crate::conn::transaction_on(conn, |conn| {
         let rows: Vec<_> = chunk
             .accounts
             .iter()
             .map(|a| {
+                let window = window(&a.id);
                 (
                     accounts::id.eq(&a.id),
                     accounts::code_hash.eq(&a.code_hash),
@@ -253,10 +277,12 @@ pub fn insert(
                     accounts::created_at.eq(to_db(a.created_at)),
                     accounts::last_login_at.eq(a.last_login_at.map(to_db)),
                     accounts::pseudonym.eq(a.pseudonym.as_deref()),
+                    accounts::sharing_since.eq(window.map(|w| to_db(w.0))),
+                    accounts::sharing_until.eq(window.map(|w| to_db(w.1))),
                 )
             })
             .collect();
-        insert_chunked!(conn, accounts::table, 7, rows);
+        insert_chunked!(conn, accounts::table, 9, rows);
         let rows: Vec<_> = chunk
             .batches
             .iter()

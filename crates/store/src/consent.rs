@@ -42,15 +42,26 @@ impl ConsentRow {
         kind: ConsentEventKind,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        diesel::insert_into(consent_events::table)
-            .values((
-                consent_events::id.eq(Id::generate().as_str()),
-                consent_events::account_id.eq(account.as_str()),
-                consent_events::kind.eq(kind.as_str()),
-                consent_events::at.eq(to_db(at)),
-            ))
-            .execute(conn)?;
-        Ok(())
+        // diesel's transaction: a savepoint when the caller already holds
+        // one (the settings page decides and records in one transaction).
+        conn.transaction(|conn| {
+            // The account's row first: two events for one account at once
+            // (two tabs, the lapse job) then store its window one after the
+            // other, each computed from the complete history.
+            diesel::update(accounts::table.find(account.as_str()))
+                .set(accounts::sharing_until.eq(accounts::sharing_until))
+                .execute(conn)?;
+            diesel::insert_into(consent_events::table)
+                .values((
+                    consent_events::id.eq(Id::generate().as_str()),
+                    consent_events::account_id.eq(account.as_str()),
+                    consent_events::kind.eq(kind.as_str()),
+                    consent_events::at.eq(to_db(at)),
+                ))
+                .execute(conn)?;
+            let window = consent::sharing_window(&Self::history(conn, account)?);
+            store_window(conn, account.as_str(), window)
+        })
     }
 
     /// The rows of an account's history, oldest first (insertion order
@@ -132,6 +143,72 @@ impl ConsentRow {
     }
 }
 
+/// Stores an account's sharing window (`consent::sharing_window` of its
+/// history; `None`: not sharing) beside the account.
+fn store_window(
+    conn: &mut DbConn,
+    account: &str,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Result<(), StoreError> {
+    diesel::update(accounts::table.find(account))
+        .set((
+            accounts::sharing_since.eq(window.map(|w| to_db(w.0))),
+            accounts::sharing_until.eq(window.map(|w| to_db(w.1))),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The name of the one-off step that fills the stored sharing windows of
+/// accounts whose consent events predate them.
+const WINDOW_BACKFILL: &str = "sharing_window";
+
+/// Fills the stored sharing window of every account with consent events,
+/// once per database (afterwards one indexed read says it is done).
+/// Accounts are locked and recomputed in batches, each in its own
+/// transaction, so a consent event recorded meanwhile is not overwritten
+/// by an older reading. Returns how many accounts were filled.
+pub fn backfill_windows(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    use crate::schema::backfills;
+    let done = backfills::table
+        .find(WINDOW_BACKFILL)
+        .select(backfills::name)
+        .first::<String>(conn)
+        .optional()?;
+    if done.is_some() {
+        return Ok(0);
+    }
+    let accounts: Vec<String> = consent_events::table
+        .select(consent_events::account_id)
+        .distinct()
+        .load(conn)?;
+    for chunk in accounts.chunks(1000) {
+        crate::conn::transaction_on(conn, |conn| {
+            diesel::update(accounts::table.filter(accounts::id.eq_any(chunk)))
+                .set(accounts::sharing_until.eq(accounts::sharing_until))
+                .execute(conn)?;
+            for (account, history) in ConsentRow::histories(conn, chunk)? {
+                store_window(conn, &account, consent::sharing_window(&history))?;
+            }
+            Ok(())
+        })?;
+    }
+    let marked = crate::conn::transaction_on(conn, |conn| {
+        diesel::insert_into(backfills::table)
+            .values((
+                backfills::name.eq(WINDOW_BACKFILL),
+                backfills::done_at.eq(to_db(now)),
+            ))
+            .execute(conn)
+            .map_err(StoreError::from)
+    });
+    match marked {
+        // Another node finished the same step first: same result.
+        Ok(_) | Err(StoreError::Conflict) => Ok(accounts.len()),
+        Err(e) => Err(e),
+    }
+}
+
 /// A stored event as the domain's; an unknown kind is an error, never a
 /// default.
 fn event_of(kind: &str, at: NaiveDateTime) -> Result<ConsentEvent, StoreError> {
@@ -183,37 +260,56 @@ pub fn read_shared_accounts<T>(
     })
 }
 
-/// [`read_shared_accounts`] over every account of `org`: the consent
-/// histories come from one query joined on the organisation rather than
-/// from lists of ids (the overview's filters look at all of them).
+/// What [`read_shared_org`] lets through: every account of one
+/// organisation that shares with it at one instant. Only the gate makes
+/// one; `crate::overview::summary_rows_for_org` reads through it.
+#[derive(Debug)]
+pub struct SharedOrg {
+    org: Id,
+    now: DateTime<Utc>,
+}
+
+impl SharedOrg {
+    /// The condition on `accounts` that selects them: issued by the
+    /// organisation and inside the stored sharing window at `now`
+    /// (`sharing_since <= now < sharing_until`; index
+    /// `accounts_org_sharing`). Usable on `accounts` and on joins with it.
+    pub(crate) fn filter(&self) -> SharingAt {
+        sharing_at(self.org.as_str().to_owned(), to_db(self.now))
+    }
+}
+
+/// The type of [`sharing_at`]'s expression.
+pub(crate) type SharingAt = sharing_at;
+
+#[allow(non_camel_case_types)]
+#[diesel::dsl::auto_type]
+fn sharing_at(org: String, now: NaiveDateTime) -> _ {
+    accounts::org_id
+        .eq(org)
+        .and(accounts::sharing_until.gt(now))
+        .and(accounts::sharing_since.le(now))
+        .assume_not_null()
+}
+
+/// [`read_shared_accounts`] over every account of `org`, for the
+/// overview's filters, which look at all of them: the gate is the sharing
+/// window stored beside each account (kept up to date in the transaction
+/// of every consent event, see [`ConsentRow::record`]), read through an
+/// index, instead of every consent history of the organisation. It
+/// decides as the histories do for any `now` at or after the latest event
+/// (`consent::sharing_window`, property-tested), to the second.
 pub fn read_shared_org<T>(
     conn: &mut DbConn,
     org: &Id,
     now: DateTime<Utc>,
-    f: impl FnOnce(&mut DbConn, &[String]) -> Result<T, StoreError>,
+    f: impl FnOnce(&mut DbConn, &SharedOrg) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     crate::conn::transaction_on(conn, |conn| {
-        let rows: Vec<(String, String, NaiveDateTime)> = consent_events::table
-            .inner_join(accounts::table)
-            .filter(accounts::org_id.eq(org.as_str()))
-            .order((consent_events::account_id.asc(), consent_events::at.asc()))
-            .select((
-                consent_events::account_id,
-                consent_events::kind,
-                consent_events::at,
-            ))
-            .load(conn)?;
-        let mut histories: std::collections::BTreeMap<String, Vec<ConsentEvent>> =
-            std::collections::BTreeMap::new();
-        for (account, kind, at) in rows {
-            let event = event_of(&kind, at)?;
-            histories.entry(account).or_default().push(event);
-        }
-        let shared: Vec<String> = histories
-            .into_iter()
-            .filter(|(_, h)| consent::sharing_state(h, now).is_sharing())
-            .map(|(id, _)| id)
-            .collect();
+        let shared = SharedOrg {
+            org: org.clone(),
+            now,
+        };
         f(conn, &shared)
     })
 }

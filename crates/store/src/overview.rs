@@ -206,53 +206,127 @@ impl Wanted {
 /// summaries in one joined query), only the parts `wanted`; registrations
 /// are counted from `since`. Call only with the ids a consent gate handed
 /// out ([`crate::consent::read_shared_accounts`],
-/// [`crate::consent::read_shared_org`]).
+/// [`crate::consent::read_shared_account`]).
 pub fn summary_rows(
     conn: &mut DbConn,
     ids: &[String],
     since: DateTime<Utc>,
     wanted: Wanted,
 ) -> Result<Vec<SharedSummaryRows>, StoreError> {
-    let mut out: Vec<SharedSummaryRows> = Vec::with_capacity(ids.len());
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(ids.len());
-    let mut slot = |account: SharedAccount, out: &mut Vec<SharedSummaryRows>| -> usize {
-        *index.entry(account.id.clone()).or_insert_with(|| {
-            out.push(SharedSummaryRows {
-                account,
-                measures: Vec::new(),
-                responses: Vec::new(),
-                completed_steps: wanted.steps.then(Vec::new),
-                last_step: None,
-                recent_registrations: 0,
-                last_registration: None,
-            });
-            out.len() - 1
-        })
-    };
+    let mut out = Slots::new(wanted);
     for chunk in ids.chunks(crate::consent::MAX_IDS_PER_QUERY) {
         if wanted.measurements {
-            let rows: Vec<(SharedAccount, Option<MeasureSummary>)> = accounts::table
+            out.measured(
+                accounts::table
+                    .left_join(measure_summaries::table)
+                    .filter(accounts::id.eq_any(chunk))
+                    .select((
+                        SharedAccount::as_select(),
+                        Option::<MeasureSummary>::as_select(),
+                    ))
+                    .load(conn)?,
+            );
+        } else {
+            out.plain(
+                accounts::table
+                    .filter(accounts::id.eq_any(chunk))
+                    .select(SharedAccount::as_select())
+                    .load(conn)?,
+            );
+        }
+    }
+    rest(conn, out.rows, ids, since, wanted)
+}
+
+/// [`summary_rows`] for every account [`crate::consent::read_shared_org`]
+/// let through: the accounts (with their answer summaries) are selected
+/// by the gate's own indexed condition, not by a list of thousands of ids.
+pub fn summary_rows_for_org(
+    conn: &mut DbConn,
+    shared: &crate::consent::SharedOrg,
+    since: DateTime<Utc>,
+    wanted: Wanted,
+) -> Result<Vec<SharedSummaryRows>, StoreError> {
+    let mut out = Slots::new(wanted);
+    if wanted.measurements {
+        out.measured(
+            accounts::table
                 .left_join(measure_summaries::table)
-                .filter(accounts::id.eq_any(chunk))
+                .filter(shared.filter())
                 .select((
                     SharedAccount::as_select(),
                     Option::<MeasureSummary>::as_select(),
                 ))
-                .load(conn)?;
-            for (account, measure) in rows {
-                let i = slot(account, &mut out);
-                out[i].measures.extend(measure);
-            }
-        } else {
-            let rows: Vec<SharedAccount> = accounts::table
-                .filter(accounts::id.eq_any(chunk))
+                .load(conn)?,
+        );
+    } else {
+        out.plain(
+            accounts::table
+                .filter(shared.filter())
                 .select(SharedAccount::as_select())
-                .load(conn)?;
-            for account in rows {
-                slot(account, &mut out);
-            }
+                .load(conn)?,
+        );
+    }
+    let ids: Vec<String> = out.rows.iter().map(|r| r.account.id.clone()).collect();
+    rest(conn, out.rows, &ids, since, wanted)
+}
+
+/// The accounts as they arrive, one [`SharedSummaryRows`] each.
+struct Slots {
+    rows: Vec<SharedSummaryRows>,
+    index: HashMap<String, usize>,
+    wanted: Wanted,
+}
+
+impl Slots {
+    fn new(wanted: Wanted) -> Self {
+        Self {
+            rows: Vec::new(),
+            index: HashMap::new(),
+            wanted,
         }
     }
+
+    fn slot(&mut self, account: SharedAccount) -> usize {
+        if let Some(&i) = self.index.get(&account.id) {
+            return i;
+        }
+        self.index.insert(account.id.clone(), self.rows.len());
+        self.rows.push(SharedSummaryRows {
+            account,
+            measures: Vec::new(),
+            responses: Vec::new(),
+            completed_steps: self.wanted.steps.then(Vec::new),
+            last_step: None,
+            recent_registrations: 0,
+            last_registration: None,
+        });
+        self.rows.len() - 1
+    }
+
+    fn measured(&mut self, rows: Vec<(SharedAccount, Option<MeasureSummary>)>) {
+        for (account, measure) in rows {
+            let i = self.slot(account);
+            self.rows[i].measures.extend(measure);
+        }
+    }
+
+    fn plain(&mut self, rows: Vec<SharedAccount>) {
+        for account in rows {
+            self.slot(account);
+        }
+    }
+}
+
+/// Everything but the accounts and their answer summaries, for the
+/// accounts in `out` (whose ids are `ids`).
+fn rest(
+    conn: &mut DbConn,
+    mut out: Vec<SharedSummaryRows>,
+    ids: &[String],
+    since: DateTime<Utc>,
+    wanted: Wanted,
+) -> Result<Vec<SharedSummaryRows>, StoreError> {
     let index: HashMap<String, usize> = out
         .iter()
         .enumerate()

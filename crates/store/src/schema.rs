@@ -41,6 +41,8 @@ diesel::table! {
         deactivated_at -> Nullable<Timestamp>,
         pseudonym -> Nullable<Binary>,
         previous_login_at -> Nullable<Timestamp>,
+        sharing_since -> Nullable<Timestamp>,
+        sharing_until -> Nullable<Timestamp>,
     }
 }
 
@@ -120,5 +122,12 @@ diesel::table! {
         name -> Text,
         fingerprint -> Text,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    backfills (name) {
+        name -> Text,
+        done_at -> Timestamp,
     }
 }

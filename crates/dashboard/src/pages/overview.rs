@@ -211,14 +211,20 @@ async fn summaries(
     let rows = state
         .store
         .run(move |conn| {
-            let rows = |conn: &mut mestring_store::DbConn, shared: &[_]| {
-                mestring_store::overview::summary_rows(conn, shared, since, wanted)
-            };
+            use mestring_store::overview::{summary_rows, summary_rows_for_org};
             match &ids {
-                Some(ids) => {
-                    mestring_store::consent::read_shared_accounts(conn, &org, ids, now, rows)
+                Some(ids) => mestring_store::consent::read_shared_accounts(
+                    conn,
+                    &org,
+                    ids,
+                    now,
+                    |conn, shared| summary_rows(conn, shared, since, wanted),
+                ),
+                None => {
+                    mestring_store::consent::read_shared_org(conn, &org, now, |conn, shared| {
+                        summary_rows_for_org(conn, shared, since, wanted)
+                    })
                 }
-                None => mestring_store::consent::read_shared_org(conn, &org, now, rows),
             }
         })
         .await?;
