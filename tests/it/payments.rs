@@ -14,7 +14,9 @@ use mestring_store::purchases::{PurchaseRow, PurchaseStatus, ReceiptState};
 use sha2::Sha256;
 
 use crate::fake_stripe::{FakeStripe, local_path};
-use crate::helpers::{Backend, Client, TestApp, backends, cli_command, contains_bytes};
+use crate::helpers::{
+    Backend, Client, ServerProcess, TestApp, TestDb, backends, cli_command, contains_bytes,
+};
 
 const SECRET_KEY: &str = "sk_test_fake_key_for_tests";
 const WEBHOOK_SECRET: &str = "whsec_test_fake_signing_secret";
@@ -57,8 +59,12 @@ fn sign(body: &str, secret: &str, t: i64) -> String {
 }
 
 async fn post_webhook(app: &TestApp, body: &str, signature: Option<&str>) -> (u16, String) {
+    post_webhook_to(&app.base, body, signature).await
+}
+
+async fn post_webhook_to(base: &str, body: &str, signature: Option<&str>) -> (u16, String) {
     let mut req = awc::Client::new()
-        .post(format!("{}/stripe/webhook", app.base))
+        .post(format!("{base}/stripe/webhook"))
         .insert_header(("Content-Type", "application/json"));
     if let Some(s) = signature {
         req = req.insert_header(("Stripe-Signature", s));
@@ -480,11 +486,12 @@ async fn refund_goes_through_stripe_and_the_code_keeps_working() {
     }
 }
 
-/// Every byte under the data directory (SQLite file, WAL, key files,
-/// outbox), plus `pg_dump` on PostgreSQL.
-fn all_bytes(app: &TestApp) -> Vec<u8> {
-    let mut bytes = app.db.dump_bytes();
-    let mut stack = vec![app.db.dir.path().to_owned()];
+/// Every file under the test's directory (database, WAL, data directory
+/// with key files and outbox, a server process's output) and, on
+/// PostgreSQL, `pg_dump`.
+fn bytes_under(db: &TestDb) -> Vec<u8> {
+    let mut bytes = db.dump_bytes();
+    let mut stack = vec![db.dir.path().to_owned()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
@@ -496,6 +503,110 @@ fn all_bytes(app: &TestApp) -> Vec<u8> {
         }
     }
     bytes
+}
+
+#[actix_web::test]
+async fn the_real_server_writes_no_address_code_or_token_to_its_logs_or_files() {
+    for backend in backends() {
+        eprintln!("-- on {backend:?}");
+        let db = TestDb::new(backend);
+        let fake = FakeStripe::start().await;
+        let (port, rx) = crate::dashboard::fake_smtp();
+        let smtp = format!("smtp://127.0.0.1:{port}");
+        let server = ServerProcess::start(
+            &db,
+            &[],
+            &[
+                ("MESTRING_STRIPE_SECRET_KEY", SECRET_KEY),
+                ("MESTRING_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+                ("MESTRING_STRIPE_API_BASE", &fake.base),
+                ("MESTRING_SMTP_URL", &smtp),
+                // Everything the app logs, at every level.
+                ("MESTRING_LOG", "debug"),
+            ],
+        )
+        .await;
+        let c = server.client();
+        let email = format!(
+            "logg-{}@example.org",
+            mestring_domain::id::Id::generate().as_str()
+        );
+        let session = start_checkout(&c, &fake, &email).await;
+        let success = fake.pay(&session);
+        let body = fake.event("evt_test_logs", "checkout.session.completed", &session, 0);
+        // The server runs on the real clock.
+        let sig = sign(&body, WEBHOOK_SECRET, chrono::Utc::now().timestamp());
+        assert_eq!(
+            post_webhook_to(&server.base, &body, Some(&sig)).await.0,
+            200
+        );
+        // A forged one too, so the refusal path is in the logs.
+        let forged = sign(&body, "whsec_forged", chrono::Utc::now().timestamp());
+        assert_eq!(
+            post_webhook_to(&server.base, &body, Some(&forged)).await.0,
+            400
+        );
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("receipt over SMTP");
+        let code = code_on(&c.get(&success).await.body).expect("code");
+        let user = server.client();
+        assert_eq!(user.login(&code).await.status, 303);
+        // Wait until the address is erased, then stop the server.
+        let url = mestring_store::DatabaseUrl::parse(&db.url).expect("url");
+        let store = mestring_store::Store::connect(&url, 1).expect("connect");
+        let mut sent = false;
+        for _ in 0..100 {
+            let s = session.clone();
+            let row = store
+                .run(move |conn| PurchaseRow::find_by_session(conn, &s))
+                .await
+                .expect("read")
+                .expect("row");
+            if row.receipt == ReceiptState::Sent {
+                sent = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(sent, "receipt recorded as sent");
+        store.close(std::time::Duration::from_secs(5)).await;
+        let output = server.output();
+        drop(server);
+        assert!(
+            String::from_utf8_lossy(&output).contains("Stripe webhook refused"),
+            "the logs were captured"
+        );
+        let bytes = bytes_under(&db);
+        assert!(
+            contains_bytes(&bytes, session.as_bytes()),
+            "scan misses the purchases"
+        );
+        let mut needles = vec![
+            email.clone(),
+            code.clone(),
+            code.replace('-', ""),
+            code.replace('-', "").to_lowercase(),
+        ];
+        needles.extend(c.cookie("mestring_buy"));
+        needles.extend(user.cookie("mestring_session"));
+        for n in &needles {
+            assert!(
+                !contains_bytes(&output, n.as_bytes()),
+                "server output holds a secret"
+            );
+            assert!(
+                !contains_bytes(&bytes, n.as_bytes()),
+                "a file holds a secret on {backend:?}"
+            );
+        }
+        fake.stop().await;
+    }
+}
+
+/// Every byte under the data directory (SQLite file, WAL, key files,
+/// outbox), plus `pg_dump` on PostgreSQL.
+fn all_bytes(app: &TestApp) -> Vec<u8> {
+    bytes_under(&app.db)
 }
 
 #[actix_web::test]
