@@ -459,6 +459,11 @@ async fn refund_goes_through_stripe_and_the_code_keeps_working() {
             "{listed}"
         );
         assert!(!listed.contains(&code), "no code in the list");
+        let pi = fake.session(&session).payment_intent.expect("paid");
+        assert!(
+            listed.contains(&pi),
+            "Stripe's reference, to match a refund request"
+        );
 
         let out = cli(&["purchases", "refund", &id]);
         assert!(

@@ -16,7 +16,9 @@ use crate::corrections::operator;
 /// What `mestring purchases` does.
 #[derive(Debug, Subcommand)]
 pub enum PurchasesCommand {
-    /// List purchases: id, day, program, amount, status, receipt state.
+    /// List purchases: id, day, program, amount, status, receipt state and
+    /// Stripe's payment reference (which the buyer's receipt and Stripe's
+    /// own e-mail quote, so a refund request can be matched).
     List,
     /// Refund a paid purchase in full through Stripe (audited). The code
     /// bought with it stays valid: nothing links the two.
@@ -37,17 +39,21 @@ pub async fn run(
         PurchasesCommand::List => {
             let rows = store.run(PurchaseRow::list).await?;
             let mut out = std::io::stdout().lock();
-            writeln!(out, "id\tday\tprogram\tamount_nok\tstatus\treceipt")?;
+            writeln!(
+                out,
+                "id\tday\tprogram\tamount_nok\tstatus\treceipt\tstripe_payment"
+            )?;
             for r in rows {
                 writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     r.id,
                     r.day,
                     r.program_slug,
                     mestring_checkout::receipt::kroner(r.amount_ore),
                     r.status.as_str(),
-                    r.receipt.as_str()
+                    r.receipt.as_str(),
+                    r.payment_ref.as_deref().unwrap_or("-")
                 )?;
             }
             Ok(())
