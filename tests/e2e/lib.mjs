@@ -443,7 +443,7 @@ export function masked(code) {
 export function message(lang, key) {
   const [section, name] = key.split('.');
   const dir = path.join(REPO_ROOT, 'crates', 'web', 'messages', lang);
-  for (const file of ['core.toml', 'program.toml', 'consent.toml', 'dashboard.toml']) {
+  for (const file of ['core.toml', 'program.toml', 'consent.toml', 'dashboard.toml', 'payments.toml']) {
     const p = path.join(dir, file);
     if (!existsSync(p)) continue;
     let current = null;

@@ -532,7 +532,7 @@ async fn failures_are_limited_per_account() {
 
 /// A minimal SMTP server on a std thread: answers EHLO/MAIL/RCPT/DATA/QUIT
 /// and sends each message's DATA down the channel.
-fn fake_smtp() -> (u16, mpsc::Receiver<String>) {
+pub(crate) fn fake_smtp() -> (u16, mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let (tx, rx) = mpsc::channel();

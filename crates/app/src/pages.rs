@@ -46,6 +46,9 @@ struct PrivacyPage {
     lapse_weeks: u32,
     aggregates_k: u32,
     delete_hours: i64,
+    /// Private purchase (docs/payments.md): price and receipt-address limit.
+    price: String,
+    receipt_days: i64,
 }
 
 /// `GET /privacy`. Every number on the page is the constant (or setting)
@@ -61,6 +64,11 @@ pub async fn show_privacy(state: web::Data<AppState>, ctx: Ctx) -> Result<HttpRe
         lapse_weeks: mestring_domain::policy::sharing::LAPSE_WEEKS,
         aggregates_k: state.config.aggregates_k.get(),
         delete_hours: mestring_domain::policy::shredding::DELETION_BOUND.num_hours(),
+        price: {
+            let ore = mestring_domain::policy::purchase::PRICE_ORE;
+            format!("{},{:02}", ore / 100, ore % 100)
+        },
+        receipt_days: mestring_domain::policy::purchase::RECEIPT_EMAIL_MAX.num_days(),
     };
     Ok(html(page.render()?))
 }

@@ -200,6 +200,35 @@ pub mod retention {
     pub const HANDLED_FEEDBACK: Duration = Duration::days(90);
 }
 
+/// Private purchase (docs/payments.md): what a bought code costs and how
+/// long anything about the buyer is kept.
+pub mod purchase {
+    use super::Duration;
+
+    /// The price of one code for one program, in øre (NOK 1 = 100 øre),
+    /// VAT included.
+    pub const PRICE_ORE: i64 = 49_000;
+    /// The VAT rate included in the price, in percent (shown on the
+    /// receipt).
+    pub const VAT_PERCENT: i64 = 25;
+    /// The currency, as Stripe spells it.
+    pub const CURRENCY: &str = "nok";
+    /// A receipt address that could not be used for this long is erased
+    /// unsent.
+    pub const RECEIPT_EMAIL_MAX: Duration = Duration::days(7);
+    /// How often an unsent receipt is tried again (by the maintenance
+    /// sweep, which runs hourly).
+    pub const RECEIPT_RETRY: Duration = Duration::hours(1);
+    /// The longest receipt address accepted (RFC 5321's path limit).
+    pub const EMAIL_MAX_CHARS: usize = 254;
+
+    /// The VAT part of a VAT-inclusive price, rounded to the øre.
+    pub fn vat_ore(price_ore: i64) -> i64 {
+        // price = net * (100 + p) / 100, so vat = price * p / (100 + p).
+        (price_ore * VAT_PERCENT + (100 + VAT_PERCENT) / 2) / (100 + VAT_PERCENT)
+    }
+}
+
 /// Crypto-shredding: how soon a deleted account's data is unreadable in
 /// every copy (docs/deletion.md).
 pub mod shredding {
@@ -369,6 +398,13 @@ mod tests {
     #[test]
     fn activity_gap_is_the_user_idle_limit() {
         assert_eq!(activity::MAX_GAP, session::USER.idle);
+    }
+
+    #[test]
+    fn vat_is_the_included_part_of_the_price() {
+        assert_eq!(purchase::vat_ore(12_500), 2_500);
+        assert_eq!(purchase::vat_ore(purchase::PRICE_ORE), 9_800);
+        assert_eq!(purchase::vat_ore(0), 0);
     }
 
     #[test]

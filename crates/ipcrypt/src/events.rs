@@ -20,18 +20,22 @@ pub enum SecurityEventKind {
     Blocked,
     /// A state-changing request with a bad or missing CSRF token.
     BadCsrf,
+    /// A payment-provider webhook with a forged, stale or unreadable
+    /// signature (answered 400).
+    BadWebhook,
 }
 
 impl SecurityEventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::FailedLogin,
         Self::Throttled,
         Self::Blocked,
         Self::BadCsrf,
+        Self::BadWebhook,
     ];
 
-    /// The stable snake_case name (`failed_login`, `throttled`, `blocked`, `bad_csrf`).
+    /// The stable snake_case name (`failed_login`, `throttled`, `blocked`, `bad_csrf`, `bad_webhook`).
     /// Never change these: they are bound into sealed values.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -39,6 +43,7 @@ impl SecurityEventKind {
             Self::Throttled => "throttled",
             Self::Blocked => "blocked",
             Self::BadCsrf => "bad_csrf",
+            Self::BadWebhook => "bad_webhook",
         }
     }
 

@@ -68,6 +68,16 @@ impl Application {
             ),
         };
 
+        let checkout = match &config.stripe {
+            Some(s) => mestring_checkout::Checkout::new(
+                &s.secret_key,
+                &s.webhook_secret,
+                s.api_base.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!("Stripe: {e}"))?,
+            None => mestring_checkout::Checkout::disabled(),
+        };
+        let checkout = web::Data::new(checkout);
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("failed to bind {}", config.listen))?;
         let port = listener.local_addr()?.port();
@@ -79,6 +89,7 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .app_data(life.clone())
+                .app_data(checkout.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .wrap(from_fn(csrf::guard))
                 .wrap(from_fn(close_when_stopping))
@@ -209,6 +220,7 @@ pub fn route_table() -> Vec<RouteDef> {
     ];
     table.extend(mestring_app::routes());
     table.extend(mestring_dashboard::routes());
+    table.extend(mestring_checkout::routes());
     table
 }
 

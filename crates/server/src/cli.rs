@@ -91,6 +91,11 @@ enum Command {
         #[command(subcommand)]
         command: corrections::CorrectionsCommand,
     },
+    /// Private purchases through Stripe (docs/payments.md).
+    Purchases {
+        #[command(subcommand)]
+        command: crate::purchases::PurchasesCommand,
+    },
     /// Write a consistent copy of the database and the key files to a new
     /// directory (docs/deletion.md, "Backups").
     Backup {
@@ -407,6 +412,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Corrections { command } => {
             corrections::run_corrections(command, &config, clock).await
         }
+        Command::Purchases { command } => crate::purchases::run(command, &config, clock).await,
         Command::Backup { dir } => crate::backup::backup(&config, clock.as_ref(), &dir).await,
         Command::Restore { dir } => crate::backup::restore(&config, clock.as_ref(), &dir).await,
         Command::Seed {

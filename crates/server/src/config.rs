@@ -43,6 +43,31 @@ pub struct Config {
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT
     /// (`MESTRING_SHUTDOWN_GRACE_SECS`, default 30, 1 to 600).
     pub shutdown_grace_secs: u64,
+    /// `MESTRING_STRIPE_SECRET_KEY`, `MESTRING_STRIPE_WEBHOOK_SECRET` and
+    /// `MESTRING_STRIPE_API_BASE`: both keys or neither; without them
+    /// purchasing is off (docs/payments.md).
+    pub stripe: Option<StripeConfig>,
+}
+
+/// Stripe settings. `Debug` prints no key.
+#[derive(Clone)]
+pub struct StripeConfig {
+    /// The API secret key (`sk_…` or a restricted `rk_…`).
+    pub secret_key: String,
+    /// The webhook endpoint's signing secret (`whsec_…`).
+    pub webhook_secret: String,
+    /// Another API address (tests: a fake Stripe); `None`: Stripe's.
+    pub api_base: Option<String>,
+}
+
+impl std::fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeConfig")
+            .field("secret_key", &"[REDACTED]")
+            .field("webhook_secret", &"[REDACTED]")
+            .field("api_base", &self.api_base)
+            .finish()
+    }
 }
 
 /// A configuration value that cannot be used; the message names the
@@ -171,7 +196,42 @@ impl Config {
                 })?,
             None => 30,
         };
+        let stripe = match (
+            var("MESTRING_STRIPE_SECRET_KEY"),
+            var("MESTRING_STRIPE_WEBHOOK_SECRET"),
+        ) {
+            (None, None) => None,
+            (Some(secret_key), Some(webhook_secret)) => {
+                let api_base = var("MESTRING_STRIPE_API_BASE");
+                if let Some(b) = &api_base
+                    && !(b.starts_with("https://") || b.starts_with("http://"))
+                {
+                    return Err(invalid(
+                        "MESTRING_STRIPE_API_BASE",
+                        "must start with https:// (or http:// for a local test server)",
+                    ));
+                }
+                Some(StripeConfig {
+                    secret_key: secret_key.trim().to_owned(),
+                    webhook_secret: webhook_secret.trim().to_owned(),
+                    api_base,
+                })
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    "MESTRING_STRIPE_WEBHOOK_SECRET",
+                    "needed when MESTRING_STRIPE_SECRET_KEY is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "MESTRING_STRIPE_SECRET_KEY",
+                    "needed when MESTRING_STRIPE_WEBHOOK_SECRET is set",
+                ));
+            }
+        };
         Ok(Self {
+            stripe,
             shutdown_grace_secs,
             database_url,
             maintenance_secs,
@@ -250,6 +310,19 @@ mod tests {
         assert_eq!(c.aggregates_k.get(), 7);
         let e = from(&[("MESTRING_SECURITY_LOG_DAYS", "0")]).expect_err("rejected");
         assert!(e.to_string().starts_with("MESTRING_SECURITY_LOG_DAYS"));
+        let e = from(&[("MESTRING_STRIPE_SECRET_KEY", "sk_test_x")]).expect_err("half");
+        assert!(
+            e.to_string().starts_with("MESTRING_STRIPE_WEBHOOK_SECRET"),
+            "{e}"
+        );
+        let c = from(&[
+            ("MESTRING_STRIPE_SECRET_KEY", "sk_test_secretvalue"),
+            ("MESTRING_STRIPE_WEBHOOK_SECRET", "whsec_secretvalue"),
+        ])
+        .expect("both keys");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("secretvalue"), "keys in Debug: {shown}");
+        assert!(from(&[]).expect("defaults").stripe.is_none());
         let e = from(&[("MESTRING_SHUTDOWN_GRACE_SECS", "0")]).expect_err("rejected");
         assert!(e.to_string().starts_with("MESTRING_SHUTDOWN_GRACE_SECS"));
     }

@@ -123,6 +123,18 @@ pub async fn run_once(
     }
     iplayer::retire_keys(state, data_dir).await?;
     crate::keys::rotate_keks(&state.store, &state.keks, now, false).await?;
+    // Receipts: send what waits, erase addresses too old to keep, and
+    // forget handled Stripe event ids after the same time.
+    match mestring_checkout::receipt::run(state).await {
+        Ok(p) if p.failed > 0 => tracing::warn!(failed = p.failed, "receipts not sent yet"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "receipts not handled"),
+    }
+    let event_cutoff = (now - mestring_domain::policy::purchase::RECEIPT_EMAIL_MAX).date_naive();
+    state
+        .store
+        .run(move |conn| mestring_store::purchases::purge_events_until(conn, event_cutoff))
+        .await?;
     // Group data reads stored counts; a failure here leaves the old ones
     // (pages recompute when they are too old) and must not stop the rest.
     match mestring_dashboard::aggregates::refresh_snapshots(state).await {

@@ -13,6 +13,7 @@ pub mod iplayer;
 pub mod jobs;
 pub mod keys;
 pub mod lifecycle;
+pub mod purchases;
 pub mod seed;
 pub mod telemetry;
 

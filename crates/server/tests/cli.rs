@@ -39,6 +39,7 @@ fn help_lists_every_command() {
             "audit",
             "feedback",
             "corrections",
+            "purchases",
             "backup",
             "restore",
             "seed",

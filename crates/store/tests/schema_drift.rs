@@ -31,6 +31,10 @@ const SCHEMA_FILES: &[(&str, &str)] = &[
         include_str!("../src/schema_program.rs"),
     ),
     ("schema_staff.rs", include_str!("../src/schema_staff.rs")),
+    (
+        "schema_purchases.rs",
+        include_str!("../src/schema_purchases.rs"),
+    ),
 ];
 
 /// Reads every `table! { name (pk) { col -> Type, … } }` in the schema files.
