@@ -832,3 +832,24 @@ async fn two_purchases_claimed_in_swapped_order_cannot_be_matched() {
         );
     }
 }
+
+/// The login page tells someone without a clinic's code where to buy
+/// one, in every language.
+#[actix_web::test]
+async fn the_login_page_links_to_buying_a_code() {
+    for backend in crate::helpers::backends() {
+        let app = crate::helpers::TestApp::spawn(backend).await;
+        let c = app.client();
+        for (lang, text) in [
+            ("nb", "Har du ingen kode fra en klinikk?"),
+            ("nn", "Har du ingen kode frå ei klinikk?"),
+            ("en", "No code from a clinic?"),
+        ] {
+            c.get(&format!("/lang/{lang}")).await;
+            let page = c.get("/login").await;
+            assert_eq!(page.status, 200);
+            assert!(page.body.contains(text), "{lang}: {}", page.body);
+            assert!(page.body.contains("href=\"/buy\""), "{lang}");
+        }
+    }
+}
