@@ -904,3 +904,43 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Runs `mestring seed ARGS` for `db`; its standard output (the orgs and
+/// logins it printed). Fails the test if the seed fails.
+pub fn seed(db: &TestDb, args: &[&str]) -> String {
+    let out = cli_command(db, &[&["seed"], args].concat())
+        .output()
+        .expect("seed runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value a command printed after `label` on a line of `stdout`
+/// (e.g. `mestring seed`'s "org:").
+pub fn printed(stdout: &str, label: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label} in {stdout}"))
+        .trim()
+        .to_owned()
+}
+
+/// The staff login `mestring seed` printed under `prefix` ("staff",
+/// "tool manager").
+pub fn seeded_staff(stdout: &str, prefix: &str) -> StaffFixture {
+    StaffFixture {
+        id: Id::generate(),
+        email: printed(stdout, &format!("{prefix} email:")),
+        password: printed(stdout, &format!("{prefix} password:")),
+        totp: mestring_dashboard::totp::TotpSecret::from_base32(&printed(
+            stdout,
+            &format!("{prefix} totp secret:"),
+        ))
+        .expect("base32"),
+    }
+}

@@ -13,7 +13,9 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use crate::helpers::{Backend, ServerProcess, StaffFixture, TestDb, backends, cli_command};
+use crate::helpers::{
+    Backend, ServerProcess, TestDb, backends, cli_command, printed, seed, seeded_staff,
+};
 
 /// Accounts seeded: enough that the per-account tables are "large".
 const ACCOUNTS: &str = "1500";
@@ -45,28 +47,6 @@ fn scans(conn: &mut PgConnection) -> BTreeMap<String, (i64, i64)> {
     .collect()
 }
 
-fn value(stdout: &str, label: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(label))
-        .unwrap_or_else(|| panic!("no {label} in {stdout}"))
-        .trim()
-        .to_owned()
-}
-
-fn staff(stdout: &str, prefix: &str) -> StaffFixture {
-    StaffFixture {
-        id: mestring_domain::id::Id::generate(),
-        email: value(stdout, &format!("{prefix} email:")),
-        password: value(stdout, &format!("{prefix} password:")),
-        totp: mestring_dashboard::totp::TotpSecret::from_base32(&value(
-            stdout,
-            &format!("{prefix} totp secret:"),
-        ))
-        .expect("base32"),
-    }
-}
-
 #[actix_web::test]
 async fn the_everyday_journeys_scan_no_large_table() {
     let Some(backend) = backends().into_iter().find(|b| *b == Backend::Postgres) else {
@@ -76,10 +56,9 @@ async fn the_everyday_journeys_scan_no_large_table() {
         return;
     };
     let db = TestDb::new(backend);
-    let out = cli_command(
+    let seeded = seed(
         &db,
         &[
-            "seed",
             "--accounts",
             ACCOUNTS,
             "--weeks",
@@ -89,16 +68,8 @@ async fn the_everyday_journeys_scan_no_large_table() {
             "--channel",
             "helsenorge",
         ],
-    )
-    .output()
-    .expect("seed runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let seeded = String::from_utf8_lossy(&out.stdout).into_owned();
-    let org = value(&seeded, "org:");
+    let org = printed(&seeded, "org:");
     let issued = cli_command(&db, &["codes", "issue", "--org", &org, "--count", "1"])
         .output()
         .expect("codes issue runs");
@@ -139,7 +110,7 @@ async fn the_everyday_journeys_scan_no_large_table() {
 
     // A clinician: the overview, filtered and sorted, and a user page.
     let s = server.client();
-    let clinician = staff(&seeded, "staff");
+    let clinician = seeded_staff(&seeded, "staff");
     assert_eq!(
         s.staff_login(&clinician, chrono::Utc::now())
             .await
@@ -165,7 +136,7 @@ async fn the_everyday_journeys_scan_no_large_table() {
 
     // A tool manager: the channel's group data.
     let m = server.client();
-    let manager = staff(&seeded, "tool manager");
+    let manager = seeded_staff(&seeded, "tool manager");
     assert_eq!(
         m.staff_login(&manager, chrono::Utc::now()).await.status,
         303

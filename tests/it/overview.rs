@@ -258,25 +258,11 @@ async fn the_overview_summarises_sharing_users_and_filters_by_it() {
 async fn the_stored_sharing_windows_agree_with_the_consent_histories() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
-        let out = crate::helpers::cli_command(
+        let stdout = crate::helpers::seed(
             &app.db,
-            &["seed", "--accounts", "300", "--weeks", "40", "--orgs", "1"],
-        )
-        .output()
-        .expect("seed runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            &["--accounts", "300", "--weeks", "40", "--orgs", "1"],
         );
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let org = mestring_domain::id::Id::from_trusted(
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix("org: "))
-                .expect("org line")
-                .to_owned(),
-        );
+        let org = mestring_domain::id::Id::from_trusted(crate::helpers::printed(&stdout, "org:"));
         // Some accounts change their mind through the app's own path.
         let ids: Vec<String> = {
             let org = org.clone();

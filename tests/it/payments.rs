@@ -614,6 +614,30 @@ fn all_bytes(app: &TestApp) -> Vec<u8> {
     bytes_under(&app.db)
 }
 
+/// Every byte under the data directory (and the dump on PostgreSQL) holds
+/// the purchase (a positive control: the scan sees the purchases) but
+/// neither the receipt address nor its sealed form.
+fn assert_address_gone(app: &TestApp, session: &str, email: &str, sealed: &[u8]) {
+    let backend = app.db.backend;
+    let bytes = all_bytes(app);
+    assert!(
+        contains_bytes(&bytes, session.as_bytes()),
+        "scan misses the purchases"
+    );
+    assert!(
+        !contains_bytes(&bytes, email.as_bytes()),
+        "address left on {backend:?}"
+    );
+    assert!(
+        !contains_bytes(&bytes, sealed),
+        "sealed address left on {backend:?}"
+    );
+    assert!(
+        !contains_bytes(&bytes, hex::encode(sealed).as_bytes()),
+        "sealed address left in the dump on {backend:?}"
+    );
+}
+
 #[actix_web::test]
 async fn receipt_is_sent_without_the_code_then_the_address_is_in_no_byte() {
     for backend in backends() {
@@ -669,24 +693,7 @@ async fn receipt_is_sent_without_the_code_then_the_address_is_in_no_byte() {
         assert_eq!(row.receipt, ReceiptState::Sent);
         assert!(row.receipt_sealed.is_none());
         app.state.store.checkpoint().await.expect("checkpoint");
-        let bytes = all_bytes(&app);
-        // The scan sees the purchase row (a positive control), not the address.
-        assert!(
-            contains_bytes(&bytes, session.as_bytes()),
-            "scan misses the purchases"
-        );
-        assert!(
-            !contains_bytes(&bytes, email.as_bytes()),
-            "address left on {backend:?}"
-        );
-        assert!(
-            !contains_bytes(&bytes, &sealed),
-            "sealed address left on {backend:?}"
-        );
-        assert!(
-            !contains_bytes(&bytes, hex::encode(&sealed).as_bytes()),
-            "sealed address left in the dump on {backend:?}"
-        );
+        assert_address_gone(&app, &session, &email, &sealed);
         fake.stop().await;
     }
 }
@@ -739,23 +746,7 @@ async fn unsendable_receipt_is_erased_after_seven_days() {
         assert_eq!(row.receipt, ReceiptState::Erased);
         assert!(row.receipt_sealed.is_none());
         app.state.store.checkpoint().await.expect("checkpoint");
-        let bytes = all_bytes(&app);
-        assert!(
-            contains_bytes(&bytes, session.as_bytes()),
-            "scan misses the purchases"
-        );
-        assert!(
-            !contains_bytes(&bytes, email.as_bytes()),
-            "address left on {backend:?}"
-        );
-        assert!(
-            !contains_bytes(&bytes, &sealed),
-            "sealed address left on {backend:?}"
-        );
-        assert!(
-            !contains_bytes(&bytes, hex::encode(&sealed).as_bytes()),
-            "sealed address left in the dump on {backend:?}"
-        );
+        assert_address_gone(&app, &session, &email, &sealed);
         fake.stop().await;
     }
 }

@@ -47,14 +47,6 @@ async fn seeded_data_is_consistent_and_visible_to_its_staff_login() {
         assert!(out.status.success(), "{stderr}");
         assert!(stderr.contains("rows/s"), "{stderr}");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let value = |label: &str| {
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(label))
-                .unwrap_or_else(|| panic!("no {label} in {stdout}"))
-                .trim()
-                .to_owned()
-        };
         assert_eq!(stdout.matches("org: ").count(), 2);
 
         let accounts = count(&app, "SELECT COUNT(*) AS n FROM accounts").await;
@@ -144,13 +136,7 @@ async fn seeded_data_is_consistent_and_visible_to_its_staff_login() {
 
         // The printed staff login sees its organisation's overview with
         // the clinical columns of sharing users.
-        let staff = crate::helpers::StaffFixture {
-            id: mestring_domain::id::Id::generate(),
-            email: value("staff email:"),
-            password: value("staff password:"),
-            totp: mestring_dashboard::totp::TotpSecret::from_base32(&value("staff totp secret:"))
-                .expect("base32"),
-        };
+        let staff = crate::helpers::seeded_staff(&stdout, "staff");
         let s = app.client();
         use mestring_domain::clock::Clock;
         assert_eq!(

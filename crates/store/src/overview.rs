@@ -201,6 +201,33 @@ impl Wanted {
     };
 }
 
+/// Loads the accounts that match `$filter` (a condition on `accounts`)
+/// into the [`Slots`] `$out`, joined with their answer summaries when
+/// `$out` wants measurements.
+macro_rules! load_accounts {
+    ($conn:expr, $out:expr, $filter:expr) => {
+        if $out.wanted.measurements {
+            $out.measured(
+                accounts::table
+                    .left_join(measure_summaries::table)
+                    .filter($filter)
+                    .select((
+                        SharedAccount::as_select(),
+                        Option::<MeasureSummary>::as_select(),
+                    ))
+                    .load($conn)?,
+            );
+        } else {
+            $out.plain(
+                accounts::table
+                    .filter($filter)
+                    .select(SharedAccount::as_select())
+                    .load($conn)?,
+            );
+        }
+    };
+}
+
 /// Loads [`SharedSummaryRows`] for the accounts `ids` in a few queries (one
 /// per table, not one per account; the accounts with their answer
 /// summaries in one joined query), only the parts `wanted`; registrations
@@ -215,25 +242,7 @@ pub fn summary_rows(
 ) -> Result<Vec<SharedSummaryRows>, StoreError> {
     let mut out = Slots::new(wanted);
     for chunk in ids.chunks(crate::consent::MAX_IDS_PER_QUERY) {
-        if wanted.measurements {
-            out.measured(
-                accounts::table
-                    .left_join(measure_summaries::table)
-                    .filter(accounts::id.eq_any(chunk))
-                    .select((
-                        SharedAccount::as_select(),
-                        Option::<MeasureSummary>::as_select(),
-                    ))
-                    .load(conn)?,
-            );
-        } else {
-            out.plain(
-                accounts::table
-                    .filter(accounts::id.eq_any(chunk))
-                    .select(SharedAccount::as_select())
-                    .load(conn)?,
-            );
-        }
+        load_accounts!(conn, out, accounts::id.eq_any(chunk));
     }
     rest(conn, out.rows, ids, since, wanted)
 }
@@ -248,25 +257,7 @@ pub fn summary_rows_for_org(
     wanted: Wanted,
 ) -> Result<Vec<SharedSummaryRows>, StoreError> {
     let mut out = Slots::new(wanted);
-    if wanted.measurements {
-        out.measured(
-            accounts::table
-                .left_join(measure_summaries::table)
-                .filter(shared.filter())
-                .select((
-                    SharedAccount::as_select(),
-                    Option::<MeasureSummary>::as_select(),
-                ))
-                .load(conn)?,
-        );
-    } else {
-        out.plain(
-            accounts::table
-                .filter(shared.filter())
-                .select(SharedAccount::as_select())
-                .load(conn)?,
-        );
-    }
+    load_accounts!(conn, out, shared.filter());
     let ids: Vec<String> = out.rows.iter().map(|r| r.account.id.clone()).collect();
     rest(conn, out.rows, &ids, since, wanted)
 }
