@@ -599,6 +599,10 @@ fn bar_chart(ctx: &Ctx, id: &str, title: &str, bars: &[(String, Cell)]) -> Strin
         escape(title),
         escape(ctx.t("aggregates.chart_desc"))
     );
+    // Bars, their values and their labels each in one group carrying the
+    // shared presentation attributes, so a chart of many months does not
+    // repeat them per element (the page's size budget).
+    let (mut rects, mut values, mut labels) = (String::new(), String::new(), String::new());
     for (i, (label, cell)) in bars.iter().enumerate() {
         let x = i * slot + slot / 6;
         let w = (slot * 2 / 3).max(1);
@@ -607,17 +611,24 @@ fn bar_chart(ctx: &Ctx, id: &str, title: &str, bars: &[(String, Cell)]) -> Strin
                 let h = usize::try_from(*v).unwrap_or(0) * (H - BOTTOM - 16)
                     / usize::try_from(max).unwrap_or(1).max(1);
                 let y = H - BOTTOM - h;
+                // A bar of height 0 draws nothing; its value above says 0.
+                if h > 0 {
+                    let _ = write!(
+                        rects,
+                        r##"<rect x="{x}" y="{y}" width="{w}" height="{h}"/>"##
+                    );
+                }
                 let _ = write!(
-                    svg,
-                    r##"<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="#0b5c55"/><text x="{}" y="{}" font-size="11" text-anchor="middle" fill="#1b1b1b">{v}</text>"##,
+                    values,
+                    r##"<text x="{}" y="{}">{v}</text>"##,
                     x + w / 2,
                     y.saturating_sub(3).max(11)
                 );
             }
             Cell::Hidden => {
                 let _ = write!(
-                    svg,
-                    r##"<text x="{}" y="{}" font-size="11" text-anchor="middle" fill="#1b1b1b">{}</text>"##,
+                    values,
+                    r##"<text x="{}" y="{}">{}</text>"##,
                     x + w / 2,
                     H - BOTTOM - 4,
                     escape(ctx.t("aggregates.hidden"))
@@ -625,8 +636,8 @@ fn bar_chart(ctx: &Ctx, id: &str, title: &str, bars: &[(String, Cell)]) -> Strin
             }
         }
         let _ = write!(
-            svg,
-            r##"<text x="{}" y="{}" font-size="10" text-anchor="middle" fill="#1b1b1b">{}</text>"##,
+            labels,
+            r##"<text x="{}" y="{}">{}</text>"##,
             x + w / 2,
             H - BOTTOM + 14,
             escape(label.rsplit('-').next().unwrap_or(label))
@@ -634,7 +645,7 @@ fn bar_chart(ctx: &Ctx, id: &str, title: &str, bars: &[(String, Cell)]) -> Strin
     }
     let _ = write!(
         svg,
-        r##"<line x1="0" y1="{0}" x2="{W}" y2="{0}" stroke="#8a877d"/></svg>"##,
+        r##"<g fill="#0b5c55">{rects}</g><g font-size="11" text-anchor="middle" fill="#1b1b1b">{values}</g><g font-size="10" text-anchor="middle" fill="#1b1b1b">{labels}</g><line x1="0" y1="{0}" x2="{W}" y2="{0}" stroke="#8a877d"/></svg>"##,
         H - BOTTOM
     );
     svg
