@@ -638,6 +638,27 @@ fn assert_address_gone(app: &TestApp, session: &str, email: &str, sealed: &[u8])
     );
 }
 
+/// Starts a checkout that asks for a receipt at a fresh address
+/// `PREFIX-…@example.org`: the address, the session, and the address as
+/// sealed in the database (its bytes must go too).
+async fn checkout_with_receipt(
+    app: &TestApp,
+    c: &Client,
+    fake: &FakeStripe,
+    prefix: &str,
+) -> (String, String, Vec<u8>) {
+    let email = format!(
+        "{prefix}-{}@example.org",
+        mestring_domain::id::Id::generate().as_str()
+    );
+    let session = start_checkout(c, fake, &email).await;
+    let sealed = purchase(app, &session)
+        .await
+        .receipt_sealed
+        .expect("sealed address");
+    (email, session, sealed)
+}
+
 #[actix_web::test]
 async fn receipt_is_sent_without_the_code_then_the_address_is_in_no_byte() {
     for backend in backends() {
@@ -646,16 +667,7 @@ async fn receipt_is_sent_without_the_code_then_the_address_is_in_no_byte() {
         let url = format!("smtp://127.0.0.1:{port}");
         let (app, fake) = spawn(backend, &[("MESTRING_SMTP_URL", &url)]).await;
         let c = app.client();
-        let email = format!(
-            "kvittering-{}@example.org",
-            mestring_domain::id::Id::generate().as_str()
-        );
-        let session = start_checkout(&c, &fake, &email).await;
-        // The sealed address as stored: its bytes must go too.
-        let sealed = purchase(&app, &session)
-            .await
-            .receipt_sealed
-            .expect("sealed address");
+        let (email, session, sealed) = checkout_with_receipt(&app, &c, &fake, "kvittering").await;
         let success = fake.pay(&session);
         let body = fake.event(
             "evt_test_receipt",
@@ -703,23 +715,11 @@ async fn unsendable_receipt_is_erased_after_seven_days() {
     for backend in backends() {
         eprintln!("-- on {backend:?}");
         // A port nobody listens on: every attempt fails.
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            l.local_addr().expect("addr").port()
-        };
+        let port = crate::helpers::free_port();
         let url = format!("smtp://127.0.0.1:{port}");
         let (app, fake) = spawn(backend, &[("MESTRING_SMTP_URL", &url)]).await;
         let c = app.client();
-        let email = format!(
-            "ukjent-{}@example.org",
-            mestring_domain::id::Id::generate().as_str()
-        );
-        let session = start_checkout(&c, &fake, &email).await;
-        // The sealed address as stored: its bytes must go too.
-        let sealed = purchase(&app, &session)
-            .await
-            .receipt_sealed
-            .expect("sealed address");
+        let (email, session, sealed) = checkout_with_receipt(&app, &c, &fake, "ukjent").await;
         fake.pay(&session);
         assert!(code_on(&c.get(&format!("/buy/done?session_id={session}")).await.body).is_some());
         let data = app.db.dir.path().join("data");
