@@ -261,7 +261,7 @@ async fn a_code_without_an_organisation_is_never_asked() {
 }
 
 /// The new code on the page that shows it once.
-fn shown_code(body: &str) -> String {
+pub fn shown_code(body: &str) -> String {
     let start = body.find("<strong>").expect("code shown") + "<strong>".len();
     let end = body[start..].find("</strong>").expect("end") + start;
     body[start..end].to_owned()

@@ -601,7 +601,13 @@ impl ServerProcess {
         env: &[(&str, &str)],
         cwd: Option<&Path>,
     ) -> Self {
-        let port = free_port();
+        // A caller that must know the address in advance (an identity
+        // provider's redirect URI) passes MESTRING_LISTEN itself.
+        let port = env
+            .iter()
+            .find(|(k, _)| *k == "MESTRING_LISTEN")
+            .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
+            .unwrap_or_else(free_port);
         let stdout_path = db.dir.path().join(format!("server-{port}.out"));
         let stderr_path = db.dir.path().join(format!("server-{port}.err"));
         let mut cmd = cli_command(db, &[&["serve"], args].concat());

@@ -17,6 +17,7 @@ mod login;
 mod malformed;
 mod nodes;
 mod nynorsk;
+mod oidc;
 mod outage;
 mod overview;
 mod payments;

@@ -5,6 +5,9 @@ mod pages;
 mod program;
 mod settings;
 
+pub use login::record_login;
+pub use settings::after_login_destination;
+
 use mestring_web::route;
 use mestring_web::routes::RouteDef;
 

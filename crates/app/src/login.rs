@@ -3,11 +3,14 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use chrono::{DateTime, Utc};
 use mestring_domain::access_code::{AccessCode, CodeError};
+use mestring_domain::id::Id;
 use mestring_domain::policy;
 use mestring_ipcrypt::RequestIp;
 use mestring_store::accounts::AccountRow;
 use mestring_store::sessions::SessionRow;
+use mestring_store::{DbConn, StoreError};
 use mestring_web::error::throttled;
 use mestring_web::session::{self, SESSION_COOKIE};
 use mestring_web::{AppError, AppState, Ctx};
@@ -120,15 +123,7 @@ pub async fn submit_login(
                 AccountRow::deactivate(conn, &account.id(), now)?;
                 return Ok(None);
             }
-            AccountRow::record_login(conn, &account.id(), now)?;
-            // Coarse login day (Europe/Oslo date) for the privacy statement's
-            // "login dates"; see mestring_store::activity.
-            mestring_store::activity::ActivityDayRow::record_login(
-                conn,
-                &account.id(),
-                crate::program::oslo_date(now),
-                now,
-            )?;
+            record_login(conn, &account.id(), now)?;
             Ok(Some(account))
         })
         .await?;
@@ -152,6 +147,19 @@ pub async fn submit_login(
         .insert_header((header::LOCATION, destination))
         .cookie(token.cookie(SESSION_COOKIE, state.config.secure_cookies))
         .finish())
+}
+
+/// Records a successful login (code or portal launch): the account's last
+/// login, and the coarse login day (Europe/Oslo date) for the privacy
+/// statement's "login dates" (see mestring_store::activity).
+pub fn record_login(conn: &mut DbConn, account: &Id, now: DateTime<Utc>) -> Result<(), StoreError> {
+    AccountRow::record_login(conn, account, now)?;
+    mestring_store::activity::ActivityDayRow::record_login(
+        conn,
+        account,
+        crate::program::oslo_date(now),
+        now,
+    )
 }
 
 /// `POST /logout`: ends this session (if any) and clears the cookie.

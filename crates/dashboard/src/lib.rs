@@ -97,6 +97,7 @@ pub fn routes() -> Vec<RouteDef> {
             pages::staff_edit_form
         ),
         route!(Post, "/dashboard/staff/{id}/edit", Staff, pages::staff_edit),
+        route!(Post, "/dashboard/staff/{id}/hpr", Staff, pages::staff_hpr),
         route!(
             Post,
             "/dashboard/staff/{id}/deactivate",

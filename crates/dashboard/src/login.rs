@@ -29,6 +29,8 @@ struct LoginPage {
     error: Option<String>,
     notice: Option<String>,
     email: String,
+    /// Offer "Logg inn med HelseID" (first step only).
+    helseid: bool,
 }
 
 /// Query flags for the login page.
@@ -67,6 +69,7 @@ pub async fn show(
         error: None,
         notice,
         email: String::new(),
+        helseid: state.config.helseid,
     };
     Ok(html_status(StatusCode::OK, page.render()?))
 }
@@ -83,7 +86,12 @@ pub struct LoginForm {
     totp: Option<String>,
 }
 
-fn failed(ctx: Ctx, second_step: bool, email: String) -> Result<HttpResponse, AppError> {
+fn failed(
+    state: &AppState,
+    ctx: Ctx,
+    second_step: bool,
+    email: String,
+) -> Result<HttpResponse, AppError> {
     let error = Some(ctx.t("dashboard.login_failed").to_owned());
     let page = LoginPage {
         ctx,
@@ -91,6 +99,7 @@ fn failed(ctx: Ctx, second_step: bool, email: String) -> Result<HttpResponse, Ap
         error,
         notice: None,
         email,
+        helseid: state.config.helseid,
     };
     Ok(html_status(
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -164,10 +173,10 @@ async fn first_step(
         if let Err(retry) = mestring_web::throttle::record_failed_login(&state, &ip).await? {
             return throttled(ctx, retry.seconds());
         }
-        return failed(ctx, false, email);
+        return failed(&state, ctx, false, email);
     }
     let Some((person, _)) = found else {
-        return failed(ctx, false, email);
+        return failed(&state, ctx, false, email);
     };
     let token = session::start(&state, person.id(), false).await?;
     Ok(HttpResponse::SeeOther()
@@ -220,7 +229,7 @@ async fn second_step(
         if let Err(retry) = mestring_web::throttle::record_failed_login(&state, &ip).await? {
             return throttled(ctx, retry.seconds());
         }
-        return failed(ctx, true, String::new());
+        return failed(&state, ctx, true, String::new());
     }
     // A new token on authentication (ASVS 3.2.1): the pending one ends.
     let old = pending.token_hash.clone();

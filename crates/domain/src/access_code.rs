@@ -157,6 +157,14 @@ impl CodePepper {
         mac.update(&code.canonical_bytes());
         CodeHash(hex_lower(&mac.finalize().into_bytes()))
     }
+
+    /// An HMAC-SHA256 under the pepper, for another keyed hash that must
+    /// agree across nodes (a portal identity's launch key). Callers add
+    /// their own domain-separation prefix.
+    pub(crate) fn keyed_mac(&self) -> Hmac<Sha256> {
+        <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+    }
 }
 
 impl fmt::Debug for CodePepper {
@@ -189,7 +197,7 @@ impl fmt::Debug for CodeHash {
     }
 }
 
-fn hex_lower(bytes: &[u8]) -> String {
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -12,6 +12,7 @@ pub mod content;
 pub mod fhir;
 pub mod gcra;
 pub mod id;
+pub mod oidc;
 pub mod periods;
 pub mod policy;
 pub mod retention;

@@ -415,3 +415,65 @@ mod tests {
         assert_eq!(l.global_per_second.get(), 50);
     }
 }
+
+/// OpenID Connect logins (docs/oidc.md): the portal launch and HelseID.
+pub mod oidc {
+    use super::Duration;
+
+    /// Assurance of an identity (eIDAS levels, as HelseID states them);
+    /// parsing and the staff gate are in [`crate::oidc`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    pub enum Assurance {
+        /// "low" (lav), or security level 1–2.
+        Low,
+        /// "substantial" (betydelig), or security level 3.
+        Substantial,
+        /// "high" (høy), or security level 4.
+        High,
+    }
+
+    /// A login begun at an identity provider must come back this soon;
+    /// older `state`s are refused and purged.
+    pub const PENDING_LOGIN: Duration = Duration::minutes(10);
+    /// The lowest HelseID assurance level a staff login accepts
+    /// (eIDAS "substantial", Norwegian "betydelig").
+    pub const MIN_STAFF_ASSURANCE: Assurance = Assurance::Substantial;
+    /// Claim names (the part after the last `:` or `/`, lower case) that
+    /// carry a national identity number. A portal token with one is
+    /// refused; HelseID's is ignored and never stored.
+    pub const NATIONAL_ID_CLAIMS: &[&str] = &[
+        "pid",
+        "fodselsnummer",
+        "fnr",
+        "personnummer",
+        "nin",
+        "ssn",
+        "national_id",
+        "national_identity_number",
+    ];
+    /// Claim names that carry a person's name.
+    pub const NAME_CLAIMS: &[&str] = &[
+        "name",
+        "given_name",
+        "family_name",
+        "middle_name",
+        "nickname",
+        "preferred_username",
+    ];
+    /// Other claims that describe the person (OpenID Connect §5.1).
+    pub const PERSONAL_CLAIMS: &[&str] = &[
+        "birthdate",
+        "email",
+        "phone_number",
+        "address",
+        "gender",
+        "picture",
+        "profile",
+    ];
+    /// Fragments that mark a representation relation anywhere in a claim
+    /// name (a parent or a holder of power of attorney acting for the
+    /// patient), plus RFC 8693's actor claim `act` as an exact name.
+    pub const REPRESENTATION_MARKERS: &[&str] = &["represent", "fullmakt", "on_behalf", "onbehalf"];
+    /// Longest `sub` accepted (OpenID Connect allows 255 ASCII characters).
+    pub const SUBJECT_MAX_CHARS: usize = 255;
+}

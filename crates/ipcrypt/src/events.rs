@@ -23,19 +23,26 @@ pub enum SecurityEventKind {
     /// A payment-provider webhook with a forged, stale or unreadable
     /// signature (answered 400).
     BadWebhook,
+    /// An OpenID Connect login refused: a token that fails verification
+    /// (signature, issuer, audience, expiry, nonce), carries identity the
+    /// platform must not receive (a national id, a name, a representation
+    /// relation), a replayed or foreign `state`, or a HelseID login below
+    /// the required assurance or with no matching staff account.
+    OidcRefused,
 }
 
 impl SecurityEventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::FailedLogin,
         Self::Throttled,
         Self::Blocked,
         Self::BadCsrf,
         Self::BadWebhook,
+        Self::OidcRefused,
     ];
 
-    /// The stable snake_case name (`failed_login`, `throttled`, `blocked`, `bad_csrf`, `bad_webhook`).
+    /// The stable snake_case name (`failed_login`, `throttled`, `blocked`, `bad_csrf`, `bad_webhook`, `oidc_refused`).
     /// Never change these: they are bound into sealed values.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -44,6 +51,7 @@ impl SecurityEventKind {
             Self::Blocked => "blocked",
             Self::BadCsrf => "bad_csrf",
             Self::BadWebhook => "bad_webhook",
+            Self::OidcRefused => "oidc_refused",
         }
     }
 
@@ -62,7 +70,7 @@ impl fmt::Display for SecurityEventKind {
 /// An unknown security-event kind name.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "unknown security event kind {0:?} (expected one of: failed_login, throttled, blocked, bad_csrf)"
+    "unknown security event kind {0:?} (expected one of: failed_login, throttled, blocked, bad_csrf, bad_webhook, oidc_refused)"
 )]
 pub struct UnknownKind(pub String);
 

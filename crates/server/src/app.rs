@@ -52,6 +52,7 @@ impl Application {
                 security_log_days: config.security_log_days,
                 aggregates_k: config.aggregates_k,
                 aggregates_max_age: chrono::Duration::seconds(config.aggregates_max_age_secs),
+                helseid: config.oidc.helseid.is_some(),
                 ..WebConfig::new(&config.base_url)
             }),
             ip,
@@ -78,6 +79,10 @@ impl Application {
             None => mestring_checkout::Checkout::disabled(),
         };
         let checkout = web::Data::new(checkout);
+        let oidc = web::Data::new(
+            mestring_oidc::Oidc::new(&config.oidc, &config.base_url)
+                .map_err(|e| anyhow::anyhow!("OpenID Connect: {e}"))?,
+        );
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("failed to bind {}", config.listen))?;
         let port = listener.local_addr()?.port();
@@ -90,6 +95,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(life.clone())
                 .app_data(checkout.clone())
+                .app_data(oidc.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .wrap(from_fn(csrf::guard))
                 .wrap(from_fn(close_when_stopping))
@@ -221,6 +227,7 @@ pub fn route_table() -> Vec<RouteDef> {
     table.extend(mestring_app::routes());
     table.extend(mestring_dashboard::routes());
     table.extend(mestring_checkout::routes());
+    table.extend(mestring_oidc::routes());
     table
 }
 

@@ -47,6 +47,10 @@ pub struct Config {
     /// `MESTRING_STRIPE_API_BASE`: both keys or neither; without them
     /// purchasing is off (docs/payments.md).
     pub stripe: Option<StripeConfig>,
+    /// `MESTRING_OIDC_LAUNCH_*` and `MESTRING_OIDC_HELSEID_*`: the portal
+    /// launch and HelseID for staff (docs/oidc.md); each is off unless its
+    /// issuer, client id and client secret are all set.
+    pub oidc: mestring_oidc::Settings,
 }
 
 /// Stripe settings. `Debug` prints no key.
@@ -230,7 +234,9 @@ impl Config {
                 ));
             }
         };
+        let oidc = oidc_settings(&var)?;
         Ok(Self {
+            oidc,
             stripe,
             shutdown_grace_secs,
             database_url,
@@ -263,6 +269,134 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("the built-in content is invalid:\n{e}")),
         }
     }
+}
+
+/// One provider's client registration from `{prefix}_ISSUER`,
+/// `{prefix}_CLIENT_ID` and `{prefix}_CLIENT_SECRET`: all three or none.
+fn oidc_client(
+    var: &impl Fn(&str) -> Option<String>,
+    issuer_var: &'static str,
+    id_var: &'static str,
+    secret_var: &'static str,
+) -> Result<Option<mestring_oidc::ClientSettings>, ConfigError> {
+    let (issuer, id, secret) = (var(issuer_var), var(id_var), var(secret_var));
+    match (issuer, id, secret) {
+        (None, None, None) => Ok(None),
+        (Some(issuer), Some(client_id), Some(client_secret)) => {
+            let issuer = issuer.trim().trim_end_matches('/').to_owned();
+            // Plain HTTP only to this machine (a test provider); anything
+            // else must be TLS, or tokens and secrets cross the network in
+            // the clear.
+            let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+                .iter()
+                .any(|p| issuer.starts_with(p));
+            if !(issuer.starts_with("https://") || loopback) {
+                return Err(invalid(
+                    issuer_var,
+                    "must start with https:// (http:// only for 127.0.0.1 or localhost)",
+                ));
+            }
+            Ok(Some(mestring_oidc::ClientSettings {
+                issuer,
+                client_id: client_id.trim().to_owned(),
+                client_secret: client_secret.trim().to_owned(),
+            }))
+        }
+        (None, _, _) => Err(invalid(
+            issuer_var,
+            format!("needed when {id_var} or {secret_var} is set"),
+        )),
+        (_, None, _) => Err(invalid(
+            id_var,
+            format!("needed when {issuer_var} or {secret_var} is set"),
+        )),
+        (_, _, None) => Err(invalid(
+            secret_var,
+            format!("needed when {issuer_var} or {id_var} is set"),
+        )),
+    }
+}
+
+fn oidc_settings(
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<mestring_oidc::Settings, ConfigError> {
+    use mestring_domain::channel::ChannelSlug;
+    use mestring_domain::id::Id;
+
+    let launch_client = oidc_client(
+        var,
+        "MESTRING_OIDC_LAUNCH_ISSUER",
+        "MESTRING_OIDC_LAUNCH_CLIENT_ID",
+        "MESTRING_OIDC_LAUNCH_CLIENT_SECRET",
+    )?;
+    let launch = match launch_client {
+        Some(client) => {
+            let channel = var("MESTRING_OIDC_LAUNCH_CHANNEL")
+                .ok_or_else(|| {
+                    invalid(
+                        "MESTRING_OIDC_LAUNCH_CHANNEL",
+                        "needed when the launch issuer is set (e.g. helsenorge)",
+                    )
+                })
+                .and_then(|c| {
+                    ChannelSlug::parse(c.trim()).map_err(|_| {
+                        invalid(
+                            "MESTRING_OIDC_LAUNCH_CHANNEL",
+                            "a channel slug: lower-case letters, digits and -",
+                        )
+                    })
+                })?;
+            let orgs = var("MESTRING_OIDC_LAUNCH_ORGS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    Id::parse(s).map_err(|_| {
+                        invalid(
+                            "MESTRING_OIDC_LAUNCH_ORGS",
+                            "comma-separated organisation ids (mestring orgs list)",
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(mestring_oidc::LaunchSettings {
+                channel,
+                client,
+                orgs,
+            })
+        }
+        None => None,
+    };
+    let helseid_client = oidc_client(
+        var,
+        "MESTRING_OIDC_HELSEID_ISSUER",
+        "MESTRING_OIDC_HELSEID_CLIENT_ID",
+        "MESTRING_OIDC_HELSEID_CLIENT_SECRET",
+    )?;
+    let helseid = match helseid_client {
+        Some(client) => {
+            let orgs = var("MESTRING_OIDC_HELSEID_ORGS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    if s.len() == 9 && s.bytes().all(|b| b.is_ascii_digit()) {
+                        Ok(s.to_owned())
+                    } else {
+                        Err(invalid(
+                            "MESTRING_OIDC_HELSEID_ORGS",
+                            "comma-separated organisation numbers of 9 digits",
+                        ))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(mestring_oidc::HelseIdSettings { client, orgs })
+        }
+        None => None,
+    };
+    Ok(mestring_oidc::Settings { launch, helseid })
 }
 
 #[cfg(test)]
@@ -325,5 +459,73 @@ mod tests {
         assert!(from(&[]).expect("defaults").stripe.is_none());
         let e = from(&[("MESTRING_SHUTDOWN_GRACE_SECS", "0")]).expect_err("rejected");
         assert!(e.to_string().starts_with("MESTRING_SHUTDOWN_GRACE_SECS"));
+    }
+
+    #[test]
+    fn oidc_settings_come_whole_or_not_at_all_and_only_over_tls() {
+        let with = |pairs: &'static [(&'static str, &'static str)]| {
+            Config::from_lookup(move |k| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+        };
+        let none = with(&[]).expect("valid");
+        assert!(none.oidc.launch.is_none() && none.oidc.helseid.is_none());
+
+        let helseid = with(&[
+            ("MESTRING_OIDC_HELSEID_ISSUER", "https://helseid-sts.nhn.no"),
+            ("MESTRING_OIDC_HELSEID_CLIENT_ID", "client"),
+            ("MESTRING_OIDC_HELSEID_CLIENT_SECRET", "very-secret"),
+            ("MESTRING_OIDC_HELSEID_ORGS", "999888777, 111222333"),
+        ])
+        .expect("valid");
+        let h = helseid.oidc.helseid.as_ref().expect("on");
+        assert_eq!(h.orgs, ["999888777", "111222333"]);
+        assert!(
+            !format!("{helseid:?}").contains("very-secret"),
+            "Debug redacts"
+        );
+
+        let missing = with(&[
+            ("MESTRING_OIDC_HELSEID_ISSUER", "https://helseid-sts.nhn.no"),
+            ("MESTRING_OIDC_HELSEID_CLIENT_ID", "client"),
+        ])
+        .expect_err("no secret");
+        assert!(
+            missing
+                .to_string()
+                .contains("MESTRING_OIDC_HELSEID_CLIENT_SECRET")
+        );
+
+        let plain = with(&[
+            ("MESTRING_OIDC_HELSEID_ISSUER", "http://idp.example"),
+            ("MESTRING_OIDC_HELSEID_CLIENT_ID", "client"),
+            ("MESTRING_OIDC_HELSEID_CLIENT_SECRET", "s"),
+        ])
+        .expect_err("plain http elsewhere than loopback");
+        assert!(plain.to_string().contains("https://"));
+
+        let bad_org = with(&[
+            ("MESTRING_OIDC_HELSEID_ISSUER", "http://127.0.0.1:9"),
+            ("MESTRING_OIDC_HELSEID_CLIENT_ID", "client"),
+            ("MESTRING_OIDC_HELSEID_CLIENT_SECRET", "s"),
+            ("MESTRING_OIDC_HELSEID_ORGS", "12345"),
+        ])
+        .expect_err("org numbers have 9 digits");
+        assert!(bad_org.to_string().contains("MESTRING_OIDC_HELSEID_ORGS"));
+
+        let no_channel = with(&[
+            ("MESTRING_OIDC_LAUNCH_ISSUER", "https://portal.example"),
+            ("MESTRING_OIDC_LAUNCH_CLIENT_ID", "client"),
+            ("MESTRING_OIDC_LAUNCH_CLIENT_SECRET", "s"),
+        ])
+        .expect_err("a launch needs its channel");
+        assert!(
+            no_channel
+                .to_string()
+                .contains("MESTRING_OIDC_LAUNCH_CHANNEL")
+        );
     }
 }

@@ -272,7 +272,7 @@ pub async fn run_ip_command(
             if let Some(k) = &kind {
                 anyhow::ensure!(
                     SecurityEventKind::parse(k).is_some(),
-                    "unknown --kind; use one of failed_login, throttled, blocked, bad_csrf, bad_webhook"
+                    "unknown --kind; use one of failed_login, throttled, blocked, bad_csrf, bad_webhook, oidc_refused"
                 );
             }
             let from = now - parse_duration(&since)?;

@@ -85,11 +85,17 @@ pub async fn run_once(
             if lapses > 0 {
                 tracing::info!(lapses, "sharing lapses recorded");
             }
+            // Logins sent to an identity provider that never came back
+            // count with the sessions: both are half-open logins.
             let sessions = SessionRow::purge_expired(conn, limits, now)?
                 + mestring_store::staff_sessions::StaffSessionRow::purge_expired(
                     conn,
                     mestring_dashboard::session::limits(),
                     now,
+                )?
+                + mestring_store::oidc::PendingLogin::purge_before(
+                    conn,
+                    now - mestring_domain::policy::oidc::PENDING_LOGIN,
                 )?;
             let events = SecurityEventRow::purge_before(
                 conn,

@@ -19,6 +19,7 @@ diesel::table! {
         previous_login_at -> Nullable<Timestamp>,
         pending_totp_secret -> Nullable<Binary>,
         channel -> Nullable<Text>,
+        hpr_number -> Nullable<Text>,
     }
 }
 

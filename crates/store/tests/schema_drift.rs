@@ -35,6 +35,7 @@ const SCHEMA_FILES: &[(&str, &str)] = &[
         "schema_purchases.rs",
         include_str!("../src/schema_purchases.rs"),
     ),
+    ("schema_oidc.rs", include_str!("../src/schema_oidc.rs")),
 ];
 
 /// Reads every `table! { name (pk) { col -> Type, … } }` in the schema files.

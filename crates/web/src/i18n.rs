@@ -25,6 +25,7 @@ macro_rules! catalog_files {
             include_str!(concat!("../messages/", $lang, "/dashboard.toml")),
             include_str!(concat!("../messages/", $lang, "/aggregates.toml")),
             include_str!(concat!("../messages/", $lang, "/payments.toml")),
+            include_str!(concat!("../messages/", $lang, "/oidc.toml")),
         ]
     };
 }

@@ -210,8 +210,12 @@ mod tests {
                 .insert_header(("cookie", HeaderValue::from_bytes(&cookie).expect("bytes")))
                 .insert_header(("accept-language", accept_value.clone()))
                 .to_http_request();
+            // A Cookie header with bytes outside visible ASCII is not read
+            // at all (actix's `to_str`), so its language cookie cannot count.
+            let readable = HeaderValue::from_bytes(&cookie).expect("bytes").to_str().is_ok();
             let expected = lang
                 .as_deref()
+                .filter(|_| readable)
                 .and_then(Lang::parse)
                 .or_else(|| accept_value.to_str().ok().and_then(Lang::from_accept_language))
                 .unwrap_or(Lang::Nb);

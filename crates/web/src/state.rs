@@ -24,6 +24,8 @@ pub struct WebConfig {
     pub aggregates_k: mestring_domain::suppression::Threshold,
     /// How old stored group-data counts may be when a page is asked for.
     pub aggregates_max_age: chrono::Duration,
+    /// Whether staff may log in with HelseID (the login page offers it).
+    pub helseid: bool,
 }
 
 impl WebConfig {
@@ -36,6 +38,7 @@ impl WebConfig {
             security_log_days: policy::retention::SECURITY_LOG_DAYS,
             aggregates_k: mestring_domain::suppression::Threshold::default(),
             aggregates_max_age: chrono::Duration::hours(1),
+            helseid: false,
         }
     }
 }

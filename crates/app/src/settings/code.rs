@@ -20,6 +20,8 @@ use serde::Deserialize;
 struct CodePage {
     ctx: Ctx,
     has_org: bool,
+    /// The account came from a portal launch (docs/oidc.md).
+    launched: bool,
     /// The new code, on the one response that shows it.
     new_code: Option<String>,
     /// Whether the confirm form is shown.
@@ -28,10 +30,16 @@ struct CodePage {
 }
 
 /// `GET /settings/code`: what rotating means.
-pub async fn show_rotation(ctx: Ctx, user: UserSession) -> Result<HttpResponse, AppError> {
+pub async fn show_rotation(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    user: UserSession,
+) -> Result<HttpResponse, AppError> {
+    let launched = super::launched(&state, &user).await?;
     let page = CodePage {
         ctx,
         has_org: user.account.org_id.is_some(),
+        launched,
         new_code: None,
         confirming: false,
         error: None,
@@ -63,6 +71,7 @@ pub async fn new_code(
     let page = CodePage {
         ctx,
         has_org: user.account.org_id.is_some(),
+        launched: false,
         new_code: Some(code.reveal()),
         confirming: true,
         error: None,
@@ -113,6 +122,7 @@ pub async fn confirm_code(
             let page = CodePage {
                 ctx,
                 has_org: user.account.org_id.is_some(),
+                launched: false,
                 new_code: None,
                 confirming: true,
                 error,

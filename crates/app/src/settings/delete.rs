@@ -14,14 +14,22 @@ use serde::Deserialize;
 struct DeletePage {
     ctx: Ctx,
     has_org: bool,
+    /// The account came from a portal launch (docs/oidc.md).
+    launched: bool,
     error: Option<String>,
 }
 
 /// `GET /settings/delete`: consequences first.
-pub async fn show_delete(ctx: Ctx, user: UserSession) -> Result<HttpResponse, AppError> {
+pub async fn show_delete(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    user: UserSession,
+) -> Result<HttpResponse, AppError> {
+    let launched = super::launched(&state, &user).await?;
     let page = DeletePage {
         ctx,
         has_org: user.account.org_id.is_some(),
+        launched,
         error: None,
     };
     Ok(html(page.render()?))
@@ -45,9 +53,11 @@ pub async fn delete_everything(
 ) -> Result<HttpResponse, AppError> {
     if form.confirm != "yes" {
         let error = Some(ctx.t("settings.delete.confirm_missing").to_owned());
+        let launched = super::launched(&state, &user).await?;
         let page = DeletePage {
             ctx,
             has_org: user.account.org_id.is_some(),
+            launched,
             error,
         };
         return Ok(HttpResponse::UnprocessableEntity()

@@ -45,3 +45,16 @@ pub fn routes() -> Vec<RouteDef> {
         route!(Get, "/deleted", Public, delete::show_deleted),
     ]
 }
+
+/// Whether the user's account came from a portal launch: its delete and
+/// code pages say what that means (docs/oidc.md).
+async fn launched(
+    state: &mestring_web::AppState,
+    user: &mestring_web::session::UserSession,
+) -> Result<bool, mestring_web::AppError> {
+    let id = user.account_id();
+    Ok(state
+        .store
+        .run(move |conn| mestring_store::oidc::is_launched(conn, &id))
+        .await?)
+}

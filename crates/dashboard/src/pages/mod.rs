@@ -11,6 +11,8 @@ mod user;
 
 pub use logs::{access_log, deletions};
 pub use overview::home;
-pub use staff::{staff_deactivate, staff_edit, staff_edit_form, staff_invite, staff_list};
+pub use staff::{
+    staff_deactivate, staff_edit, staff_edit_form, staff_hpr, staff_invite, staff_list,
+};
 pub use summary::summary;
 pub use user::user;

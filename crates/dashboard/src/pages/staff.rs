@@ -211,6 +211,9 @@ struct EditPage {
     name: String,
     email: String,
     error: Option<String>,
+    /// The HPR number HelseID logins map to ("" when none).
+    hpr: String,
+    hpr_error: Option<String>,
 }
 
 /// A clinician of the superuser's organisation (`NotFound` otherwise: a
@@ -237,14 +240,86 @@ pub async fn staff_edit_form(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let row = clinician_of(&state, &staff, &path.into_inner()).await?;
+    let hpr = stored_hpr(&state, &row).await?;
     let page = EditPage {
         ctx,
         id: row.id.clone(),
         name: row.name.clone(),
         email: row.email.clone(),
         error: None,
+        hpr,
+        hpr_error: None,
     };
     Ok(html_status(StatusCode::OK, page.render()?))
+}
+
+async fn stored_hpr(state: &AppState, row: &StaffRow) -> Result<String, AppError> {
+    let id = row.id();
+    Ok(state
+        .store
+        .run(move |conn| mestring_store::oidc::staff_hpr(conn, &id))
+        .await?
+        .unwrap_or_default())
+}
+
+/// The HPR form.
+#[derive(Debug, Deserialize)]
+pub struct HprForm {
+    #[serde(default)]
+    hpr: String,
+}
+
+/// `POST /dashboard/staff/{id}/hpr`: a superuser sets or clears the HPR
+/// number a clinician's HelseID login maps to (docs/oidc.md).
+pub async fn staff_hpr(
+    state: web::Data<AppState>,
+    staff: Staff,
+    ctx: Ctx,
+    path: web::Path<String>,
+    form: web::Form<HprForm>,
+) -> Result<HttpResponse, AppError> {
+    let row = clinician_of(&state, &staff, &path.into_inner()).await?;
+    let typed = form.into_inner().hpr;
+    let again = |ctx: Ctx, key: &str| -> Result<HttpResponse, AppError> {
+        let hpr_error = Some(ctx.t(key).to_owned());
+        let page = EditPage {
+            ctx,
+            id: row.id.clone(),
+            name: row.name.clone(),
+            email: row.email.clone(),
+            error: None,
+            hpr: typed.clone(),
+            hpr_error,
+        };
+        Ok(html_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            page.render()?,
+        ))
+    };
+    let hpr = if typed.trim().is_empty() {
+        None
+    } else {
+        match mestring_domain::oidc::HprNumber::parse(&typed) {
+            Ok(h) => Some(h),
+            Err(_) => return again(ctx, "oidc.hpr_invalid"),
+        }
+    };
+    let id = row.id();
+    let saved = state
+        .store
+        .run(move |conn| mestring_store::oidc::set_staff_hpr(conn, &id, hpr.as_ref()))
+        .await;
+    match saved {
+        Ok(true) => {}
+        Ok(false) | Err(mestring_store::StoreError::Conflict) => {
+            return again(ctx, "oidc.hpr_taken");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(staff = %staff.id(), target = %row.id, "staff HPR number set");
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/dashboard/staff?edited=true"))
+        .finish())
 }
 
 /// `POST /dashboard/staff/{id}/edit`.
@@ -256,6 +331,7 @@ pub async fn staff_edit(
     form: web::Form<InviteForm>,
 ) -> Result<HttpResponse, AppError> {
     let row = clinician_of(&state, &staff, &path.into_inner()).await?;
+    let hpr = stored_hpr(&state, &row).await?;
     let form = form.into_inner();
     let again = |ctx: Ctx, key: &str| -> Result<HttpResponse, AppError> {
         let error = Some(ctx.t(key).to_owned());
@@ -265,6 +341,8 @@ pub async fn staff_edit(
             name: form.name.clone(),
             email: form.email.clone(),
             error,
+            hpr: hpr.clone(),
+            hpr_error: None,
         };
         Ok(html_status(
             StatusCode::UNPROCESSABLE_ENTITY,
