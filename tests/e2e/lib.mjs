@@ -6,7 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
@@ -112,10 +112,12 @@ function lineReader(stream, onLine) {
  * stderrLines, dataDir, env, stop() }`. `demoValues` maps every stdout line
  * `demo <name>: <value>` by name (e.g. `demoValues['staff email']`).
  */
-export async function startServer({ demo = true, env = {} } = {}) {
+export async function startServer({ demo = true, env = {}, port: chosenPort } = {}) {
   const bin = mestringBin();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mestring-e2e-'));
-  const port = await freePort();
+  // A caller that must know the address first (an identity provider's
+  // redirect URI) passes the port.
+  const port = chosenPort ?? (await freePort());
   const fullEnv = serverEnv({ dataDir, port, env });
   const baseUrl = fullEnv.MESTRING_BASE_URL;
   const args = demo ? ['serve', '--demo'] : ['serve'];
@@ -443,7 +445,7 @@ export function masked(code) {
 export function message(lang, key) {
   const [section, name] = key.split('.');
   const dir = path.join(REPO_ROOT, 'crates', 'web', 'messages', lang);
-  for (const file of ['core.toml', 'program.toml', 'consent.toml', 'dashboard.toml', 'payments.toml']) {
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.toml')).sort()) {
     const p = path.join(dir, file);
     if (!existsSync(p)) continue;
     let current = null;

@@ -607,6 +607,49 @@ async fn helseid_logs_in_a_linked_clinician_and_refuses_the_rest() {
         assert_eq!(res.location(), Some("/dashboard"));
         assert_eq!(c.get("/dashboard").await.status, 200);
 
+        // An invited clinician who never chose a password: HelseID is
+        // enough, and activates the account.
+        let now = app.clock.now();
+        let home = mestring_store::staff::StaffHome::Organisation(org.clone());
+        let invited = app
+            .state
+            .store
+            .run(move |conn| {
+                mestring_store::staff::StaffRow::insert(
+                    conn,
+                    &mestring_store::staff::NewStaff {
+                        home: &home,
+                        email: "nina@a.no",
+                        name: "Nina Invitert",
+                        role: StaffRole::Clinician,
+                    },
+                    now,
+                )
+            })
+            .await
+            .expect("invited");
+        let set = sb
+            .post(
+                &format!("/dashboard/staff/{invited}/hpr"),
+                &[("hpr", "7654321")],
+            )
+            .await;
+        assert_eq!(set.status, 303, "{}", set.body);
+        let c = app.client();
+        let res = helseid(&app, &provider, &c, "clinician-high").await;
+        assert_eq!(res.status, 303, "{}", res.body);
+        assert_eq!(c.get("/dashboard").await.status, 200);
+        let row = app
+            .state
+            .store
+            .run(move |conn| mestring_store::staff::StaffRow::find(conn, &invited))
+            .await
+            .expect("row");
+        assert!(
+            row.activated_at().is_some(),
+            "activated by the first HelseID login"
+        );
+
         // Low assurance, an unknown HPR number, another organisation, no
         // HPR number: refused.
         for (account, says) in [

@@ -1,7 +1,8 @@
 //! Staff login with HelseID (docs/oidc.md).
 //!
-//! The callback maps a verified clinician to an existing, activated staff
-//! account by the HPR number a superuser entered on it; it never creates
+//! The callback maps a verified clinician to an existing, invited staff
+//! account (not deactivated) by the HPR number a superuser entered on it;
+//! a first HelseID login activates an invitation. It never creates
 //! staff, requires assurance level "substantial" or higher, checks the
 //! organisation number when the deployment lists allowed ones, and never
 //! stores the national identity number HelseID may send. The session that
@@ -110,14 +111,19 @@ pub async fn callback(
         .store
         .run(move |conn| links::staff_by_hpr(conn, &hpr))
         .await?;
-    let Some(person) = person.filter(StaffRow::is_active) else {
+    // Invited is enough (the superuser who entered the HPR number vouched
+    // for the person, and HelseID proved who they are); deactivated is not.
+    let Some(person) = person.filter(|p| p.deactivated_at().is_none()) else {
         return refuse(ctx, Refusal::UnknownStaff);
     };
     let id = person.id();
     let login_id = id.clone();
     state
         .store
-        .run(move |conn| StaffRow::record_login(conn, &login_id, now))
+        .transaction(move |conn| {
+            links::activate_by_helseid(conn, &login_id, now)?;
+            StaffRow::record_login(conn, &login_id, now)
+        })
         .await?;
     // A new token on authentication; HelseID's own second factor stands
     // in for the TOTP step, so the session starts verified.

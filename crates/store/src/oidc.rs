@@ -225,3 +225,21 @@ pub fn unlink(conn: &mut DbConn, account: &Id) -> Result<usize, StoreError> {
             .execute(conn)?,
     )
 }
+
+/// Marks an invited staff account activated at its first HelseID login
+/// (HelseID's identity proofing stands in for the invitation's password
+/// and TOTP enrolment); an activated account keeps its date.
+pub fn activate_by_helseid(
+    conn: &mut DbConn,
+    id: &Id,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(
+        staff::table
+            .find(id.as_str())
+            .filter(staff::activated_at.is_null()),
+    )
+    .set(staff::activated_at.eq(Some(to_db(now))))
+    .execute(conn)?;
+    Ok(())
+}
