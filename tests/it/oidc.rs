@@ -38,6 +38,10 @@ impl Drop for Provider {
 
 impl Provider {
     fn start(app_base: &str) -> Self {
+        Self::start_with(app_base, &[])
+    }
+
+    fn start_with(app_base: &str, extra: &[&str]) -> Self {
         let dir = workspace_root().join("tests/oidc-provider");
         assert!(
             dir.join("node_modules/oidc-provider").exists(),
@@ -46,6 +50,7 @@ impl Provider {
         let mut child = Command::new("node")
             .arg("server.mjs")
             .args(["--app", app_base, "--channel", CHANNEL])
+            .args(extra)
             .current_dir(&dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -735,5 +740,59 @@ async fn nothing_identifying_reaches_the_log() {
             .chain([PORTAL_PID, "Kari Nordmann", PORTAL_CLIENT.1])
     {
         assert!(!log.contains(needle), "{needle:?} in the log");
+    }
+}
+
+/// A fresh RSA key in PKCS#1 PEM (what `openssl genrsa -traditional` writes).
+fn rsa_key(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let out = Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&path)
+        .arg("2048")
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+#[actix_web::test]
+async fn private_key_jwt_authenticates_the_client_and_a_wrong_key_is_refused() {
+    let keys = tempfile::tempdir().expect("dir");
+    let registered = rsa_key(keys.path(), "client.pem");
+    let other = rsa_key(keys.path(), "other.pem");
+    for (key, works) in [(&registered, true), (&other, false)] {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let registered_arg = registered.display().to_string();
+        let provider = Provider::start_with(&base, &["--portal-key", &registered_arg]);
+        let listen = format!("127.0.0.1:{port}");
+        let key_file = key.display().to_string();
+        let app = TestApp::spawn_with_env(
+            Backend::Sqlite,
+            &[
+                ("MESTRING_LISTEN", listen.as_str()),
+                ("MESTRING_BASE_URL", base.as_str()),
+                ("MESTRING_OIDC_LAUNCH_CHANNEL", CHANNEL),
+                ("MESTRING_OIDC_LAUNCH_ISSUER", provider.issuer.as_str()),
+                ("MESTRING_OIDC_LAUNCH_CLIENT_ID", PORTAL_CLIENT.0),
+                ("MESTRING_OIDC_LAUNCH_CLIENT_KEY_FILE", key_file.as_str()),
+            ],
+        )
+        .await;
+        let c = app.client();
+        let (res, _) = launch(&app, &provider, &c, "", "citizen-1").await;
+        if works {
+            assert_eq!(res.status, 303, "{}", res.body);
+            assert_eq!(res.location(), Some("/app"));
+        } else {
+            assert_eq!(res.status, 403, "the provider refuses the assertion");
+            assert!(res.body.contains("bekrefte"));
+            assert_eq!(account_count(&app).await, 0);
+        }
     }
 }

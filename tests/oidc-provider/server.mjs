@@ -3,7 +3,11 @@
 // `sub`, scope `openid`) and as HelseID (HPR number and assurance level).
 //
 //   node server.mjs --app http://127.0.0.1:PORT [--channel helsenorge] [--port 0]
+//                   [--portal-key client-key.pem]
 //
+// With --portal-key, the portal client authenticates with private_key_jwt
+// (RFC 7523) under that RSA key's public half, as Helsenorge requires,
+// instead of a client secret.
 // Prints one line `issuer http://127.0.0.1:N` once it listens, then serves
 // until killed. The login page is a plain form: the test (or a browser)
 // types one of the test accounts below. Nothing here is production code.
@@ -16,7 +20,8 @@
 
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 import Provider from 'oidc-provider';
 
@@ -30,6 +35,7 @@ const { values: args } = parseArgs({
     app: { type: 'string' },
     channel: { type: 'string', default: 'helsenorge' },
     port: { type: 'string', default: '0' },
+    'portal-key': { type: 'string' },
   },
 });
 if (!args.app) {
@@ -104,15 +110,23 @@ const server = createServer();
 await new Promise((resolve) => server.listen(Number(args.port), '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
+const portalAuth = args['portal-key']
+  ? {
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: {
+        keys: [{ ...createPublicKey(readFileSync(args['portal-key'])).export({ format: 'jwk' }), use: 'sig', alg: 'RS256' }],
+      },
+    }
+  : { client_secret: PORTAL_CLIENT.secret, token_endpoint_auth_method: 'client_secret_basic' };
+
 const provider = new Provider(issuer, {
   clients: [
     {
       client_id: PORTAL_CLIENT.id,
-      client_secret: PORTAL_CLIENT.secret,
+      ...portalAuth,
       redirect_uris: [`${args.app}/launch/${args.channel}/callback`],
       grant_types: ['authorization_code'],
       response_types: ['code'],
-      token_endpoint_auth_method: 'client_secret_basic',
       subject_type: 'pairwise',
     },
     {

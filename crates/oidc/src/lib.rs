@@ -45,25 +45,43 @@ pub mod helseid_claims {
     pub const ORG_CHILD: &str = "helseid://claims/client/claims/orgnr_child";
 }
 
-/// One provider's client registration. `Debug` prints no secret.
+/// How Mestring proves itself to a provider's token endpoint.
 #[derive(Clone)]
+pub enum ClientAuth {
+    /// `client_secret_basic`: a shared secret.
+    Secret(String),
+    /// `private_key_jwt` (RFC 7523): a short-lived assertion signed with
+    /// this RSA private key (PEM); the provider holds the public key.
+    PrivateKeyJwt {
+        /// The key file (PKCS#1 or PKCS#8 PEM, RSA).
+        key_file: std::path::PathBuf,
+        /// The key id (`kid`) registered with the provider, if it wants one.
+        key_id: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret(_) => f.write_str("Secret([REDACTED])"),
+            Self::PrivateKeyJwt { key_file, key_id } => f
+                .debug_struct("PrivateKeyJwt")
+                .field("key_file", key_file)
+                .field("key_id", key_id)
+                .finish(),
+        }
+    }
+}
+
+/// One provider's client registration. `Debug` prints no secret.
+#[derive(Debug, Clone)]
 pub struct ClientSettings {
     /// The issuer URL (discovery at `/.well-known/openid-configuration`).
     pub issuer: String,
     /// The client id registered with the provider.
     pub client_id: String,
-    /// The client secret (`client_secret_basic`).
-    pub client_secret: String,
-}
-
-impl std::fmt::Debug for ClientSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientSettings")
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[REDACTED]")
-            .finish()
-    }
+    /// How the client authenticates at the token endpoint.
+    pub auth: ClientAuth,
 }
 
 /// The portal launch for one channel.
@@ -134,9 +152,7 @@ impl Oidc {
                 channel: l.channel.clone(),
                 orgs: l.orgs.clone(),
                 provider: Provider::new(
-                    &l.client.issuer,
-                    &l.client.client_id,
-                    &l.client.client_secret,
+                    &l.client,
                     &format!("{base}/launch/{}/callback", l.channel.as_str()),
                     // The portal is asked for `openid` only: no profile,
                     // no national identity number.
@@ -149,9 +165,7 @@ impl Oidc {
             Some(h) => Some(HelseId {
                 orgs: h.orgs.clone(),
                 provider: Provider::new(
-                    &h.client.issuer,
-                    &h.client.client_id,
-                    &h.client.client_secret,
+                    &h.client,
                     &format!("{base}/staff/login/helseid/callback"),
                     HELSEID_SCOPES,
                 )?,

@@ -151,11 +151,36 @@ impl Verified {
     }
 }
 
+/// The client's credential at the token endpoint.
+enum Credential {
+    Secret(ClientSecret),
+    Key {
+        key: jsonwebtoken::EncodingKey,
+        kid: Option<String>,
+    },
+}
+
+/// `client_assertion_type` for RFC 7523.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// How long a client assertion is valid (Helsenorge asks for at most 60 s).
+const ASSERTION_SECS: i64 = 60;
+
+/// The claims of a client assertion (RFC 7523 §3).
+#[derive(Serialize)]
+struct Assertion<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    jti: String,
+    iat: i64,
+    exp: i64,
+}
+
 /// A provider as configured. `Debug` prints no secret.
 pub struct Provider {
     issuer: IssuerUrl,
     client_id: ClientId,
-    secret: ClientSecret,
+    credential: Credential,
     redirect: RedirectUrl,
     scopes: Vec<String>,
     cached: Mutex<Option<(Instant, CoreProviderMetadata)>>,
@@ -166,33 +191,54 @@ impl std::fmt::Debug for Provider {
         f.debug_struct("Provider")
             .field("issuer", &self.issuer.as_str())
             .field("client_id", &self.client_id.as_str())
-            .field("secret", &"[REDACTED]")
+            .field("credential", &"[REDACTED]")
             .finish_non_exhaustive()
     }
 }
 
-/// A provider setting that cannot be used.
+/// A provider setting that cannot be used (the message names the file,
+/// never key material).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct ProviderConfigError(&'static str);
+pub struct ProviderConfigError(String);
 
 impl Provider {
-    /// A provider at `issuer` for this client, returning to `redirect`,
-    /// asking for `scopes` beyond `openid`.
+    /// A provider for this client registration, returning to `redirect`,
+    /// asking for `scopes` beyond `openid`. Reads the client's key file
+    /// for `private_key_jwt`.
     pub fn new(
-        issuer: &str,
-        client_id: &str,
-        secret: &str,
+        client: &crate::ClientSettings,
         redirect: &str,
         scopes: &[&str],
     ) -> Result<Self, ProviderConfigError> {
+        let credential = match &client.auth {
+            crate::ClientAuth::Secret(s) => Credential::Secret(ClientSecret::new(s.clone())),
+            crate::ClientAuth::PrivateKeyJwt { key_file, key_id } => {
+                let pem = std::fs::read(key_file).map_err(|e| {
+                    ProviderConfigError(format!(
+                        "cannot read the client key file {}: {e}",
+                        key_file.display()
+                    ))
+                })?;
+                let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).map_err(|_| {
+                    ProviderConfigError(format!(
+                        "the client key file {} is not an RSA private key in PEM",
+                        key_file.display()
+                    ))
+                })?;
+                Credential::Key {
+                    key,
+                    kid: key_id.clone(),
+                }
+            }
+        };
         Ok(Self {
-            issuer: IssuerUrl::new(issuer.to_owned())
-                .map_err(|_| ProviderConfigError("the issuer is not a URL"))?,
-            client_id: ClientId::new(client_id.to_owned()),
-            secret: ClientSecret::new(secret.to_owned()),
+            issuer: IssuerUrl::new(client.issuer.clone())
+                .map_err(|_| ProviderConfigError("the issuer is not a URL".into()))?,
+            client_id: ClientId::new(client.client_id.clone()),
+            credential,
             redirect: RedirectUrl::new(redirect.to_owned())
-                .map_err(|_| ProviderConfigError("the redirect address is not a URL"))?,
+                .map_err(|_| ProviderConfigError("the redirect address is not a URL".into()))?,
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             cached: Mutex::new(None),
         })
@@ -221,10 +267,39 @@ impl Provider {
 
     async fn client(&self, http: &Http, fresh: bool) -> Result<RpClient, Problem> {
         let md = self.metadata(http, fresh).await?;
-        Ok(
-            RpClient::from_provider_metadata(md, self.client_id.clone(), Some(self.secret.clone()))
-                .set_redirect_uri(self.redirect.clone()),
-        )
+        Ok(match &self.credential {
+            Credential::Secret(s) => {
+                RpClient::from_provider_metadata(md, self.client_id.clone(), Some(s.clone()))
+            }
+            // The assertion goes in the body, beside `client_id`.
+            Credential::Key { .. } => {
+                RpClient::from_provider_metadata(md, self.client_id.clone(), None)
+                    .set_auth_type(openidconnect::AuthType::RequestBody)
+            }
+        }
+        .set_redirect_uri(self.redirect.clone()))
+    }
+
+    /// A signed client assertion for the token endpoint `audience`:
+    /// RS256, valid 60 seconds, a random `jti` (RFC 7523).
+    fn assertion(&self, audience: &str, now: DateTime<Utc>) -> Result<Option<String>, Problem> {
+        let Credential::Key { key, kid } = &self.credential else {
+            return Ok(None);
+        };
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = kid.clone();
+        let id = self.client_id.as_str();
+        let claims = Assertion {
+            iss: id,
+            sub: id,
+            aud: audience,
+            jti: CsrfToken::new_random().secret().clone(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + ASSERTION_SECS,
+        };
+        jsonwebtoken::encode(&header, &claims, key)
+            .map(Some)
+            .map_err(|_| Problem::Invalid)
     }
 
     /// A fresh authorization request (authorization code flow, PKCE S256).
@@ -260,18 +335,27 @@ impl Provider {
     ) -> Result<Verified, Problem> {
         let client = self.client(http, false).await?;
         let call = |req| http.call(req);
-        let response = client
+        let mut request = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|_| Problem::Unavailable)?
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()))
-            .request_async(&call)
-            .await
-            .map_err(|e| match e {
-                RequestTokenError::ServerResponse(_) => Problem::CodeRefused,
-                RequestTokenError::Parse(..) => Problem::Unparseable,
-                RequestTokenError::Request(_) => Problem::Unavailable,
-                _ => Problem::Invalid,
-            })?;
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
+        let audience = client.token_uri().map(|u| u.as_str().to_owned());
+        // The provider checks the assertion's times against its own clock,
+        // so they come from the system clock, not the app's (tests move
+        // the app's).
+        if let Some(assertion) =
+            self.assertion(audience.as_deref().unwrap_or_default(), Utc::now())?
+        {
+            request = request
+                .add_extra_param("client_assertion_type", JWT_BEARER)
+                .add_extra_param("client_assertion", assertion);
+        }
+        let response = request.request_async(&call).await.map_err(|e| match e {
+            RequestTokenError::ServerResponse(_) => Problem::CodeRefused,
+            RequestTokenError::Parse(..) => Problem::Unparseable,
+            RequestTokenError::Request(_) => Problem::Unavailable,
+            _ => Problem::Invalid,
+        })?;
         let token = response.id_token().ok_or(Problem::NoIdToken)?;
         let nonce = Nonce::new(nonce.to_owned());
         fn verify(

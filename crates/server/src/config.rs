@@ -272,49 +272,75 @@ impl Config {
 }
 
 /// One provider's client registration from `{prefix}_ISSUER`,
-/// `{prefix}_CLIENT_ID` and `{prefix}_CLIENT_SECRET`: all three or none.
+/// `{prefix}_CLIENT_ID` and either `{prefix}_CLIENT_SECRET` or
+/// `{prefix}_CLIENT_KEY_FILE` (with an optional `{prefix}_CLIENT_KEY_ID`):
+/// all or none.
 fn oidc_client(
     var: &impl Fn(&str) -> Option<String>,
-    issuer_var: &'static str,
-    id_var: &'static str,
-    secret_var: &'static str,
+    prefix: &'static str,
 ) -> Result<Option<mestring_oidc::ClientSettings>, ConfigError> {
-    let (issuer, id, secret) = (var(issuer_var), var(id_var), var(secret_var));
-    match (issuer, id, secret) {
-        (None, None, None) => Ok(None),
-        (Some(issuer), Some(client_id), Some(client_secret)) => {
-            let issuer = issuer.trim().trim_end_matches('/').to_owned();
-            // Plain HTTP only to this machine (a test provider); anything
-            // else must be TLS, or tokens and secrets cross the network in
-            // the clear.
-            let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
-                .iter()
-                .any(|p| issuer.starts_with(p));
-            if !(issuer.starts_with("https://") || loopback) {
-                return Err(invalid(
-                    issuer_var,
-                    "must start with https:// (http:// only for 127.0.0.1 or localhost)",
-                ));
-            }
-            Ok(Some(mestring_oidc::ClientSettings {
-                issuer,
-                client_id: client_id.trim().to_owned(),
-                client_secret: client_secret.trim().to_owned(),
-            }))
-        }
-        (None, _, _) => Err(invalid(
-            issuer_var,
-            format!("needed when {id_var} or {secret_var} is set"),
-        )),
-        (_, None, _) => Err(invalid(
-            id_var,
-            format!("needed when {issuer_var} or {secret_var} is set"),
-        )),
-        (_, _, None) => Err(invalid(
-            secret_var,
-            format!("needed when {issuer_var} or {id_var} is set"),
-        )),
+    // The names are fixed strings per prefix, so errors can name them.
+    let names: [&'static str; 5] = match prefix {
+        "MESTRING_OIDC_LAUNCH" => [
+            "MESTRING_OIDC_LAUNCH_ISSUER",
+            "MESTRING_OIDC_LAUNCH_CLIENT_ID",
+            "MESTRING_OIDC_LAUNCH_CLIENT_SECRET",
+            "MESTRING_OIDC_LAUNCH_CLIENT_KEY_FILE",
+            "MESTRING_OIDC_LAUNCH_CLIENT_KEY_ID",
+        ],
+        _ => [
+            "MESTRING_OIDC_HELSEID_ISSUER",
+            "MESTRING_OIDC_HELSEID_CLIENT_ID",
+            "MESTRING_OIDC_HELSEID_CLIENT_SECRET",
+            "MESTRING_OIDC_HELSEID_CLIENT_KEY_FILE",
+            "MESTRING_OIDC_HELSEID_CLIENT_KEY_ID",
+        ],
+    };
+    let [issuer_var, id_var, secret_var, key_var, kid_var] = names;
+    let (issuer, id, secret, key) = (var(issuer_var), var(id_var), var(secret_var), var(key_var));
+    if issuer.is_none() && id.is_none() && secret.is_none() && key.is_none() {
+        return Ok(None);
     }
+    let issuer =
+        issuer.ok_or_else(|| invalid(issuer_var, format!("needed when {id_var} is set")))?;
+    let client_id =
+        id.ok_or_else(|| invalid(id_var, format!("needed when {issuer_var} is set")))?;
+    let auth = match (secret, key) {
+        (Some(s), None) => mestring_oidc::ClientAuth::Secret(s.trim().to_owned()),
+        (None, Some(k)) => mestring_oidc::ClientAuth::PrivateKeyJwt {
+            key_file: PathBuf::from(k.trim()),
+            key_id: var(kid_var).map(|v| v.trim().to_owned()),
+        },
+        (None, None) => {
+            return Err(invalid(
+                secret_var,
+                format!("or {key_var} is needed when {issuer_var} is set"),
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                key_var,
+                format!("set either {secret_var} or {key_var}, not both"),
+            ));
+        }
+    };
+    let issuer = issuer.trim().trim_end_matches('/').to_owned();
+    // Plain HTTP only to this machine (a test provider); anything else must
+    // be TLS, or tokens and secrets cross the network in the clear.
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+        .iter()
+        .any(|p| issuer.starts_with(p));
+    if !(issuer.starts_with("https://") || loopback) {
+        return Err(invalid(
+            issuer_var,
+            "must start with https:// (http:// only for 127.0.0.1 or localhost)",
+        ));
+    }
+    Ok(Some(mestring_oidc::ClientSettings {
+        issuer,
+        client_id: client_id.trim().to_owned(),
+        auth,
+    }))
 }
 
 fn oidc_settings(
@@ -323,12 +349,7 @@ fn oidc_settings(
     use mestring_domain::channel::ChannelSlug;
     use mestring_domain::id::Id;
 
-    let launch_client = oidc_client(
-        var,
-        "MESTRING_OIDC_LAUNCH_ISSUER",
-        "MESTRING_OIDC_LAUNCH_CLIENT_ID",
-        "MESTRING_OIDC_LAUNCH_CLIENT_SECRET",
-    )?;
+    let launch_client = oidc_client(var, "MESTRING_OIDC_LAUNCH")?;
     let launch = match launch_client {
         Some(client) => {
             let channel = var("MESTRING_OIDC_LAUNCH_CHANNEL")
@@ -368,12 +389,7 @@ fn oidc_settings(
         }
         None => None,
     };
-    let helseid_client = oidc_client(
-        var,
-        "MESTRING_OIDC_HELSEID_ISSUER",
-        "MESTRING_OIDC_HELSEID_CLIENT_ID",
-        "MESTRING_OIDC_HELSEID_CLIENT_SECRET",
-    )?;
+    let helseid_client = oidc_client(var, "MESTRING_OIDC_HELSEID")?;
     let helseid = match helseid_client {
         Some(client) => {
             let orgs = var("MESTRING_OIDC_HELSEID_ORGS")
