@@ -611,6 +611,16 @@ async fn helseid_logs_in_a_linked_clinician_and_refuses_the_rest() {
         assert_eq!(res.status, 303, "{}", res.body);
         assert_eq!(res.location(), Some("/dashboard"));
         assert_eq!(c.get("/dashboard").await.status, 200);
+        // Everything held about her includes the number, on the page and
+        // in her export.
+        let profile = c.get("/dashboard/profile").await;
+        assert!(profile.body.contains("1234567"));
+        let export = c.get("/dashboard/profile/export.json").await;
+        assert!(
+            export.body.contains("\"hpr_number\": \"1234567\""),
+            "{}",
+            export.body
+        );
 
         // An invited clinician who never chose a password: HelseID is
         // enough, and activates the account.

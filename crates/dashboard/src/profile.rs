@@ -35,6 +35,8 @@ pub struct Profile {
     email: String,
     role: &'static str,
     organisation: String,
+    /// The HPR number a superuser entered for HelseID logins.
+    hpr_number: Option<String>,
     invited_at: String,
     activated_at: Option<String>,
     last_login_at: Option<String>,
@@ -47,21 +49,24 @@ async fn load(state: &AppState, staff: &AnyStaff) -> Result<Profile, AppError> {
     let id = staff.id();
     let home = staff.home.clone();
     let load_home = home.clone();
-    let (person, org_name, views) = state
+    let (person, org_name, views, hpr_number) = state
         .store
         .run(move |conn| {
             let person = StaffRow::find(conn, &id)?;
+            let hpr = mestring_store::oidc::staff_hpr(conn, &id)?;
             // A tool manager opens no user's page, so has no access log.
             Ok(match &load_home {
                 StaffHome::Organisation(org) => (
                     person,
                     OrganisationRow::find(conn, org)?.name,
                     StaffViewRow::list_for_staff(conn, &id, OWN_VIEWS_SHOWN)?,
+                    hpr,
                 ),
                 StaffHome::Channel(ch) => (
                     person,
                     ChannelRow::find(conn, ch)?.map_or_else(|| ch.to_string(), |c| c.name),
                     Vec::new(),
+                    hpr,
                 ),
             })
         })
@@ -71,6 +76,7 @@ async fn load(state: &AppState, staff: &AnyStaff) -> Result<Profile, AppError> {
         email: person.email.clone(),
         role: person.role().as_str(),
         organisation: org_name,
+        hpr_number,
         invited_at: fmt_date_time(person.created_at()),
         activated_at: person.activated_at().map(fmt_date_time),
         last_login_at: person.last_login_at().map(fmt_date_time),
