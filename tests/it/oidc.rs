@@ -806,3 +806,65 @@ async fn private_key_jwt_authenticates_the_client_and_a_wrong_key_is_refused() {
         }
     }
 }
+
+#[actix_web::test]
+async fn two_channels_from_a_file_give_one_identity_two_unlinkable_accounts() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let provider = Provider::start_with(&base, &["--channel", "region-vest"]);
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("launch.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[launch]]\nchannel = \"{CHANNEL}\"\nissuer = \"{iss}\"\nclient_id = \"{id}\"\nclient_secret = \"{secret}\"\n\n\
+             [[launch]]\nchannel = \"region-vest\"\nissuer = \"{iss}\"\nclient_id = \"{id}\"\nclient_secret = \"{secret}\"\n",
+            iss = provider.issuer,
+            id = PORTAL_CLIENT.0,
+            secret = PORTAL_CLIENT.1,
+        ),
+    )
+    .expect("write");
+    let listen = format!("127.0.0.1:{port}");
+    let path = file.display().to_string();
+    let app = TestApp::spawn_with_env(
+        Backend::Sqlite,
+        &[
+            ("MESTRING_LISTEN", listen.as_str()),
+            ("MESTRING_BASE_URL", base.as_str()),
+            ("MESTRING_OIDC_LAUNCH_FILE", path.as_str()),
+        ],
+    )
+    .await;
+    let c = app.client();
+    let (res, _) = launch(&app, &provider, &c, "", "citizen-1").await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    // The same person from the other channel: the provider's `sub` is the
+    // same, the launch key is not, so the accounts cannot be linked.
+    let other = app.client();
+    let start = other.get("/launch/region-vest").await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let callback = at_provider(
+        &provider,
+        start.location().expect("to provider"),
+        "citizen-1",
+    )
+    .await;
+    let res = other.get(path_of(&callback, &app.base)).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    assert_eq!(account_count(&app).await, 2);
+    let keys: Vec<(String, String)> = app
+        .state
+        .store
+        .run(|conn| {
+            use diesel::prelude::*;
+            use mestring_store::schema_oidc::launch_links;
+            Ok(launch_links::table
+                .select((launch_links::channel, launch_links::key_hash))
+                .load(conn)?)
+        })
+        .await
+        .expect("links");
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0].1, keys[1].1);
+}

@@ -2,7 +2,7 @@
 // Certified), configured as the citizen portal (Helsenorge-like: pairwise
 // `sub`, scope `openid`) and as HelseID (HPR number and assurance level).
 //
-//   node server.mjs --app http://127.0.0.1:PORT [--channel helsenorge] [--port 0]
+//   node server.mjs --app http://127.0.0.1:PORT [--channel helsenorge]... [--port 0]
 //                   [--portal-key client-key.pem]
 //
 // With --portal-key, the portal client authenticates with private_key_jwt
@@ -33,7 +33,7 @@ import * as jose from 'jose';
 const { values: args } = parseArgs({
   options: {
     app: { type: 'string' },
-    channel: { type: 'string', default: 'helsenorge' },
+    channel: { type: 'string', multiple: true, default: ['helsenorge'] },
     port: { type: 'string', default: '0' },
     'portal-key': { type: 'string' },
   },
@@ -124,7 +124,7 @@ const provider = new Provider(issuer, {
     {
       client_id: PORTAL_CLIENT.id,
       ...portalAuth,
-      redirect_uris: [`${args.app}/launch/${args.channel}/callback`],
+      redirect_uris: args.channel.map((c) => `${args.app}/launch/${c}/callback`),
       grant_types: ['authorization_code'],
       response_types: ['code'],
       subject_type: 'pairwise',

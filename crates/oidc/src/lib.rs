@@ -104,11 +104,11 @@ pub struct HelseIdSettings {
     pub orgs: Vec<String>,
 }
 
-/// Both logins' settings; each is off when `None`.
+/// Both logins' settings; each is off when absent.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
-    /// The portal launch.
-    pub launch: Option<LaunchSettings>,
+    /// The portal launch, one entry per channel (slugs distinct).
+    pub launch: Vec<LaunchSettings>,
     /// HelseID.
     pub helseid: Option<HelseIdSettings>,
 }
@@ -117,7 +117,7 @@ pub struct Settings {
 #[derive(Debug)]
 pub struct Oidc {
     http: http::Http,
-    launch: Option<Launch>,
+    launch: Vec<Launch>,
     helseid: Option<HelseId>,
 }
 
@@ -139,7 +139,7 @@ impl Oidc {
     pub fn disabled() -> Self {
         Self {
             http: http::Http::new(),
-            launch: None,
+            launch: Vec::new(),
             helseid: None,
         }
     }
@@ -147,20 +147,23 @@ impl Oidc {
     /// The logins in `settings`, returning to `base_url`.
     pub fn new(settings: &Settings, base_url: &str) -> Result<Self, ProviderConfigError> {
         let base = base_url.trim_end_matches('/');
-        let launch = match &settings.launch {
-            Some(l) => Some(Launch {
-                channel: l.channel.clone(),
-                orgs: l.orgs.clone(),
-                provider: Provider::new(
-                    &l.client,
-                    &format!("{base}/launch/{}/callback", l.channel.as_str()),
-                    // The portal is asked for `openid` only: no profile,
-                    // no national identity number.
-                    &[],
-                )?,
-            }),
-            None => None,
-        };
+        let launch = settings
+            .launch
+            .iter()
+            .map(|l| {
+                Ok(Launch {
+                    channel: l.channel.clone(),
+                    orgs: l.orgs.clone(),
+                    provider: Provider::new(
+                        &l.client,
+                        &format!("{base}/launch/{}/callback", l.channel.as_str()),
+                        // The portal is asked for `openid` only: no profile,
+                        // no national identity number.
+                        &[],
+                    )?,
+                })
+            })
+            .collect::<Result<Vec<_>, ProviderConfigError>>()?;
         let helseid = match &settings.helseid {
             Some(h) => Some(HelseId {
                 orgs: h.orgs.clone(),
@@ -185,9 +188,7 @@ impl Oidc {
     }
 
     fn launch_for(&self, channel: &str) -> Option<&Launch> {
-        self.launch
-            .as_ref()
-            .filter(|l| l.channel.as_str() == channel)
+        self.launch.iter().find(|l| l.channel.as_str() == channel)
     }
 }
 

@@ -324,18 +324,12 @@ fn oidc_client(
             ));
         }
     };
-    let issuer = issuer.trim().trim_end_matches('/').to_owned();
-    // Plain HTTP only to this machine (a test provider); anything else must
-    // be TLS, or tokens and secrets cross the network in the clear.
-    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
-        .iter()
-        .any(|p| issuer.starts_with(p));
-    if !(issuer.starts_with("https://") || loopback) {
-        return Err(invalid(
+    let issuer = checked_issuer(&issuer).ok_or_else(|| {
+        invalid(
             issuer_var,
             "must start with https:// (http:// only for 127.0.0.1 or localhost)",
-        ));
-    }
+        )
+    })?;
     Ok(Some(mestring_oidc::ClientSettings {
         issuer,
         client_id: client_id.trim().to_owned(),
@@ -343,52 +337,148 @@ fn oidc_client(
     }))
 }
 
+/// Comma-separated organisation ids.
+fn org_ids(list: &str) -> Result<Vec<mestring_domain::id::Id>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            mestring_domain::id::Id::parse(s)
+                .map_err(|_| "comma-separated organisation ids (mestring org list)".to_owned())
+        })
+        .collect()
+}
+
+/// A launch channel in `MESTRING_OIDC_LAUNCH_FILE`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LaunchEntry {
+    channel: String,
+    issuer: String,
+    client_id: String,
+    client_secret: Option<String>,
+    client_key_file: Option<PathBuf>,
+    client_key_id: Option<String>,
+    #[serde(default)]
+    orgs: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LaunchFile {
+    #[serde(default)]
+    launch: Vec<LaunchEntry>,
+}
+
+/// Reads the launch channels file (TOML, one `[[launch]]` table per
+/// channel; docs/oidc.md). The message names the entry and the problem,
+/// never a secret.
+fn launch_file(path: &std::path::Path) -> Result<Vec<mestring_oidc::LaunchSettings>, String> {
+    use mestring_domain::channel::ChannelSlug;
+
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file: LaunchFile = toml::from_str(&text).map_err(|e| {
+        // toml's message quotes the offending line, which may hold a secret.
+        let at = e
+            .span()
+            .map(|s| format!(" at byte {}", s.start))
+            .unwrap_or_default();
+        format!("{} is not a valid launch file{at}", path.display())
+    })?;
+    let mut out: Vec<mestring_oidc::LaunchSettings> = Vec::new();
+    for (i, e) in file.launch.into_iter().enumerate() {
+        let n = i + 1;
+        let channel = ChannelSlug::parse(e.channel.trim())
+            .map_err(|_| format!("launch {n}: channel must be a slug (a-z, 0-9, -)"))?;
+        if out.iter().any(|o| o.channel == channel) {
+            return Err(format!("channel {} is configured twice", channel.as_str()));
+        }
+        let auth = match (e.client_secret, e.client_key_file) {
+            (Some(s), None) => mestring_oidc::ClientAuth::Secret(s),
+            (None, Some(k)) => mestring_oidc::ClientAuth::PrivateKeyJwt {
+                key_file: k,
+                key_id: e.client_key_id,
+            },
+            _ => {
+                return Err(format!(
+                    "launch {n} ({}): set client_secret or client_key_file, one of them",
+                    channel.as_str()
+                ));
+            }
+        };
+        let issuer = checked_issuer(&e.issuer)
+            .ok_or_else(|| format!("launch {n} ({}): the issuer must start with https:// (http:// only for 127.0.0.1 or localhost)", channel.as_str()))?;
+        let orgs = org_ids(&e.orgs.join(","))
+            .map_err(|p| format!("launch {n} ({}): orgs: {p}", channel.as_str()))?;
+        out.push(mestring_oidc::LaunchSettings {
+            channel,
+            client: mestring_oidc::ClientSettings {
+                issuer,
+                client_id: e.client_id.trim().to_owned(),
+                auth,
+            },
+            orgs,
+        });
+    }
+    Ok(out)
+}
+
+/// The issuer without a trailing slash, if it is TLS or loopback HTTP.
+fn checked_issuer(issuer: &str) -> Option<String> {
+    let issuer = issuer.trim().trim_end_matches('/').to_owned();
+    // Plain HTTP only to this machine (a test provider); anything else must
+    // be TLS, or tokens and secrets cross the network in the clear.
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+        .iter()
+        .any(|p| issuer.starts_with(p));
+    (issuer.starts_with("https://") || loopback).then_some(issuer)
+}
+
 fn oidc_settings(
     var: &impl Fn(&str) -> Option<String>,
 ) -> Result<mestring_oidc::Settings, ConfigError> {
     use mestring_domain::channel::ChannelSlug;
-    use mestring_domain::id::Id;
 
     let launch_client = oidc_client(var, "MESTRING_OIDC_LAUNCH")?;
-    let launch = match launch_client {
-        Some(client) => {
-            let channel = var("MESTRING_OIDC_LAUNCH_CHANNEL")
-                .ok_or_else(|| {
+    let mut launch = Vec::new();
+    if let Some(client) = launch_client {
+        let channel = var("MESTRING_OIDC_LAUNCH_CHANNEL")
+            .ok_or_else(|| {
+                invalid(
+                    "MESTRING_OIDC_LAUNCH_CHANNEL",
+                    "needed when the launch issuer is set (e.g. helsenorge)",
+                )
+            })
+            .and_then(|c| {
+                ChannelSlug::parse(c.trim()).map_err(|_| {
                     invalid(
                         "MESTRING_OIDC_LAUNCH_CHANNEL",
-                        "needed when the launch issuer is set (e.g. helsenorge)",
+                        "a channel slug: lower-case letters, digits and -",
                     )
                 })
-                .and_then(|c| {
-                    ChannelSlug::parse(c.trim()).map_err(|_| {
-                        invalid(
-                            "MESTRING_OIDC_LAUNCH_CHANNEL",
-                            "a channel slug: lower-case letters, digits and -",
-                        )
-                    })
-                })?;
-            let orgs = var("MESTRING_OIDC_LAUNCH_ORGS")
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    Id::parse(s).map_err(|_| {
-                        invalid(
-                            "MESTRING_OIDC_LAUNCH_ORGS",
-                            "comma-separated organisation ids (mestring orgs list)",
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Some(mestring_oidc::LaunchSettings {
-                channel,
-                client,
-                orgs,
-            })
+            })?;
+        let orgs = org_ids(&var("MESTRING_OIDC_LAUNCH_ORGS").unwrap_or_default())
+            .map_err(|p| invalid("MESTRING_OIDC_LAUNCH_ORGS", p))?;
+        launch.push(mestring_oidc::LaunchSettings {
+            channel,
+            client,
+            orgs,
+        });
+    }
+    if let Some(path) = var("MESTRING_OIDC_LAUNCH_FILE") {
+        for l in launch_file(std::path::Path::new(path.trim()))
+            .map_err(|p| invalid("MESTRING_OIDC_LAUNCH_FILE", p))?
+        {
+            if launch.iter().any(|o| o.channel == l.channel) {
+                return Err(invalid(
+                    "MESTRING_OIDC_LAUNCH_FILE",
+                    format!("channel {} is configured twice", l.channel.as_str()),
+                ));
+            }
+            launch.push(l);
         }
-        None => None,
-    };
+    }
     let helseid_client = oidc_client(var, "MESTRING_OIDC_HELSEID")?;
     let helseid = match helseid_client {
         Some(client) => {
@@ -488,7 +578,7 @@ mod tests {
             })
         };
         let none = with(&[]).expect("valid");
-        assert!(none.oidc.launch.is_none() && none.oidc.helseid.is_none());
+        assert!(none.oidc.launch.is_empty() && none.oidc.helseid.is_none());
 
         let helseid = with(&[
             ("MESTRING_OIDC_HELSEID_ISSUER", "https://helseid-sts.nhn.no"),
@@ -543,5 +633,78 @@ mod tests {
                 .to_string()
                 .contains("MESTRING_OIDC_LAUNCH_CHANNEL")
         );
+    }
+
+    #[test]
+    fn launch_channels_come_from_a_file_too_each_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("launch.toml");
+        std::fs::write(
+            &file,
+            r#"
+[[launch]]
+channel = "helsenorge"
+issuer = "https://portal.example"
+client_id = "a"
+client_secret = "secret-in-file"
+
+[[launch]]
+channel = "region-vest"
+issuer = "https://other.example/"
+client_id = "b"
+client_key_file = "/etc/mestring/b.pem"
+orgs = ["0d4gyd4xjc7knr3d6xgjsn19qk"]
+"#,
+        )
+        .expect("write");
+        let path = file.display().to_string();
+        let config =
+            Config::from_lookup(|k| (k == "MESTRING_OIDC_LAUNCH_FILE").then(|| path.clone()))
+                .expect("valid");
+        let slugs: Vec<&str> = config
+            .oidc
+            .launch
+            .iter()
+            .map(|l| l.channel.as_str())
+            .collect();
+        assert_eq!(slugs, ["helsenorge", "region-vest"]);
+        assert_eq!(config.oidc.launch[1].client.issuer, "https://other.example");
+        assert_eq!(config.oidc.launch[1].orgs.len(), 1);
+        assert!(!format!("{config:?}").contains("secret-in-file"));
+
+        // The same channel in the environment and the file: refused.
+        let twice = Config::from_lookup(|k| match k {
+            "MESTRING_OIDC_LAUNCH_FILE" => Some(path.clone()),
+            "MESTRING_OIDC_LAUNCH_CHANNEL" => Some("helsenorge".into()),
+            "MESTRING_OIDC_LAUNCH_ISSUER" => Some("https://portal.example".into()),
+            "MESTRING_OIDC_LAUNCH_CLIENT_ID" => Some("a".into()),
+            "MESTRING_OIDC_LAUNCH_CLIENT_SECRET" => Some("s".into()),
+            _ => None,
+        })
+        .expect_err("twice");
+        assert!(twice.to_string().contains("configured twice"));
+
+        // A broken file names itself, not the secret on the broken line.
+        std::fs::write(
+            &file,
+            "[[launch]]\nclient_secret = \"leak-me\"\nchannel = 7\n",
+        )
+        .expect("write");
+        let broken =
+            Config::from_lookup(|k| (k == "MESTRING_OIDC_LAUNCH_FILE").then(|| path.clone()))
+                .expect_err("broken");
+        assert!(broken.to_string().contains("not a valid launch file"));
+        assert!(!broken.to_string().contains("leak-me"));
+
+        // Plain HTTP to another machine: refused.
+        std::fs::write(
+            &file,
+            "[[launch]]\nchannel = \"x\"\nissuer = \"http://portal.example\"\nclient_id = \"a\"\nclient_secret = \"s\"\n",
+        )
+        .expect("write");
+        let plain =
+            Config::from_lookup(|k| (k == "MESTRING_OIDC_LAUNCH_FILE").then(|| path.clone()))
+                .expect_err("plain http");
+        assert!(plain.to_string().contains("https://"));
     }
 }
