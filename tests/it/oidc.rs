@@ -140,8 +140,25 @@ async fn at_provider(provider: &Provider, authorize: &str, account: &str) -> Str
     back.location().expect("callback").to_owned()
 }
 
+/// Starts a login at `start` (a path on the app), logs in at the
+/// provider as `account`, and returns the path of the app's callback.
+async fn to_callback(
+    app_base: &str,
+    provider: &Provider,
+    c: &Client,
+    start: &str,
+    account: &str,
+) -> String {
+    let begun = c.get(start).await;
+    assert_eq!(begun.status, 303, "{start}: {}", begun.body);
+    let authorize = begun.location().expect("to provider").to_owned();
+    assert!(authorize.starts_with(&provider.issuer), "{authorize}");
+    let callback = at_provider(provider, &authorize, account).await;
+    path_of(&callback, app_base).to_owned()
+}
+
 /// A whole launch: `/launch/{channel}{query}` → provider as `account` →
-/// the app's callback; returns the callback's response and its URL.
+/// the app's callback; returns the callback's response and its path.
 async fn launch(
     app: &TestApp,
     provider: &Provider,
@@ -149,21 +166,14 @@ async fn launch(
     query: &str,
     account: &str,
 ) -> (Resp, String) {
-    let start = c.get(&format!("/launch/{CHANNEL}{query}")).await;
-    assert_eq!(start.status, 303, "launch start: {}", start.body);
-    let authorize = start.location().expect("to provider").to_owned();
-    assert!(authorize.starts_with(&provider.issuer), "{authorize}");
-    let callback = at_provider(provider, &authorize, account).await;
-    let path = path_of(&callback, &app.base).to_owned();
+    let start = format!("/launch/{CHANNEL}{query}");
+    let path = to_callback(&app.base, provider, c, &start, account).await;
     (c.get(&path).await, path)
 }
 
 async fn helseid(app: &TestApp, provider: &Provider, c: &Client, account: &str) -> Resp {
-    let start = c.get("/staff/login/helseid").await;
-    assert_eq!(start.status, 303, "helseid start: {}", start.body);
-    let authorize = start.location().expect("to provider").to_owned();
-    let callback = at_provider(provider, &authorize, account).await;
-    c.get(path_of(&callback, &app.base)).await
+    let path = to_callback(&app.base, provider, c, "/staff/login/helseid", account).await;
+    c.get(&path).await
 }
 
 fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
@@ -418,30 +428,19 @@ async fn a_state_works_once_in_the_browser_that_began_it_and_within_ten_minutes(
     // Another browser brings back a callback begun in this one (login
     // CSRF): refused, and the state is used up.
     let a = app.client();
-    let start = a.get(&format!("/launch/{CHANNEL}")).await;
-    let callback = at_provider(
-        &provider,
-        start.location().expect("to provider"),
-        "citizen-2",
-    )
-    .await;
+    let start = format!("/launch/{CHANNEL}");
+    let callback = to_callback(&app.base, &provider, &a, &start, "citizen-2").await;
     let b = app.client();
-    let foreign = b.get(path_of(&callback, &app.base)).await;
+    let foreign = b.get(&callback).await;
     assert_eq!(foreign.status, 403);
-    let own = a.get(path_of(&callback, &app.base)).await;
+    let own = a.get(&callback).await;
     assert_eq!(own.status, 403, "taken by the foreign attempt");
 
     // Too late: begun, then eleven minutes pass.
     let late = app.client();
-    let start = late.get(&format!("/launch/{CHANNEL}")).await;
-    let callback = at_provider(
-        &provider,
-        start.location().expect("to provider"),
-        "citizen-2",
-    )
-    .await;
+    let callback = to_callback(&app.base, &provider, &late, &start, "citizen-2").await;
     app.clock.advance(chrono::Duration::minutes(11));
-    let res = late.get(path_of(&callback, &app.base)).await;
+    let res = late.get(&callback).await;
     assert_eq!(res.status, 403);
 
     // No state at all, or an unknown one.
@@ -729,10 +728,9 @@ async fn nothing_identifying_reaches_the_log() {
     .await;
     let c = Client::new(&base, None);
     for account in ["citizen-1", "with-pid", "with-name", "tamper-badsig"] {
-        let start = c.get(&format!("/launch/{CHANNEL}")).await;
-        let callback =
-            at_provider(&provider, start.location().expect("to provider"), account).await;
-        c.get(path_of(&callback, &base)).await;
+        let start = format!("/launch/{CHANNEL}");
+        let callback = to_callback(&base, &provider, &c, &start, account).await;
+        c.get(&callback).await;
     }
     let log = format!(
         "{}{}",
@@ -842,15 +840,15 @@ async fn two_channels_from_a_file_give_one_identity_two_unlinkable_accounts() {
     // The same person from the other channel: the provider's `sub` is the
     // same, the launch key is not, so the accounts cannot be linked.
     let other = app.client();
-    let start = other.get("/launch/region-vest").await;
-    assert_eq!(start.status, 303, "{}", start.body);
-    let callback = at_provider(
+    let callback = to_callback(
+        &app.base,
         &provider,
-        start.location().expect("to provider"),
+        &other,
+        "/launch/region-vest",
         "citizen-1",
     )
     .await;
-    let res = other.get(path_of(&callback, &app.base)).await;
+    let res = other.get(&callback).await;
     assert_eq!(res.status, 303, "{}", res.body);
     assert_eq!(account_count(&app).await, 2);
     let keys: Vec<(String, String)> = app

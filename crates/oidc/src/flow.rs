@@ -16,10 +16,10 @@ use mestring_domain::policy::oidc::PENDING_LOGIN;
 use mestring_ipcrypt::{RequestIp, SecurityEventKind};
 use mestring_store::oidc::{NewPendingLogin, PendingLogin};
 use mestring_web::page::html_status;
+use mestring_web::session::{hash_token, removal_cookie};
 use mestring_web::{AppError, AppState, Ctx};
 use rand::RngCore;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::provider::{Problem, Provider};
@@ -151,7 +151,7 @@ pub fn refuse(
         );
     }
     let mut res = render(ctx, why.status(), why.message_key(), flow)?;
-    res.add_cookie(&removal(state.config.secure_cookies))
+    res.add_cookie(&clear_cookie(state))
         .map_err(|e| AppError::internal(e.to_string()))?;
     Ok(res)
 }
@@ -176,23 +176,9 @@ pub fn render(
     Ok(html_status(status, page.render()?))
 }
 
-fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-fn removal(secure: bool) -> Cookie<'static> {
-    Cookie::build(BROWSER_COOKIE, "")
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .max_age(CookieDuration::ZERO)
-        .finish()
-}
-
 /// The cookie removal for a finished login.
 pub fn clear_cookie(state: &AppState) -> Cookie<'static> {
-    removal(state.config.secure_cookies)
+    removal_cookie(BROWSER_COOKIE, state.config.secure_cookies)
 }
 
 /// The launch context stored with a pending launch.
@@ -220,8 +206,8 @@ pub async fn begin(
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
     let browser = hex::encode(raw);
-    let state_hash = sha256_hex(&begun.state);
-    let browser_hash = sha256_hex(&browser);
+    let state_hash = hash_token(&begun.state);
+    let browser_hash = hash_token(&browser);
     let channel = context.channel.cloned();
     let org = context.org.cloned();
     let program = context.program.map(str::to_owned);
@@ -271,6 +257,28 @@ pub struct Returned {
     pub code: String,
 }
 
+impl Returned {
+    /// Exchanges the code with the PKCE verifier and verifies the ID token
+    /// against the nonce this login sent, at `now`.
+    pub async fn verify(
+        &self,
+        http: &crate::http::Http,
+        provider: &Provider,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::provider::Verified, Refusal> {
+        provider
+            .finish(
+                http,
+                &self.code,
+                &self.pending.pkce_verifier,
+                &self.pending.nonce,
+                now,
+            )
+            .await
+            .map_err(Refusal::from)
+    }
+}
+
 /// Takes the pending login a callback belongs to: it must exist (once),
 /// be of this flow and channel, be younger than ten minutes and come back
 /// to the browser that began it.
@@ -284,7 +292,7 @@ pub async fn take(
     let Some(sent_state) = q.state.filter(|s| !s.is_empty() && s.len() <= 512) else {
         return Ok(Err(Refusal::State));
     };
-    let state_hash = sha256_hex(&sent_state);
+    let state_hash = hash_token(&sent_state);
     let pending = state
         .store
         .run(move |conn| PendingLogin::take(conn, &state_hash))
@@ -294,7 +302,7 @@ pub async fn take(
     };
     let browser_ok = req.cookie(BROWSER_COOKIE).is_some_and(|c| {
         bool::from(
-            sha256_hex(c.value())
+            hash_token(c.value())
                 .as_bytes()
                 .ct_eq(pending.browser_hash.as_bytes()),
         )

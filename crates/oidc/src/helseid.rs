@@ -68,19 +68,9 @@ pub async fn callback(
         Err(why) => return refuse(ctx, why),
     };
     let now = state.clock.now();
-    let verified = match helseid
-        .provider
-        .finish(
-            &oidc.http,
-            &returned.code,
-            &returned.pending.pkce_verifier,
-            &returned.pending.nonce,
-            now,
-        )
-        .await
-    {
+    let verified = match returned.verify(&oidc.http, &helseid.provider, now).await {
         Ok(v) => v,
-        Err(p) => return refuse(ctx, p.into()),
+        Err(why) => return refuse(ctx, why),
     };
     let assurance = verified
         .text(helseid_claims::ASSURANCE_LEVEL)

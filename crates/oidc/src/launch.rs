@@ -136,19 +136,9 @@ pub async fn callback(
         Err(why) => return refuse(ctx, why),
     };
     let now = state.clock.now();
-    let verified = match launch
-        .provider
-        .finish(
-            &oidc.http,
-            &returned.code,
-            &returned.pending.pkce_verifier,
-            &returned.pending.nonce,
-            now,
-        )
-        .await
-    {
+    let verified = match returned.verify(&oidc.http, &launch.provider, now).await {
         Ok(v) => v,
-        Err(p) => return refuse(ctx, p.into()),
+        Err(why) => return refuse(ctx, why),
     };
     if let Some(kind) = first_refused(verified.claim_names.iter().map(String::as_str)) {
         return refuse(ctx, Refusal::Identity(kind));
