@@ -216,6 +216,21 @@ struct EditPage {
     hpr_error: Option<String>,
 }
 
+impl EditPage {
+    /// The edit page for `row` as stored, without errors.
+    fn for_row(ctx: Ctx, row: &StaffRow, hpr: String) -> Self {
+        Self {
+            ctx,
+            id: row.id.clone(),
+            name: row.name.clone(),
+            email: row.email.clone(),
+            error: None,
+            hpr,
+            hpr_error: None,
+        }
+    }
+}
+
 /// A clinician of the superuser's organisation (`NotFound` otherwise: a
 /// superuser corrects their own data on the profile page).
 async fn clinician_of(state: &AppState, staff: &Staff, id: &str) -> Result<StaffRow, AppError> {
@@ -241,15 +256,7 @@ pub async fn staff_edit_form(
 ) -> Result<HttpResponse, AppError> {
     let row = clinician_of(&state, &staff, &path.into_inner()).await?;
     let hpr = stored_hpr(&state, &row).await?;
-    let page = EditPage {
-        ctx,
-        id: row.id.clone(),
-        name: row.name.clone(),
-        email: row.email.clone(),
-        error: None,
-        hpr,
-        hpr_error: None,
-    };
+    let page = EditPage::for_row(ctx, &row, hpr);
     Ok(html_status(StatusCode::OK, page.render()?))
 }
 
@@ -283,13 +290,8 @@ pub async fn staff_hpr(
     let again = |ctx: Ctx, key: &str| -> Result<HttpResponse, AppError> {
         let hpr_error = Some(ctx.t(key).to_owned());
         let page = EditPage {
-            ctx,
-            id: row.id.clone(),
-            name: row.name.clone(),
-            email: row.email.clone(),
-            error: None,
-            hpr: typed.clone(),
             hpr_error,
+            ..EditPage::for_row(ctx, &row, typed.clone())
         };
         Ok(html_status(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -336,13 +338,10 @@ pub async fn staff_edit(
     let again = |ctx: Ctx, key: &str| -> Result<HttpResponse, AppError> {
         let error = Some(ctx.t(key).to_owned());
         let page = EditPage {
-            ctx,
-            id: row.id.clone(),
             name: form.name.clone(),
             email: form.email.clone(),
             error,
-            hpr: hpr.clone(),
-            hpr_error: None,
+            ..EditPage::for_row(ctx, &row, hpr.clone())
         };
         Ok(html_status(
             StatusCode::UNPROCESSABLE_ENTITY,
