@@ -113,40 +113,54 @@ pub async fn submit_login(
     let now = state.clock.now();
     let account = state
         .store
-        .run(move |conn| {
-            let Some(account) = AccountRow::find_by_code_hash(conn, &hash)? else {
-                return Ok(None);
-            };
+        .run(move |conn| AccountRow::find_by_code_hash(conn, &hash))
+        .await?;
+    let Some(account) = account else {
+        return failed_login(&state, ctx, &ip, typed).await;
+    };
+
+    // The login recorded, the session started and the next page chosen in
+    // one transaction: one trip to the pool, and on SQLite one turn at the
+    // write lock instead of three separate writes.
+    let token = session::SessionToken::generate();
+    let token_hash = token.hash();
+    let destination = state
+        .store
+        .transaction(move |conn| {
+            let id = account.id();
             if !account.can_log_in(now) {
                 // Expired by age: make it permanent so the daily job and
                 // the dashboard agree.
-                AccountRow::deactivate(conn, &account.id(), now)?;
+                AccountRow::deactivate(conn, &id, now)?;
                 return Ok(None);
             }
-            record_login(conn, &account.id(), now)?;
-            Ok(Some(account))
+            record_login(conn, &id, now)?;
+            SessionRow::insert(conn, &token_hash, &id, now)?;
+            crate::settings::after_login_destination(conn, &id, account.org_id.is_some(), now)
+                .map(Some)
         })
         .await?;
-
-    let Some(account) = account else {
-        if let Err(retry) = mestring_web::throttle::record_failed_login(&state, &ip).await? {
-            return throttled(ctx, retry.seconds());
-        }
-        // One message for unknown, deactivated and expired codes alike.
-        return form_error(ctx, "login.failed", typed);
+    let Some(destination) = destination else {
+        return failed_login(&state, ctx, &ip, typed).await;
     };
-
-    let token = session::start(&state, account.id()).await?;
-    let id = account.id();
-    let has_org = account.org_id.is_some();
-    let destination = state
-        .store
-        .run(move |conn| crate::settings::after_login_destination(conn, &id, has_org, now))
-        .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, destination))
         .cookie(token.cookie(SESSION_COOKIE, state.config.secure_cookies))
         .finish())
+}
+
+/// A code that logs nobody in (unknown, deactivated or expired): counted
+/// towards the throttle, and one message for all three.
+async fn failed_login(
+    state: &AppState,
+    ctx: Ctx,
+    ip: &RequestIp,
+    typed: String,
+) -> Result<HttpResponse, AppError> {
+    if let Err(retry) = mestring_web::throttle::record_failed_login(state, ip).await? {
+        return throttled(ctx, retry.seconds());
+    }
+    form_error(ctx, "login.failed", typed)
 }
 
 /// Records a successful login (code or portal launch): the account's last

@@ -50,7 +50,7 @@ impl Measurement {
 
 /// One account's answers to one questionnaire in one row (see the
 /// migration that makes `measure_summaries`).
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = measure_summaries)]
 pub struct MeasureSummary {
     /// The account.
@@ -79,6 +79,58 @@ impl MeasureSummary {
     pub fn latest_has_flag(&self, id: &str) -> bool {
         self.latest_flags.split_whitespace().any(|f| f == id)
     }
+}
+
+/// Brings `account`'s row for `questionnaire` up to date with one new
+/// answer (`total`, `band`, `flags`) given at `at` and already inserted,
+/// without reading the account's other answers, so an answer costs the
+/// same however many came before. When `at` is later than the stored
+/// latest answer, the new one is the latest and the first is unchanged;
+/// when there is no row, it is the only one. Anything else (a clock that
+/// went back, or two answers in the same instant, ordered by id) is
+/// recomputed in full by [`refresh_measure`]. Called in the transaction of
+/// the answer.
+pub fn add_to_measure(
+    conn: &mut DbConn,
+    account: &str,
+    questionnaire: &str,
+    (total, band, flags): (i64, &str, &str),
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let stored: Option<NaiveDateTime> = measure_summaries::table
+        .find((account, questionnaire))
+        .select(measure_summaries::latest_at)
+        .first(conn)
+        .optional()?;
+    match stored {
+        None => {
+            diesel::insert_into(measure_summaries::table)
+                .values((
+                    measure_summaries::account_id.eq(account),
+                    measure_summaries::questionnaire_id.eq(questionnaire),
+                    measure_summaries::first_total.eq(total),
+                    measure_summaries::latest_total.eq(total),
+                    measure_summaries::latest_band.eq(band),
+                    measure_summaries::latest_flags.eq(flags),
+                    measure_summaries::answers.eq(1),
+                    measure_summaries::latest_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        Some(latest) if at > latest => {
+            diesel::update(measure_summaries::table.find((account, questionnaire)))
+                .set((
+                    measure_summaries::latest_total.eq(total),
+                    measure_summaries::latest_band.eq(band),
+                    measure_summaries::latest_flags.eq(flags),
+                    measure_summaries::answers.eq(measure_summaries::answers + 1),
+                    measure_summaries::latest_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        Some(_) => refresh_measure(conn, account, questionnaire)?,
+    }
+    Ok(())
 }
 
 /// Recomputes `account`'s row for `questionnaire` from its answers that
@@ -407,4 +459,93 @@ fn rest(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, NaiveDateTime};
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel_migrations::MigrationHarness;
+
+    use super::{MeasureSummary, add_to_measure, refresh_measure};
+    use crate::DbConn;
+    use crate::schema_program::{measure_summaries, questionnaire_responses};
+
+    fn at(secs: i64) -> NaiveDateTime {
+        DateTime::from_timestamp(1_780_000_000 + secs, 0)
+            .expect("a valid time")
+            .naive_utc()
+    }
+
+    fn summary(conn: &mut DbConn) -> Option<MeasureSummary> {
+        measure_summaries::table
+            .select(MeasureSummary::as_select())
+            .first(conn)
+            .optional()
+            .expect("read the summary")
+    }
+
+    /// Answers inserted one by one, each followed by the incremental
+    /// update, leave the row a full recompute from all answers gives:
+    /// in order, in the same instant, with the clock going back, and
+    /// after a voided answer.
+    #[test]
+    fn the_incremental_summary_equals_the_full_recompute() {
+        let mut conn = DbConn::Sqlite(
+            diesel::SqliteConnection::establish(":memory:").expect("an in-memory database"),
+        );
+        if let DbConn::Sqlite(c) = &mut conn {
+            c.run_pending_migrations(crate::conn::SQLITE_MIGRATIONS)
+                .expect("migrations");
+            // No account rows: this test is about the summary alone.
+            c.batch_execute("PRAGMA foreign_keys = OFF")
+                .expect("pragma");
+        }
+        // (id, seconds, total, band, flags)
+        let answers = [
+            ("m", 100, 14, "moderate", "item9"),
+            ("k", 200, 11, "moderate", ""),
+            ("z", 200, 9, "mild", ""),
+            ("a", 200, 8, "mild", "item9"),
+            ("b", 50, 20, "severe", ""),
+            ("c", 300, 4, "minimal", ""),
+        ];
+        for (i, (id, secs, total, band, flags)) in answers.into_iter().enumerate() {
+            diesel::insert_into(questionnaire_responses::table)
+                .values((
+                    questionnaire_responses::id.eq(id),
+                    questionnaire_responses::account_id.eq("acc"),
+                    questionnaire_responses::questionnaire_id.eq("phq9"),
+                    questionnaire_responses::questionnaire_version.eq(1_i64),
+                    questionnaire_responses::total.eq(total),
+                    questionnaire_responses::band_id.eq(band),
+                    questionnaire_responses::flags.eq(flags),
+                    questionnaire_responses::prorated.eq(false),
+                    questionnaire_responses::completed_at.eq(at(secs)),
+                ))
+                .execute(&mut conn)
+                .expect("insert an answer");
+            if i == 2 {
+                // Void the first answer between two others.
+                diesel::update(questionnaire_responses::table.find("m"))
+                    .set(questionnaire_responses::voided_at.eq(Some(at(250))))
+                    .execute(&mut conn)
+                    .expect("void");
+                refresh_measure(&mut conn, "acc", "phq9").expect("refresh after voiding");
+            }
+            add_to_measure(&mut conn, "acc", "phq9", (total, band, flags), at(secs))
+                .expect("incremental update");
+            let incremental = summary(&mut conn);
+            refresh_measure(&mut conn, "acc", "phq9").expect("full recompute");
+            let full = summary(&mut conn);
+            assert!(full.is_some(), "answer {id}: a row after an answer");
+            assert_eq!(incremental, full, "answer {id}");
+        }
+        let last = summary(&mut conn).expect("a row");
+        assert_eq!(
+            (last.first_total, last.latest_total, last.answers),
+            (20, 4, 5)
+        );
+    }
 }

@@ -147,13 +147,19 @@ impl ResponseRow {
                 questionnaire_responses::step_id.eq(new.step.map(|s| s.1)),
                 questionnaire_responses::total.eq(i64::from(new.total)),
                 questionnaire_responses::band_id.eq(new.band_id),
-                questionnaire_responses::flags.eq(flags),
+                questionnaire_responses::flags.eq(&flags),
                 questionnaire_responses::prorated.eq(new.prorated),
                 questionnaire_responses::completed_at.eq(to_db(now)),
                 questionnaire_responses::answers_sealed.eq(Some(sealed)),
             ))
             .execute(conn)?;
-        crate::overview::refresh_measure(conn, new.account.as_str(), new.questionnaire_id)?;
+        crate::overview::add_to_measure(
+            conn,
+            new.account.as_str(),
+            new.questionnaire_id,
+            (i64::from(new.total), new.band_id, &flags),
+            to_db(now),
+        )?;
         Ok(id)
     }
 
