@@ -1,5 +1,6 @@
 //! Connections, the pool and the single async entry point.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -189,7 +190,7 @@ impl r2d2::ManageConnection for Manager {
 pub struct Store {
     pool: Arc<RwLock<Option<r2d2::Pool<Manager>>>>,
     backend: Backend,
-    /// This process's turn to write on SQLite (see [`Store::transaction`]).
+    /// This process's turn to write on SQLite (see [`transaction_on`]).
     writer: Arc<Mutex<()>>,
 }
 
@@ -311,6 +312,8 @@ impl Store {
                 CONNECTION_TIMEOUT.as_secs()
             ))
         })?;
+        let _turn =
+            TurnScope::enter((self.backend == Backend::Sqlite).then(|| Arc::clone(&self.writer)));
         f(&mut conn)
     }
 
@@ -334,30 +337,14 @@ impl Store {
     /// writes fails at once with "database is locked" when another writer
     /// got in between, instead of waiting out the busy timeout.
     ///
-    /// On SQLite this process's transactions also take turns on a mutex
-    /// before `BEGIN IMMEDIATE`. SQLite has one writer at a time, and a
-    /// writer that finds the lock taken sleeps and polls (its busy handler
-    /// backs off to 100 ms naps), so under contention a few writers wait
-    /// far longer than the queue is deep: 16 concurrent questionnaire
-    /// submits had a p99 near one second at a p50 of 18 ms (BENCHMARKS.md).
-    /// A mutex wakes the next writer as soon as the last one commits. The
-    /// busy timeout still covers other processes (the CLI).
+    /// On SQLite this process's write transactions also take turns (see
+    /// [`transaction_on`]).
     pub async fn transaction<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
     {
-        let writer = (self.backend == Backend::Sqlite).then(|| self.writer.clone());
-        self.run(move |conn| {
-            // Held until the transaction has ended. The closure gets only
-            // the connection, so it cannot start another transaction on
-            // this store while holding the turn.
-            let _turn = writer
-                .as_ref()
-                .map(|w| w.lock().unwrap_or_else(PoisonError::into_inner));
-            transaction_on(conn, f)
-        })
-        .await
+        self.run(move |conn| transaction_on(conn, f)).await
     }
 
     /// Whether the database answers a trivial query.
@@ -398,23 +385,96 @@ impl Store {
     }
 }
 
-/// See [`Store::transaction`].
+thread_local! {
+    /// The write turn of the SQLite store whose work runs on this thread
+    /// (set by [`Store::run_blocking`], so [`transaction_on`], which gets
+    /// only a connection, can take it).
+    static TURN: RefCell<Option<Arc<Mutex<()>>>> = const { RefCell::new(None) };
+}
+
+/// Sets [`TURN`] for the duration of one [`Store::run_blocking`] call and
+/// restores what was there before (also when the work panics).
+struct TurnScope(Option<Arc<Mutex<()>>>);
+
+impl TurnScope {
+    fn enter(turn: Option<Arc<Mutex<()>>>) -> Self {
+        Self(TURN.with(|t| t.replace(turn)))
+    }
+}
+
+impl Drop for TurnScope {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        TURN.with(|t| *t.borrow_mut() = previous);
+    }
+}
+
+/// Runs `f` in a transaction on `conn`: see [`Store::transaction`].
+///
+/// On SQLite the outermost transaction also waits for this process's turn
+/// to write (a mutex per store) before `BEGIN IMMEDIATE`. SQLite has one
+/// writer at a time, and a writer that finds the lock taken sleeps and
+/// polls (its busy handler backs off to 100 ms naps), so under contention
+/// a few writers wait far longer than the queue is deep: 16 concurrent
+/// questionnaire submits had a p99 near one second at a p50 of 18 ms
+/// (BENCHMARKS.md). The mutex wakes the next writer as soon as the last
+/// one has committed. The busy timeout still covers other processes (the
+/// CLI) and single-statement writes outside a transaction.
 pub(crate) fn transaction_on<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let DbConn::Sqlite(c) = conn else {
+        return conn.transaction(f);
+    };
+    let outermost = AnsiTransactionManager::transaction_manager_status_mut(c)
+        .transaction_depth()?
+        .is_none();
+    // Only the outermost: the thread already holds the turn inside it (and
+    // a nested BEGIN fails below in any case).
+    let turn = if outermost {
+        TURN.with(|t| t.borrow().clone())
+    } else {
+        None
+    };
+    let _held = turn
+        .as_ref()
+        .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner));
+    sqlite_transaction(conn, "BEGIN IMMEDIATE", f)
+}
+
+/// Runs `f`, which only reads, in a transaction that takes no write lock,
+/// so that it sees one moment (the consent gate and what it lets through)
+/// without waiting for writers or making them wait. On SQLite a deferred
+/// `BEGIN`: in WAL mode it reads one snapshot while writers go on. `f`
+/// must not write: on SQLite a deferred transaction that tries to write
+/// after another connection committed fails at once ("database is
+/// locked") instead of waiting.
+pub(crate) fn read_transaction_on<T>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     if !matches!(conn, DbConn::Sqlite(_)) {
         return conn.transaction(f);
     }
+    sqlite_transaction(conn, "BEGIN", f)
+}
+
+/// `f` between `begin` and COMMIT (ROLLBACK when it fails) on SQLite.
+fn sqlite_transaction<T>(
+    conn: &mut DbConn,
+    begin: &str,
+    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     // The derived multi-connection delegates transaction state to the
     // inner connection, so beginning and ending on the inner SQLite
     // connection keeps nested `transaction` calls (savepoints) working.
     if let DbConn::Sqlite(c) = conn {
-        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+        AnsiTransactionManager::begin_transaction_sql(c, begin)?;
     }
     let result = f(conn);
     let DbConn::Sqlite(c) = conn else {
-        unreachable!("checked above that this is SQLite");
+        unreachable!("only called with a SQLite connection");
     };
     match result {
         Ok(v) => {

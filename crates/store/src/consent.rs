@@ -227,8 +227,8 @@ pub const MAX_IDS_PER_QUERY: usize = 10_000;
 
 /// The overview's gate: the ids of those of `accounts` issued by `org`
 /// that share with it at `now` (consent timeline evaluated to the second,
-/// as in [`read_shared_account`]), handed to `f` inside one transaction.
-/// Accounts that do not share, or are another organisation's, never reach
+/// as in [`read_shared_account`]), handed to `f` inside one read-only
+/// transaction (`f` must not write). Accounts that do not share, or are another organisation's, never reach
 /// `f`.
 pub fn read_shared_accounts<T>(
     conn: &mut DbConn,
@@ -237,7 +237,7 @@ pub fn read_shared_accounts<T>(
     now: DateTime<Utc>,
     f: impl FnOnce(&mut DbConn, &[String]) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    crate::conn::transaction_on(conn, |conn| {
+    crate::conn::read_transaction_on(conn, |conn| {
         let mut sharing = Vec::new();
         for chunk in accounts.chunks(MAX_IDS_PER_QUERY) {
             let ids: Vec<String> = accounts::table
@@ -305,7 +305,7 @@ pub fn read_shared_org<T>(
     now: DateTime<Utc>,
     f: impl FnOnce(&mut DbConn, &SharedOrg) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    crate::conn::transaction_on(conn, |conn| {
+    crate::conn::read_transaction_on(conn, |conn| {
         let shared = SharedOrg {
             org: org.clone(),
             now,
@@ -332,7 +332,9 @@ pub enum SharedRead<T> {
 /// Checks that the account was issued by `org`, evaluates the consent
 /// timeline at `now` (so a withdrawal or a lapse takes effect to the
 /// second, without waiting for a job), and only then runs `f`, inside the
-/// same transaction so the decision and the read see the same state.
+/// same transaction so the decision and the read see the same state. The
+/// transaction takes no write lock (`f` must not write; the caller writes
+/// its access-log row after it).
 pub fn read_shared_account<T>(
     conn: &mut DbConn,
     org: &Id,
@@ -340,7 +342,7 @@ pub fn read_shared_account<T>(
     now: DateTime<Utc>,
     f: impl FnOnce(&mut DbConn, &AccountRow) -> Result<T, StoreError>,
 ) -> Result<SharedRead<T>, StoreError> {
-    crate::conn::transaction_on(conn, |conn| {
+    crate::conn::read_transaction_on(conn, |conn| {
         let row: Option<AccountRow> = accounts::table
             .find(account.as_str())
             .filter(accounts::org_id.eq(org.as_str()))
