@@ -49,6 +49,35 @@ async fn submit(c: &Client, q: &str, fields: &[(String, String)]) -> String {
     to
 }
 
+/// Answers given at the same moment by one user all land: each of them
+/// updates the user's score summary (what the clinician's overview reads),
+/// and on PostgreSQL two answers at once used to race on that row (a
+/// duplicate first row, or the earlier answer overwriting the later),
+/// which failed some of them with a 500.
+#[actix_web::test]
+async fn many_answers_at_once_all_land() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let (c, _) = logged_in(&app, Some("angst")).await;
+        let forms: Vec<Vec<(String, String)>> = (0..24).map(|i| all("phq9", 9, i % 4)).collect();
+        let answers = futures_util::future::join_all(
+            forms
+                .iter()
+                .map(|f| post_owned(&c, "/app/questionnaires/phq9", f)),
+        )
+        .await;
+        let mut results = std::collections::BTreeSet::new();
+        for r in &answers {
+            assert_eq!(r.status, 303, "{backend:?}: {}", r.body);
+            results.insert(r.location().expect("to the result").to_owned());
+        }
+        assert_eq!(results.len(), 24, "{backend:?}: one result per answer");
+        for path in &results {
+            assert_eq!(c.get(path).await.status, 200, "{backend:?}: {path}");
+        }
+    }
+}
+
 const CRISIS_NUMBERS: [&str; 4] = ["113", "116 117", "116 123", "22 40 00 40"];
 
 #[actix_web::test]

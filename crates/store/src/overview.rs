@@ -81,6 +81,30 @@ impl MeasureSummary {
     }
 }
 
+/// Makes concurrent answers of one account take turns at its summary rows
+/// until the caller's transaction ends. On PostgreSQL (read committed) two
+/// answers given at once would otherwise both read the row as it was:
+/// both insert a first row (one fails on the key), or the earlier answer
+/// overwrites the later as the latest. Locking the account row first
+/// (`FOR NO KEY UPDATE`) makes the second wait and then read what the
+/// first wrote. On SQLite
+/// the transaction already holds the database's one write lock.
+fn lock_account(conn: &mut DbConn, account: &str) -> Result<(), StoreError> {
+    if let DbConn::Pg(pg) = conn {
+        accounts::table
+            .find(account)
+            .select(accounts::id)
+            // Not FOR UPDATE: the answer's own insert already holds a KEY
+            // SHARE lock on the row (its foreign key), and two answers
+            // each holding one while asking for FOR UPDATE would
+            // deadlock. NO KEY UPDATE conflicts with itself only.
+            .for_no_key_update()
+            .first::<String>(pg)
+            .optional()?;
+    }
+    Ok(())
+}
+
 /// Brings `account`'s row for `questionnaire` up to date with one new
 /// answer (`total`, `band`, `flags`) given at `at` and already inserted,
 /// without reading the account's other answers, so an answer costs the
@@ -97,6 +121,7 @@ pub fn add_to_measure(
     (total, band, flags): (i64, &str, &str),
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
+    lock_account(conn, account)?;
     let stored: Option<NaiveDateTime> = measure_summaries::table
         .find((account, questionnaire))
         .select(measure_summaries::latest_at)
@@ -141,6 +166,7 @@ pub fn refresh_measure(
     account: &str,
     questionnaire: &str,
 ) -> Result<(), StoreError> {
+    lock_account(conn, account)?;
     let rows: Vec<(i64, String, String, NaiveDateTime)> = questionnaire_responses::table
         .filter(questionnaire_responses::account_id.eq(account))
         .filter(questionnaire_responses::questionnaire_id.eq(questionnaire))
