@@ -420,6 +420,11 @@ impl Drop for TurnScope {
 /// (BENCHMARKS.md). The mutex wakes the next writer as soon as the last
 /// one has committed. The busy timeout still covers other processes (the
 /// CLI) and single-statement writes outside a transaction.
+///
+/// The turn is not reentrant: work inside a write transaction must not
+/// take a second connection of the same store and write there (it would
+/// wait for itself; without the turn it waited out SQLite's busy timeout
+/// and failed instead).
 pub(crate) fn transaction_on<T>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,

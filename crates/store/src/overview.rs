@@ -87,8 +87,8 @@ impl MeasureSummary {
 /// both insert a first row (one fails on the key), or the earlier answer
 /// overwrites the later as the latest. Locking the account row first
 /// (`FOR NO KEY UPDATE`) makes the second wait and then read what the
-/// first wrote. On SQLite
-/// the transaction already holds the database's one write lock.
+/// first wrote. On SQLite the transaction already holds the database's
+/// one write lock.
 fn lock_account(conn: &mut DbConn, account: &str) -> Result<(), StoreError> {
     if let DbConn::Pg(pg) = conn {
         accounts::table
