@@ -73,10 +73,24 @@ fn establish(url: &DatabaseUrl) -> Result<DbConn, ConnectError> {
                 .map_err(|e| ConnectError::new(&e.to_string()))?;
             Ok(DbConn::Sqlite(conn))
         }
-        DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+        DatabaseUrl::Postgres(url) => pg_establish(url)
             .map(DbConn::Pg)
             .map_err(|e| ConnectError::new(&e.to_string())),
     }
+}
+
+/// Opens a PostgreSQL connection; every one this process opens goes
+/// through here.
+pub(crate) fn pg_establish(url: &str) -> ConnectionResult<PgConnection> {
+    // Before libpq first touches OpenSSL: initialise it without its exit
+    // handler (`OPENSSL_INIT_NO_ATEXIT`, which is what this call does; once
+    // per process). That handler frees OpenSSL's global state while the
+    // process exits, and a pool thread can still be inside libpq then
+    // (finishing a connect that a waiter no longer needed), which aborted
+    // the process with a double free after a clean shutdown. The memory is
+    // the OS's to reclaim anyway.
+    openssl_sys::init();
+    PgConnection::establish(url)
 }
 
 /// Creates `dir` and any missing parents, readable only by this user
@@ -179,8 +193,10 @@ impl r2d2::ManageConnection for Manager {
             .map_err(|e| ConnectError::new(&e.to_string()))
     }
 
+    /// Called as a connection goes back to the pool, on the thread that
+    /// used it: true when [`Store::run_blocking`] saw it fail as lost.
     fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+        LOST.with(|lost| lost.replace(false))
     }
 }
 
@@ -203,15 +219,19 @@ impl Store {
     /// is opened only while a caller waits for it, and stays open until
     /// the pool is dropped or it is found broken at checkout. This matters
     /// at exit: a pool thread still inside libpq (its TLS handshake) while
-    /// the process runs OpenSSL's exit handlers crashes the process with
-    /// SIGSEGV after its work is done. Callers drop every [`Store`] clone
-    /// before returning from `main`, which closes the connections on the
-    /// dropping thread.
+    /// the process runs OpenSSL's exit handlers crashed the process after
+    /// its work was done. Callers close the store before returning from
+    /// `main`, which closes the connections on the closing thread; a
+    /// connect the pool started for a waiter that then took another
+    /// connection can still finish after that, which is why OpenSSL runs
+    /// without exit handlers here (see `establish`).
     ///
     /// A caller waits at most [`CONNECTION_TIMEOUT`] for a connection; then
-    /// it gets [`StoreError::Unavailable`]. Connections that broke (the
-    /// server restarted) fail the check at checkout and are replaced, so
-    /// the pool recovers by itself once the server is back.
+    /// it gets [`StoreError::Unavailable`]. A connection that broke (the
+    /// server restarted) fails the first work done on it, as
+    /// [`StoreError::Unavailable`], and is then dropped rather than
+    /// returned to the pool, so the pool recovers by itself once the
+    /// server is back, after at most one failed trip per open connection.
     pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Self, StoreError> {
         let pool = r2d2::Pool::builder()
             .max_size(max_size)
@@ -219,6 +239,10 @@ impl Store {
             .idle_timeout(None)
             .max_lifetime(None)
             .connection_timeout(CONNECTION_TIMEOUT)
+            // No `SELECT 1` before every checkout: it was a round trip per
+            // database trip, several per page. A connection is dropped
+            // instead when work on it fails as lost (see `has_broken`).
+            .test_on_check_out(false)
             .error_handler(Box::new(ConnectErrorLog::default()))
             .build(Manager { url: url.clone() })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -312,9 +336,19 @@ impl Store {
                 CONNECTION_TIMEOUT.as_secs()
             ))
         })?;
-        let _turn =
-            TurnScope::enter((self.backend == Backend::Sqlite).then(|| Arc::clone(&self.writer)));
-        f(&mut conn)
+        let result = {
+            let _turn = TurnScope::enter(
+                (self.backend == Backend::Sqlite).then(|| Arc::clone(&self.writer)),
+            );
+            f(&mut conn)
+        };
+        if let Err(StoreError::Unavailable(_)) = &result {
+            LOST.with(|lost| lost.set(true));
+        }
+        // Back to the pool here, on this thread, where `has_broken` reads
+        // the mark just set.
+        drop(conn);
+        result
     }
 
     /// Runs `f` with a pooled connection on tokio's blocking pool, so
@@ -386,6 +420,13 @@ impl Store {
 }
 
 thread_local! {
+    /// Set by [`Store::run_blocking`] just before it returns a connection
+    /// whose work failed as [`StoreError::Unavailable`] (the server went
+    /// away under it); read and cleared by [`Manager::has_broken`] in that
+    /// same return, so the pool drops the connection instead of handing
+    /// it out again.
+    static LOST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+
     /// The write turn of the SQLite store whose work runs on this thread
     /// (set by [`Store::run_blocking`], so [`transaction_on`], which gets
     /// only a connection, can take it).
@@ -497,7 +538,32 @@ fn sqlite_transaction<T>(
 
 #[cfg(test)]
 mod tests {
-    use super::pg_reason;
+    use super::{Store, pg_reason};
+    use crate::error::StoreError;
+    use crate::url::DatabaseUrl;
+
+    /// A connection whose work failed as lost leaves the pool; one whose
+    /// work failed otherwise goes back to it.
+    #[test]
+    fn a_connection_lost_under_its_work_is_not_handed_out_again() {
+        let dir = std::env::temp_dir().join(format!("mestring-lost-{}", std::process::id()));
+        let url = DatabaseUrl::parse(&format!("sqlite://{}/db.sqlite", dir.display()))
+            .expect("a SQLite URL");
+        let store = Store::connect(&url, 2).expect("store");
+        let open = || store.pool().expect("open").state().connections;
+        assert_eq!(open(), 1, "connect opens one connection");
+        let failed: Result<(), _> = store.run_blocking(|_| Err(StoreError::NotFound));
+        assert!(matches!(failed, Err(StoreError::NotFound)));
+        assert_eq!(open(), 1, "an ordinary failure keeps the connection");
+        let lost: Result<(), _> =
+            store.run_blocking(|_| Err(StoreError::Unavailable("lost".into())));
+        assert!(matches!(lost, Err(StoreError::Unavailable(_))));
+        assert_eq!(open(), 0, "a lost connection is dropped");
+        store.run_blocking(|_| Ok(())).expect("a new connection");
+        assert_eq!(open(), 1, "and replaced when next needed");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn pg_reason_drops_the_address_and_keeps_the_reason() {

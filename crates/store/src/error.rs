@@ -67,9 +67,10 @@ impl From<diesel::result::Error> for StoreError {
             // The server went away under the query (PostgreSQL stopped or
             // restarted): an outage, not a bug. libpq's text may name the
             // server's address, so it is not kept.
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-                Self::Unavailable("connection lost during a query".into())
-            }
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => Self::Unavailable("connection lost during a query".into()),
             // A transaction whose connection died cannot even roll back.
             Error::BrokenTransactionManager => {
                 Self::Unavailable("connection lost during a transaction".into())

@@ -1,7 +1,6 @@
 //! Helpers for tests that need a fresh PostgreSQL database.
 
 use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
 
 /// Creates a database named `name` through the admin URL (which must point
 /// at an existing database such as `postgres`) and returns its URL.
@@ -9,7 +8,7 @@ use diesel::prelude::*;
 /// `name` must be a plain identifier (ASCII letters, digits, `_`).
 pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, String> {
     check_identifier(name)?;
-    let mut conn = PgConnection::establish(admin_url).map_err(|e| e.to_string())?;
+    let mut conn = crate::conn::pg_establish(admin_url).map_err(|e| e.to_string())?;
     conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .map_err(|e| e.to_string())?;
     Ok(replace_database(admin_url, name))
@@ -19,7 +18,7 @@ pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, S
 /// connections still open to it.
 pub fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), String> {
     check_identifier(name)?;
-    let mut conn = PgConnection::establish(admin_url).map_err(|e| e.to_string())?;
+    let mut conn = crate::conn::pg_establish(admin_url).map_err(|e| e.to_string())?;
     conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .map_err(|e| e.to_string())
 }
