@@ -138,16 +138,15 @@ impl AccountRow {
     /// issued (it was never replaced). `false` for bought codes.
     pub fn uses_issued_code(conn: &mut DbConn, id: &Id) -> Result<bool, StoreError> {
         use crate::schema_staff::code_batch_items;
+        // Compared in the database: one query on the home page, not two.
         let issued: Option<String> = code_batch_items::table
+            .inner_join(accounts::table)
             .filter(code_batch_items::account_id.eq(id.as_str()))
-            .select(code_batch_items::issued_hash)
+            .filter(code_batch_items::issued_hash.eq(accounts::code_hash))
+            .select(code_batch_items::account_id)
             .first(conn)
             .optional()?;
-        let current: String = accounts::table
-            .find(id.as_str())
-            .select(accounts::code_hash)
-            .first(conn)?;
-        Ok(issued.is_some_and(|h| h == current))
+        Ok(issued.is_some())
     }
 
     /// Replaces the account's code: the old code stops working at once.
