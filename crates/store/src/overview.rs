@@ -110,10 +110,11 @@ fn lock_account(conn: &mut DbConn, account: &str) -> Result<(), StoreError> {
 /// without reading the account's other answers, so an answer costs the
 /// same however many came before. When `at` is later than the stored
 /// latest answer, the new one is the latest and the first is unchanged;
-/// when there is no row, it is the only one. Anything else (a clock that
-/// went back, or two answers in the same instant, ordered by id) is
-/// recomputed in full by [`refresh_measure`]. Called in the transaction of
-/// the answer.
+/// when there is no row, it is the only one; when it falls between the
+/// first and the latest, only the count changes. Anything else (an answer
+/// older than every other, or two answers in the same instant, ordered by
+/// id) is recomputed in full by [`refresh_measure`]. Called in the
+/// transaction of the answer.
 pub fn add_to_measure(
     conn: &mut DbConn,
     account: &str,
@@ -127,7 +128,28 @@ pub fn add_to_measure(
         .select(measure_summaries::latest_at)
         .first(conn)
         .optional()?;
+    // An answer whose time was taken before that of one committed ahead
+    // of it (common when answers arrive at once: the time is taken before
+    // the transaction waits for its turn) is neither the latest nor, when
+    // an earlier answer exists, the first: only the count changes. One
+    // index probe, where a full recompute reads every answer.
+    let between = match stored {
+        Some(latest) if at < latest => diesel::select(diesel::dsl::exists(
+            questionnaire_responses::table
+                .filter(questionnaire_responses::account_id.eq(account))
+                .filter(questionnaire_responses::questionnaire_id.eq(questionnaire))
+                .filter(questionnaire_responses::voided_at.is_null())
+                .filter(questionnaire_responses::completed_at.lt(at)),
+        ))
+        .get_result::<bool>(conn)?,
+        _ => false,
+    };
     match stored {
+        Some(_) if between => {
+            diesel::update(measure_summaries::table.find((account, questionnaire)))
+                .set(measure_summaries::answers.eq(measure_summaries::answers + 1))
+                .execute(conn)?;
+        }
         None => {
             diesel::insert_into(measure_summaries::table)
                 .values((
@@ -514,8 +536,8 @@ mod tests {
 
     /// Answers inserted one by one, each followed by the incremental
     /// update, leave the row a full recompute from all answers gives:
-    /// in order, in the same instant, with the clock going back, and
-    /// after a voided answer.
+    /// in order, in the same instant, with the clock going back, after a
+    /// voided answer, and late (between the first and the latest).
     #[test]
     fn the_incremental_summary_equals_the_full_recompute() {
         let mut conn = DbConn::Sqlite(
@@ -536,6 +558,8 @@ mod tests {
             ("a", 200, 8, "mild", "item9"),
             ("b", 50, 20, "severe", ""),
             ("c", 300, 4, "minimal", ""),
+            // Late: between the first and the latest.
+            ("d", 250, 6, "mild", ""),
         ];
         for (i, (id, secs, total, band, flags)) in answers.into_iter().enumerate() {
             diesel::insert_into(questionnaire_responses::table)
@@ -571,7 +595,7 @@ mod tests {
         let last = summary(&mut conn).expect("a row");
         assert_eq!(
             (last.first_total, last.latest_total, last.answers),
-            (20, 4, 5)
+            (20, 4, 6)
         );
     }
 }
