@@ -326,7 +326,7 @@ async fn user_page_only_while_sharing_and_never_for_another_organisation() {
         let (u, now, keks) = (user.clone(), app.clock.now(), app.state.keks.clone());
         app.state
             .store
-            .run(move |conn| {
+            .transaction(move |conn| {
                 use mestring_domain::content::FlagId;
                 let key = mestring_store::account_keys::for_writing(conn, &keks, &u, now)?;
                 use mestring_store::responses::{NewResponse, ResponseRow};

@@ -29,4 +29,5 @@ mod reminders;
 mod seed;
 mod shredding;
 mod site;
+mod sweep;
 mod timeline;

@@ -66,9 +66,34 @@ async fn refresh(state: &AppState, data_dir: &std::path::Path) -> anyhow::Result
     Ok(())
 }
 
+/// The value of one step of the sweep, or `None` when it failed: then the
+/// error is logged with the step's name (store and key errors name a
+/// table or a file, never a person) and the step is noted in `failed`.
+fn step<T, E: std::fmt::Display>(
+    failed: &mut Vec<&'static str>,
+    name: &'static str,
+    result: Result<T, E>,
+) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(step = name, error = %e, "maintenance step failed");
+            failed.push(name);
+            None
+        }
+    }
+}
+
 /// One whole pass: the sweep (expired codes, sessions, sharing lapses,
 /// security-log retention, key retirement, key-encryption-key rotation,
 /// group-data counts) and the refresh.
+///
+/// Every step runs even when an earlier one failed: each is idempotent
+/// and independent of the others, and one that keeps failing (say, a
+/// value that no longer opens, met by the purge of handled feedback) must
+/// not also stop key rotation and destruction and the other deletions,
+/// which `DELETION_BOUND` counts on. A failed step is logged as it fails
+/// and the pass then ends with an error naming the failed steps.
 pub async fn run_once(
     state: &AppState,
     security_log_days: i64,
@@ -76,43 +101,102 @@ pub async fn run_once(
 ) -> anyhow::Result<()> {
     let now = state.clock.now();
     let limits = state.config.user_sessions;
+    let store = &state.store;
+    let mut failed = Vec::new();
+
+    let deactivated = step(
+        &mut failed,
+        "expired codes",
+        store
+            .run(move |conn| AccountRow::deactivate_expired(conn, now))
+            .await,
+    )
+    .unwrap_or(0);
+    let lapses = step(
+        &mut failed,
+        "sharing lapses",
+        store
+            .run(move |conn| ConsentRow::record_due_lapses(conn, now))
+            .await,
+    );
+    if let Some(lapses) = lapses.filter(|n| *n > 0) {
+        tracing::info!(lapses, "sharing lapses recorded");
+    }
+    // Logins sent to an identity provider that never came back count with
+    // the sessions: both are half-open logins.
+    let sessions = [
+        step(
+            &mut failed,
+            "expired sessions",
+            store
+                .run(move |conn| SessionRow::purge_expired(conn, limits, now))
+                .await,
+        ),
+        step(
+            &mut failed,
+            "expired staff sessions",
+            store
+                .run(move |conn| {
+                    mestring_store::staff_sessions::StaffSessionRow::purge_expired(
+                        conn,
+                        mestring_dashboard::session::limits(),
+                        now,
+                    )
+                })
+                .await,
+        ),
+        step(
+            &mut failed,
+            "pending identity-provider logins",
+            store
+                .run(move |conn| {
+                    mestring_store::oidc::PendingLogin::purge_before(
+                        conn,
+                        now - mestring_domain::policy::oidc::PENDING_LOGIN,
+                    )
+                })
+                .await,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .sum::<usize>();
+    let events = step(
+        &mut failed,
+        "security-log retention",
+        store
+            .run(move |conn| {
+                SecurityEventRow::purge_before(conn, now - ChronoDuration::days(security_log_days))
+            })
+            .await,
+    )
+    .unwrap_or(0);
     let keks = state.keks.clone();
-    let (deactivated, sessions, events, feedback, throttles) = state
-        .store
-        .run(move |conn| {
-            let deactivated = AccountRow::deactivate_expired(conn, now)?;
-            let lapses = ConsentRow::record_due_lapses(conn, now)?;
-            if lapses > 0 {
-                tracing::info!(lapses, "sharing lapses recorded");
-            }
-            // Logins sent to an identity provider that never came back
-            // count with the sessions: both are half-open logins.
-            let sessions = SessionRow::purge_expired(conn, limits, now)?
-                + mestring_store::staff_sessions::StaffSessionRow::purge_expired(
+    let feedback = step(
+        &mut failed,
+        "handled feedback",
+        store
+            .run(move |conn| {
+                FeedbackRow::purge_handled_before(
                     conn,
-                    mestring_dashboard::session::limits(),
+                    &keks,
+                    now - retention::HANDLED_FEEDBACK,
                     now,
-                )?
-                + mestring_store::oidc::PendingLogin::purge_before(
-                    conn,
-                    now - mestring_domain::policy::oidc::PENDING_LOGIN,
-                )?;
-            let events = SecurityEventRow::purge_before(
-                conn,
-                now - ChronoDuration::days(security_log_days),
-            )?;
-            let feedback = FeedbackRow::purge_handled_before(
-                conn,
-                &keks,
-                now - retention::HANDLED_FEEDBACK,
-                now,
-            )?;
-            // Throttle rows that no longer decide anything (PostgreSQL
-            // keeps the throttle there; on SQLite the table stays empty).
-            let throttles = mestring_store::throttle::purge(conn, now)?;
-            Ok((deactivated, sessions, events, feedback, throttles))
-        })
-        .await?;
+                )
+            })
+            .await,
+    )
+    .unwrap_or(0);
+    // Throttle rows that no longer decide anything (PostgreSQL keeps the
+    // throttle there; on SQLite the table stays empty).
+    let throttles = step(
+        &mut failed,
+        "throttle cells",
+        store
+            .run(move |conn| mestring_store::throttle::purge(conn, now))
+            .await,
+    )
+    .unwrap_or(0);
     if deactivated + sessions + events + feedback + throttles > 0 {
         tracing::info!(
             deactivated,
@@ -125,10 +209,18 @@ pub async fn run_once(
     }
     if feedback > 0 {
         // Handled feedback holds text users typed: out of the WAL too.
-        state.store.checkpoint().await?;
+        step(&mut failed, "checkpoint", store.checkpoint().await);
     }
-    iplayer::retire_keys(state, data_dir).await?;
-    crate::keys::rotate_keks(&state.store, &state.keks, now, false).await?;
+    step(
+        &mut failed,
+        "IP key retirement",
+        iplayer::retire_keys(state, data_dir).await,
+    );
+    step(
+        &mut failed,
+        "key-encryption-key rotation",
+        crate::keys::rotate_keks(store, &state.keks, now, false).await,
+    );
     // Receipts: send what waits, erase addresses too old to keep, and
     // forget handled Stripe event ids after the same time.
     match mestring_checkout::receipt::run(state).await {
@@ -137,15 +229,26 @@ pub async fn run_once(
         Err(e) => tracing::warn!(error = %e, "receipts not handled"),
     }
     let event_cutoff = (now - mestring_domain::policy::purchase::RECEIPT_EMAIL_MAX).date_naive();
-    state
-        .store
-        .run(move |conn| mestring_store::purchases::purge_events_until(conn, event_cutoff))
-        .await?;
+    step(
+        &mut failed,
+        "Stripe event ids",
+        store
+            .run(move |conn| mestring_store::purchases::purge_events_until(conn, event_cutoff))
+            .await,
+    );
     // Group data reads stored counts; a failure here leaves the old ones
     // (pages recompute when they are too old) and must not stop the rest.
     match mestring_dashboard::aggregates::refresh_snapshots(state).await {
         Ok(channels) => tracing::debug!(channels, "group data counts refreshed"),
         Err(e) => tracing::warn!(error = %e, "group data counts not refreshed"),
     }
-    refresh(state, data_dir).await
+    step(&mut failed, "refresh", refresh(state, data_dir).await);
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "maintenance steps failed: {}",
+            failed.join(", ")
+        ))
+    }
 }

@@ -14,8 +14,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
-use mestring_crypto::shred::{DataKey, SharedKekRing};
+use mestring_crypto::shred::{DataKey, KekRing, SharedKekRing};
 use mestring_domain::id::Id;
 use mestring_domain::policy::shredding;
 
@@ -89,14 +90,77 @@ pub fn for_reading_many(
     Ok(out)
 }
 
+/// Whether `conn` is inside a transaction (or a savepoint).
+fn in_transaction(conn: &mut DbConn) -> Result<bool, StoreError> {
+    let depth = match conn {
+        DbConn::Pg(c) => {
+            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+        }
+        DbConn::Sqlite(c) => {
+            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+        }
+    }?;
+    Ok(depth.is_some())
+}
+
+/// Takes the account's key row for this transaction, so that a sealed
+/// write and a [`rekey`] of the same account take turns: whoever comes
+/// second waits until the first has committed and then reads what it
+/// wrote. Without it a write could read the key, a rekey could re-seal
+/// the account's values and replace the key, and the write could then
+/// store a value sealed under a key that no longer exists: that value
+/// never opens again, and every later rekey of the account fails on it.
+///
+/// On PostgreSQL the key row is locked `FOR NO KEY UPDATE` (the lock an
+/// UPDATE of the row takes, without writing a new row version). The
+/// account row is locked `FOR KEY SHARE` first, the lock a row of the
+/// account's data inserted in this transaction takes anyway: taking it
+/// before the key row keeps the order an account deletion uses (the
+/// account row, then its key row by cascade), so a sealed write and a
+/// deletion of the same account wait for each other instead of
+/// deadlocking. On SQLite there is nothing to lock: a write transaction
+/// holds the database's one write lock (`BEGIN IMMEDIATE`), and a
+/// deferred one that read before another writer committed fails when it
+/// writes instead of writing what it read.
+///
+/// Must run inside a transaction; the lock is held until it ends.
+fn lock_key(conn: &mut DbConn, account: &Id) -> Result<(), StoreError> {
+    if !in_transaction(conn)? {
+        return Err(StoreError::Query(diesel::result::Error::NotInTransaction));
+    }
+    if let DbConn::Pg(pg) = conn {
+        use crate::schema::accounts;
+        accounts::table
+            .find(account.as_str())
+            .select(accounts::id)
+            .for_key_share()
+            .first::<String>(pg)
+            .optional()?;
+        account_keys::table
+            .find(account.as_str())
+            .select(account_keys::account_id)
+            .for_no_key_update()
+            .first::<String>(pg)
+            .optional()?;
+    }
+    Ok(())
+}
+
 /// The account's data key, created and stored (wrapped under the current
 /// KEK) if it has none yet.
+///
+/// Must be called inside the transaction that stores what is sealed with
+/// the key (an error otherwise): it locks the key row first (see
+/// `lock_key`), so no [`rekey`] of the account can replace the key
+/// until that transaction has committed, and a rekey in flight is waited
+/// for and its new key returned.
 pub fn for_writing(
     conn: &mut DbConn,
     ring: &SharedKekRing,
     account: &Id,
     now: DateTime<Utc>,
 ) -> Result<DataKey, StoreError> {
+    lock_key(conn, account)?;
     if let Some(key) = for_reading(conn, ring, account)? {
         return Ok(key);
     }
@@ -107,7 +171,8 @@ pub fn for_writing(
         .ok_or_else(|| StoreError::Keys("no key-encryption key in the ring".into()))?;
     // A savepoint: two first writes of one account at once (two tabs) make
     // the loser's insert fail without aborting its whole transaction on
-    // PostgreSQL; the loser then uses the winner's key.
+    // PostgreSQL; the loser then uses the winner's key. The winner's own
+    // insert holds its new row until it commits.
     let inserted = conn.transaction(|conn| {
         diesel::insert_into(account_keys::table)
             .values((
@@ -122,6 +187,8 @@ pub fn for_writing(
     match inserted {
         Ok(_) => Ok(key),
         Err(StoreError::Conflict) => {
+            // The winner's row now exists: lock it as above before reading.
+            lock_key(conn, account)?;
             for_reading(conn, ring, account)?.ok_or(StoreError::Sealed("account_keys.wrapped"))
         }
         Err(e) => Err(e),
@@ -182,6 +249,10 @@ pub struct Rotation {
     /// Data keys whose KEK is missing: they cannot be re-wrapped and their
     /// data is lost. Always 0 unless a key file was removed by hand.
     pub unopenable: usize,
+    /// Data keys replaced by a concurrent rekey between being read and
+    /// re-wrapped: left as the rekey wrote them (re-wrapping the key read
+    /// would have lost everything it re-sealed), for the next pass.
+    pub raced: usize,
     /// Retired KEKs destroyed by this pass.
     pub destroyed: Vec<u32>,
 }
@@ -190,7 +261,10 @@ pub struct Rotation {
 /// 1. if the current KEK has been current for
 ///    [`shredding::ROTATE_EVERY`] (or `force`), a new one takes over;
 /// 2. every data key still wrapped under an older KEK is re-wrapped
-///    under the current one, [`shredding::REWRAP_BATCH`] per transaction;
+///    under the current one, [`shredding::REWRAP_BATCH`] per transaction,
+///    unless it changed since it was read (a compare-and-swap on the
+///    wrapped bytes: a concurrent [`rekey`] is never reverted; such a key
+///    is left for the next pass);
 /// 3. every older KEK retired for at least [`shredding::RETIRED_GRACE`]
 ///    that no data key is wrapped under any more is destroyed.
 ///
@@ -215,47 +289,26 @@ pub fn rotate(
     };
     let current_i64 = i64::from(current);
 
-    // Keyset pages by account id, so a key that cannot be opened is
-    // passed over once instead of being read again for ever.
+    // Keyset pages by account id, so a key that cannot be opened (or was
+    // re-keyed under us) is passed over once instead of being read again
+    // for ever: the pass ends after one walk over the table.
     let mut after = String::new();
     loop {
-        let rows: Vec<AccountKeyRow> = account_keys::table
-            .filter(account_keys::kek_id.ne(current_i64))
-            .filter(account_keys::account_id.gt(&after))
-            .order(account_keys::account_id.asc())
-            .limit(shredding::REWRAP_BATCH)
-            .select(AccountKeyRow::as_select())
-            .load(conn)?;
+        let rows = stale_batch(conn, current_i64, &after)?;
         let Some(last) = rows.last() else { break };
         after = last.account_id.clone();
-        crate::conn::transaction_on(conn, |conn| {
-            for row in &rows {
-                let Some(key) = snapshot.unwrap_key(&row.account_id, &row.wrapped) else {
-                    report.unopenable += 1;
-                    continue;
-                };
-                let Some((kek, wrapped)) = snapshot.wrap(&row.account_id, &key) else {
-                    continue;
-                };
-                // Only if nobody re-wrapped it meanwhile.
-                report.rewrapped += diesel::update(
-                    account_keys::table
-                        .filter(account_keys::account_id.eq(&row.account_id))
-                        .filter(account_keys::kek_id.eq(row.kek_id)),
-                )
-                .set((
-                    account_keys::kek_id.eq(i64::from(kek)),
-                    account_keys::wrapped.eq(&wrapped),
-                ))
-                .execute(conn)?;
-            }
-            Ok(())
-        })?;
+        rewrap_batch(conn, &snapshot, &rows, &mut report)?;
     }
     if report.unopenable > 0 {
         tracing::error!(
             keys = report.unopenable,
             "data keys wrapped under a missing key-encryption key: their data cannot be read"
+        );
+    }
+    if report.raced > 0 {
+        tracing::info!(
+            keys = report.raced,
+            "data keys replaced while being re-wrapped: left for the next pass"
         );
     }
 
@@ -282,6 +335,83 @@ pub fn rotate(
     Ok(report)
 }
 
+/// The next [`shredding::REWRAP_BATCH`] data keys not wrapped under the
+/// KEK `current`, in account id order after `after`. Read outside the
+/// transaction that re-wraps them, so by then any of them may have
+/// changed: see [`rewrap_batch`].
+fn stale_batch(
+    conn: &mut DbConn,
+    current: i64,
+    after: &str,
+) -> Result<Vec<AccountKeyRow>, StoreError> {
+    account_keys::table
+        .filter(account_keys::kek_id.ne(current))
+        .filter(account_keys::account_id.gt(after))
+        .order(account_keys::account_id.asc())
+        .limit(shredding::REWRAP_BATCH)
+        .select(AccountKeyRow::as_select())
+        .load(conn)
+        .map_err(StoreError::from)
+}
+
+/// Re-wraps each of `rows` (as read by [`stale_batch`]) under the current
+/// KEK of `snapshot`, in one transaction, and counts what happened in
+/// `report`.
+///
+/// Each update is a compare-and-swap on the wrapped bytes that were read:
+/// a row that changed since (a [`rekey`] by a process whose ring still
+/// had the old KEK as current, which wrapped a *new* data key under it)
+/// is left alone and counted in [`Rotation::raced`]. Writing the old data
+/// key back over it would make everything that rekey re-sealed, all of
+/// the account's sealed data, unreadable. A later pass finds the row
+/// still under an old KEK and re-wraps it then; until then the old KEK is
+/// still in use and so is not destroyed.
+fn rewrap_batch(
+    conn: &mut DbConn,
+    snapshot: &KekRing,
+    rows: &[AccountKeyRow],
+    report: &mut Rotation,
+) -> Result<(), StoreError> {
+    crate::conn::transaction_on(conn, |conn| {
+        for row in rows {
+            let Some(key) = snapshot.unwrap_key(&row.account_id, &row.wrapped) else {
+                report.unopenable += 1;
+                continue;
+            };
+            let Some((kek, wrapped)) = snapshot.wrap(&row.account_id, &key) else {
+                continue;
+            };
+            let changed = diesel::update(
+                account_keys::table
+                    .filter(account_keys::account_id.eq(&row.account_id))
+                    .filter(account_keys::kek_id.eq(row.kek_id))
+                    .filter(account_keys::wrapped.eq(&row.wrapped)),
+            )
+            .set((
+                account_keys::kek_id.eq(i64::from(kek)),
+                account_keys::wrapped.eq(&wrapped),
+            ))
+            .execute(conn)?;
+            if changed == 0 {
+                // Changed since it was read. Deleted with its account, or
+                // re-wrapped under the current KEK by another instance's
+                // pass: nothing left to do. Re-keyed under an older KEK:
+                // the next pass re-wraps it.
+                let now_under: Option<i64> = account_keys::table
+                    .find(&row.account_id)
+                    .select(account_keys::kek_id)
+                    .first(conn)
+                    .optional()?;
+                if now_under.is_some_and(|k| k != i64::from(kek)) {
+                    report.raced += 1;
+                }
+            }
+            report.rewrapped += changed;
+        }
+        Ok(())
+    })
+}
+
 /// Gives the account a new data key: every sealed value it has is opened
 /// with the old key and sealed again under the new one, and the new key
 /// replaces the old in `account_keys` (call inside a transaction). Used
@@ -289,7 +419,8 @@ pub fn rotate(
 /// values' old bytes may linger in PostgreSQL pages and the WAL, sealed
 /// under the old key, whose wrapped copy is unreadable once the KEK it
 /// was wrapped under is destroyed, as for a deleted account. Returns the
-/// new key, or `None` if the account had none.
+/// new key, or `None` if the account had none. An error outside a
+/// transaction (the lock it takes first would not be held).
 pub fn rekey(
     conn: &mut DbConn,
     ring: &SharedKekRing,
@@ -298,16 +429,12 @@ pub fn rekey(
 ) -> Result<Option<DataKey>, StoreError> {
     use crate::schema_program::{feedback, questionnaire_responses, registration_values};
     // Lock the account's key row before reading anything: a second rekey
-    // of the account at once (two tabs) waits here until this one commits
-    // and then re-seals what this one sealed, so no value is left under a
-    // key that is no longer the account's. (SQLite's writers are already
-    // one at a time.)
-    let locked = diesel::update(account_keys::table.find(account.as_str()))
-        .set(account_keys::kek_id.eq(account_keys::kek_id))
-        .execute(conn)?;
-    if locked == 0 {
-        return Ok(None);
-    }
+    // of the account at once (two tabs), or a sealed write
+    // ([`for_writing`]), waits there until this one commits and then reads
+    // the new key, and a sealed write committed before it is re-sealed
+    // below, so no value is left under a key that is no longer the
+    // account's.
+    lock_key(conn, account)?;
     let Some(old) = for_reading(conn, ring, account)? else {
         return Ok(None);
     };
@@ -398,4 +525,177 @@ pub(crate) fn read_consistently<T>(
         }
     }
     read(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel_migrations::MigrationHarness;
+    use mestring_crypto::shred::{SharedKekRing, wrapped_kek_id};
+    use mestring_domain::id::Id;
+    use mestring_domain::policy::shredding;
+
+    use super::{Rotation, rekey, rewrap_batch, rotate, stale_batch, wrapped_of};
+    use crate::DbConn;
+    use crate::conn::transaction_on;
+    use crate::feedback::{FeedbackRow, NewFeedback};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000 + secs, 0).expect("a valid time")
+    }
+
+    fn memory_db() -> DbConn {
+        let mut conn = DbConn::Sqlite(
+            diesel::SqliteConnection::establish(":memory:").expect("an in-memory database"),
+        );
+        if let DbConn::Sqlite(c) = &mut conn {
+            c.run_pending_migrations(crate::conn::SQLITE_MIGRATIONS)
+                .expect("migrations");
+            // No account rows: this test is about the key rows alone.
+            c.batch_execute("PRAGMA foreign_keys = OFF")
+                .expect("pragma");
+        }
+        conn
+    }
+
+    fn write_feedback(conn: &mut DbConn, ring: &SharedKekRing, account: &Id, body: &str) {
+        let new = NewFeedback {
+            account,
+            kind: "suggestion",
+            topic: Some("other"),
+            helpful: None,
+            ease: None,
+            body,
+        };
+        FeedbackRow::submit(conn, ring, &new, at(0)).expect("feedback stored");
+    }
+
+    fn bodies(conn: &mut DbConn, ring: &SharedKekRing, account: &Id) -> Vec<String> {
+        FeedbackRow::list_for_account(conn, ring, account)
+            .expect("the account's feedback opens")
+            .into_iter()
+            .map(|f| f.body)
+            .collect()
+    }
+
+    fn kek_of(conn: &mut DbConn, account: &Id) -> Option<u32> {
+        wrapped_of(conn, account)
+            .expect("read")
+            .and_then(|w| wrapped_kek_id(&w))
+    }
+
+    /// A rotation that read a batch of keys, then met a rekey of one of
+    /// them by a process whose ring was up to a minute stale (so the new
+    /// data key is wrapped under the old KEK, like the one read), must
+    /// not write the old data key back over the new one: everything the
+    /// rekey re-sealed would never open again. The row is skipped and
+    /// counted, the rest of the batch is re-wrapped, and the next pass
+    /// re-wraps the skipped row, after which the old KEK can go.
+    #[test]
+    fn rotation_does_not_revert_a_rekey_that_came_between_read_and_update() {
+        let dir = std::env::temp_dir().join(format!(
+            "mestring-rotate-cas-{}-{}",
+            std::process::id(),
+            Id::generate().as_str()
+        ));
+        let hour = Duration::from_secs(3600);
+        // The rotating process, and another whose ring was read before
+        // the rotation and is not re-read yet.
+        let ring = SharedKekRing::open(&dir, at(0).timestamp(), hour).expect("ring");
+        let stale = SharedKekRing::open(&dir, at(0).timestamp(), hour).expect("second ring");
+        let mut conn = memory_db();
+        let (raced, calm) = (Id::generate(), Id::generate());
+        write_feedback(&mut conn, &ring, &raced, "raced text");
+        write_feedback(&mut conn, &ring, &calm, "calm text");
+        assert_eq!(kek_of(&mut conn, &raced), Some(1));
+
+        // A new KEK takes over; the pass reads the keys still under KEK 1.
+        let created = at(shredding::ROTATE_EVERY.num_seconds());
+        ring.reload()
+            .expect("reload")
+            .create_next(created.timestamp())
+            .expect("new KEK");
+        let snapshot = ring.reload().expect("reload");
+        let batch = stale_batch(&mut conn, 2, "").expect("batch");
+        assert_eq!(batch.len(), 2);
+
+        // Before the pass updates them, the other process re-keys one
+        // account: a new data key, still wrapped under KEK 1.
+        transaction_on(&mut conn, |conn| rekey(conn, &stale, &raced, created))
+            .expect("rekey")
+            .expect("the account had a key");
+        assert_eq!(kek_of(&mut conn, &raced), Some(1));
+
+        let mut report = Rotation::default();
+        rewrap_batch(&mut conn, &snapshot, &batch, &mut report).expect("re-wrap");
+        // What the rekey re-sealed still opens: the old data key was not
+        // written back over the new one.
+        assert_eq!(bodies(&mut conn, &ring, &raced), ["raced text"]);
+        assert_eq!(bodies(&mut conn, &ring, &calm), ["calm text"]);
+        assert_eq!(
+            kek_of(&mut conn, &raced),
+            Some(1),
+            "the re-keyed row is left as the rekey wrote it"
+        );
+        assert_eq!(kek_of(&mut conn, &calm), Some(2));
+        assert_eq!(
+            (report.rewrapped, report.raced, report.unopenable),
+            (1, 1, 0),
+            "{report:?}"
+        );
+
+        // The next pass re-wraps it; KEK 1 is not destroyed while it was
+        // still in use, and goes once its grace has passed.
+        let report = rotate(&mut conn, &ring, created, false).expect("next pass");
+        assert_eq!(
+            (report.rewrapped, report.raced, report.destroyed.len()),
+            (1, 0, 0),
+            "{report:?}"
+        );
+        assert_eq!(kek_of(&mut conn, &raced), Some(2));
+        assert_eq!(bodies(&mut conn, &ring, &raced), ["raced text"]);
+        let later = created + shredding::RETIRED_GRACE + chrono::Duration::minutes(1);
+        let report = rotate(&mut conn, &ring, later, false).expect("after the grace");
+        assert_eq!(report.destroyed, [1], "{report:?}");
+        assert_eq!(bodies(&mut conn, &ring, &raced), ["raced text"]);
+        assert_eq!(bodies(&mut conn, &ring, &calm), ["calm text"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A data key is handed out for writing only inside a transaction:
+    /// outside one, the lock that keeps a rekey from replacing it before
+    /// the sealed value is stored would not be held.
+    #[test]
+    fn a_key_for_writing_needs_a_transaction() {
+        let dir = std::env::temp_dir().join(format!(
+            "mestring-key-txn-{}-{}",
+            std::process::id(),
+            Id::generate().as_str()
+        ));
+        let ring =
+            SharedKekRing::open(&dir, at(0).timestamp(), Duration::from_secs(60)).expect("ring");
+        let mut conn = memory_db();
+        let account = Id::generate();
+        let outside = super::for_writing(&mut conn, &ring, &account, at(0));
+        assert!(
+            matches!(
+                outside,
+                Err(crate::StoreError::Query(
+                    diesel::result::Error::NotInTransaction
+                ))
+            ),
+            "{outside:?}"
+        );
+        let outside = rekey(&mut conn, &ring, &account, at(0));
+        assert!(outside.is_err(), "{outside:?}");
+        transaction_on(&mut conn, |conn| {
+            super::for_writing(conn, &ring, &account, at(0))
+        })
+        .expect("inside a transaction");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -215,8 +215,32 @@ impl FeedbackRow {
         })
     }
 
+    /// Stores feedback from the app, its text sealed under the account's
+    /// data key (created if it has none yet), in one transaction of its
+    /// own; returns its id.
+    ///
+    /// The key is read and the row inserted in that one transaction, with
+    /// the key row locked ([`account_keys::for_writing`]): a rekey of the
+    /// account (the hourly purge of handled feedback, an edited or deleted
+    /// registration) either commits first, and this row is sealed under
+    /// its new key, or waits and re-seals this row. Read in one trip and
+    /// inserted in another, the row could be sealed under a key the rekey
+    /// had just replaced and never open again.
+    pub fn submit(
+        conn: &mut DbConn,
+        ring: &SharedKekRing,
+        new: &NewFeedback<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Id, StoreError> {
+        crate::conn::transaction_on(conn, |conn| {
+            let key = account_keys::for_writing(conn, ring, new.account, now)?;
+            Self::insert(conn, &key, new, now)
+        })
+    }
+
     /// Stores feedback, its text sealed under `key` (the account's data
-    /// key); returns its id.
+    /// key, read in the same transaction: see [`Self::submit`]); returns
+    /// its id.
     pub fn insert(
         conn: &mut DbConn,
         key: &DataKey,
@@ -293,5 +317,174 @@ impl FeedbackRow {
                 .execute(conn)?;
         }
         Ok(rows.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use chrono::{DateTime, Utc};
+    use diesel::prelude::*;
+    use mestring_crypto::shred::SharedKekRing;
+    use mestring_domain::id::Id;
+
+    use super::{FeedbackRow, NewFeedback};
+    use crate::conn::transaction_on;
+    use crate::schema::accounts;
+    use crate::url::DatabaseUrl;
+    use crate::{DbConn, Store, account_keys, to_db};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000 + secs, 0).expect("a valid time")
+    }
+
+    fn suggestion<'a>(account: &'a Id, body: &'a str) -> NewFeedback<'a> {
+        NewFeedback {
+            account,
+            kind: "suggestion",
+            topic: Some("other"),
+            helpful: None,
+            ease: None,
+            body,
+        }
+    }
+
+    /// Whether another connection to this database waits for a lock
+    /// (PostgreSQL); `None` on SQLite, which cannot tell.
+    fn someone_waits(conn: &mut DbConn) -> Option<bool> {
+        let DbConn::Pg(pg) = conn else { return None };
+        let waiting: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock')",
+        ))
+        .get_result(pg)
+        .expect("pg_stat_activity");
+        Some(waiting > 0)
+    }
+
+    /// A feedback submitted while a rekey of the same account is in flight
+    /// (done but not committed) is sealed under the key the account ends
+    /// up with: the submit waits for the rekey and then uses its new key.
+    /// Read before the rekey committed, the old key would seal a row that
+    /// the rekey never saw, and it would never open again.
+    fn a_submit_waits_for_a_rekey_in_flight(url: &str) {
+        let dir = std::env::temp_dir().join(format!(
+            "mestring-feedback-rekey-{}-{}",
+            std::process::id(),
+            Id::generate().as_str()
+        ));
+        let store = Store::connect(&DatabaseUrl::parse(url).expect("url"), 4).expect("store");
+        store.migrate().expect("migrations");
+        let ring = SharedKekRing::open(
+            &dir.join("keks"),
+            at(0).timestamp(),
+            Duration::from_secs(60),
+        )
+        .expect("ring");
+        let account = Id::generate();
+        let (acc, r) = (account.clone(), ring.clone());
+        store
+            .run_blocking(move |conn| {
+                diesel::insert_into(accounts::table)
+                    .values((
+                        accounts::id.eq(acc.as_str()),
+                        accounts::code_hash.eq(format!("hash-{}", acc.as_str())),
+                        accounts::created_at.eq(to_db(at(0))),
+                    ))
+                    .execute(conn)?;
+                FeedbackRow::submit(conn, &r, &suggestion(&acc, "first"), at(0))
+            })
+            .expect("first feedback");
+
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let writer = {
+            let (store, ring, account) = (store.clone(), ring.clone(), account.clone());
+            std::thread::spawn(move || {
+                ready_rx.recv().expect("the rekey is in flight");
+                let stored = store.run_blocking(|conn| {
+                    FeedbackRow::submit(conn, &ring, &suggestion(&account, "second"), at(1))
+                });
+                // Nobody listens any more once the rekey has committed.
+                let _ = done_tx.send(());
+                stored
+            })
+        };
+        let (acc, r) = (account.clone(), ring.clone());
+        store
+            .run_blocking(move |conn| {
+                transaction_on(conn, |conn| {
+                    account_keys::rekey(conn, &r, &acc, at(1))?.expect("a key to replace");
+                    ready_tx.send(()).expect("start the submit");
+                    // Commit once the submit has finished or is seen
+                    // waiting (PostgreSQL), or after a second (SQLite,
+                    // where the submit waits for the write lock).
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_secs(10) {
+                        match done_rx.recv_timeout(Duration::from_millis(50)) {
+                            Err(mpsc::RecvTimeoutError::Timeout) => {}
+                            _ => break,
+                        }
+                        match someone_waits(conn) {
+                            Some(true) => break,
+                            None if start.elapsed() > Duration::from_secs(1) => break,
+                            _ => {}
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .expect("rekey");
+        writer
+            .join()
+            .expect("the submit thread")
+            .expect("the submit");
+
+        let (acc, r) = (account.clone(), ring.clone());
+        let mut bodies: Vec<String> = store
+            .run_blocking(move |conn| FeedbackRow::list_for_account(conn, &r, &acc))
+            .expect("every feedback of the account opens")
+            .into_iter()
+            .map(|f| f.body)
+            .collect();
+        bodies.sort();
+        assert_eq!(bodies, ["first", "second"]);
+        // And the account can be re-keyed again (a row under a lost key
+        // would fail this for good).
+        let (acc, r) = (account.clone(), ring.clone());
+        store
+            .run_blocking(move |conn| {
+                transaction_on(conn, |conn| account_keys::rekey(conn, &r, &acc, at(2)))
+            })
+            .expect("another rekey");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_submit_waits_for_a_rekey_in_flight_on_sqlite() {
+        let dir = std::env::temp_dir().join(format!(
+            "mestring-feedback-race-{}-{}",
+            std::process::id(),
+            Id::generate().as_str()
+        ));
+        a_submit_waits_for_a_rekey_in_flight(&format!("sqlite://{}/db.sqlite", dir.display()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_submit_waits_for_a_rekey_in_flight_on_postgres() {
+        let Some(admin) = std::env::var("MESTRING_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+        else {
+            return;
+        };
+        let name = format!("mestring_feedback_race_{}", Id::generate().as_str());
+        let url = crate::testing::create_postgres_database(&admin, &name).expect("database");
+        a_submit_waits_for_a_rekey_in_flight(&url);
+        crate::testing::drop_postgres_database(&admin, &name).expect("drop");
     }
 }

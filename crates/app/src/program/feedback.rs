@@ -6,7 +6,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use mestring_store::account_keys;
 use mestring_store::feedback::{FeedbackRow, NewFeedback};
 use mestring_web::session::UserSession;
 use mestring_web::{AppError, AppState, Ctx};
@@ -199,13 +198,15 @@ pub async fn submit_form(
         ("evaluation", None, rating(&f.helpful), rating(&f.ease))
     };
     let keks = state.keks.clone();
+    // `submit` reads the account's data key and stores the sealed row in
+    // one transaction, so a concurrent rekey cannot replace the key in
+    // between (the row would never open again).
     state
         .store
         .run(move |conn| {
-            let key = account_keys::for_writing(conn, &keks, &account, now)?;
-            FeedbackRow::insert(
+            FeedbackRow::submit(
                 conn,
-                &key,
+                &keks,
                 &NewFeedback {
                     account: &account,
                     kind: stored_kind,
