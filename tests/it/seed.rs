@@ -27,6 +27,37 @@ async fn count(app: &TestApp, sql: &'static str) -> i64 {
         .expect("count")
 }
 
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+/// Every index of the database, as `name: definition`, sorted.
+async fn indexes(app: &TestApp) -> Vec<String> {
+    let sql = match app.db.backend {
+        crate::helpers::Backend::Sqlite => {
+            "SELECT name || ': ' || sql AS name FROM sqlite_master \
+             WHERE type = 'index' AND sql IS NOT NULL"
+        }
+        crate::helpers::Backend::Postgres => {
+            "SELECT indexname || ': ' || indexdef AS name FROM pg_indexes \
+             WHERE schemaname = current_schema()"
+        }
+    };
+    let mut names: Vec<String> = app
+        .state
+        .store
+        .run(move |conn| Ok(diesel::sql_query(sql).load::<Name>(conn)?))
+        .await
+        .expect("indexes")
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    names.sort();
+    names
+}
+
 #[actix_web::test]
 async fn seeded_data_is_consistent_and_visible_to_its_staff_login() {
     for backend in backends() {
@@ -37,6 +68,7 @@ async fn seeded_data_is_consistent_and_visible_to_its_staff_login() {
         assert!(!bad.status.success());
         assert!(String::from_utf8_lossy(&bad.stderr).contains("--accounts must be"));
 
+        let before = indexes(&app).await;
         let out = cli_command(
             &app.db,
             &["seed", "--accounts", "400", "--weeks", "20", "--orgs", "2"],
@@ -46,6 +78,10 @@ async fn seeded_data_is_consistent_and_visible_to_its_staff_login() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         assert!(stderr.contains("rows/s"), "{stderr}");
+        // A fresh database is loaded without its secondary indexes, and
+        // gets every one of them back, as they were.
+        assert!(stderr.contains("built "), "{stderr}");
+        assert_eq!(indexes(&app).await, before, "the indexes after the seed");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert_eq!(stdout.matches("org: ").count(), 2);
 

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use mestring_content::Catalog;
+use mestring_crypto::shred::KekRing;
 use mestring_domain::access_code::{AccessCode, CodePepper};
 use mestring_domain::channel::{ChannelSlug, DIRECT};
 use mestring_domain::clock::Clock;
@@ -30,6 +31,7 @@ use mestring_store::bulk::{
 use mestring_store::channels::ChannelRow;
 use mestring_store::organisations::OrganisationRow;
 use mestring_store::staff::StaffHome;
+use mestring_store::{Store, StoreError};
 use mestring_web::seal::SealKey;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -101,22 +103,29 @@ pub async fn run(
     }
     let mut generator = Generator::new(&catalog, &pepper, &seal, now, args.clone());
     let started = Instant::now();
-    let mut rows = 0usize;
-    let mut done = 0u64;
-    while done < args.accounts {
-        let n = CHUNK.min(args.accounts - done);
-        let chunk = generator.chunk(&orgs, done, n);
-        rows += bulk::rows(&chunk);
-        let keks = keks.clone();
+    // Into a fresh database the rows go in without their secondary
+    // indexes, which are built once at the end (also when the load
+    // failed, so the database is never left without them).
+    let indexes = if store.run(bulk::is_fresh).await? {
+        store.run(bulk::drop_secondary_indexes).await?
+    } else {
+        Vec::new()
+    };
+    let loaded = load(&store, &mut generator, &orgs, &keks, &args, now, started).await;
+    let building = Instant::now();
+    let built = {
+        let indexes = indexes.clone();
         store
-            .run(move |conn| bulk::insert(conn, &keks, &chunk, now))
-            .await?;
-        done += n;
-        let secs = started.elapsed().as_secs_f64().max(0.001);
+            .run(move |conn| bulk::create_indexes(conn, &indexes))
+            .await
+    };
+    let rows = loaded?;
+    built?;
+    if !indexes.is_empty() {
         eprintln!(
-            "seeded {done}/{} accounts, {rows} rows, {:.0} rows/s",
-            args.accounts,
-            rows as f64 / secs
+            "built {} indexes in {:.1} s",
+            indexes.len(),
+            building.elapsed().as_secs_f64()
         );
     }
     let secs = started.elapsed().as_secs_f64().max(0.001);
@@ -159,6 +168,46 @@ pub async fn run(
         writeln!(out, "tool manager totp secret: {}", manager.totp_secret)?;
     }
     Ok(())
+}
+
+/// Generates and writes the accounts in chunks: the next chunk is made
+/// while the previous one is written (on the blocking pool), so the two
+/// cores of a small machine both work. Returns the rows written.
+async fn load(
+    store: &Store,
+    generator: &mut Generator<'_>,
+    orgs: &[Id],
+    keks: &KekRing,
+    args: &SeedArgs,
+    now: DateTime<Utc>,
+    started: Instant,
+) -> anyhow::Result<usize> {
+    let mut rows = 0usize;
+    let mut done = 0u64;
+    let mut writing: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
+    while done < args.accounts {
+        let n = CHUNK.min(args.accounts - done);
+        let chunk = generator.chunk(orgs, done, n);
+        if let Some(previous) = writing.take() {
+            previous.await??;
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            eprintln!(
+                "seeded {done}/{} accounts, {rows} rows, {:.0} rows/s",
+                args.accounts,
+                rows as f64 / secs
+            );
+        }
+        rows += bulk::rows(&chunk);
+        done += n;
+        let (store, keks) = (store.clone(), keks.clone());
+        writing = Some(tokio::task::spawn_blocking(move || {
+            store.run_blocking(|conn| bulk::insert(conn, &keks, &chunk, now))
+        }));
+    }
+    if let Some(last) = writing {
+        last.await??;
+    }
+    Ok(rows)
 }
 
 /// Makes the rows; all randomness comes from one seeded generator (the

@@ -482,3 +482,86 @@ pub fn insert(
         Ok(())
     })
 }
+
+/// The tables the seeder fills.
+const SEEDED_TABLES: [&str; 12] = [
+    "accounts",
+    "account_keys",
+    "code_batches",
+    "code_batch_items",
+    "consent_events",
+    "deletion_records",
+    "activity_days",
+    "measure_summaries",
+    "questionnaire_responses",
+    "registration_entries",
+    "registration_values",
+    "step_progress",
+];
+
+/// One index as the database describes it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct IndexDef {
+    /// Its name.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub name: String,
+    /// The statement that creates it.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub sql: String,
+}
+
+/// Whether the database holds no accounts and no deletion records yet: a
+/// fresh one, where loading without indexes is safe (nothing reads it).
+pub fn is_fresh(conn: &mut DbConn) -> Result<bool, StoreError> {
+    let accounts: i64 = accounts::table.count().get_result(conn)?;
+    let deleted: i64 = deletion_records::table.count().get_result(conn)?;
+    Ok(accounts == 0 && deleted == 0)
+}
+
+/// Drops the seeded tables' non-unique secondary indexes and returns them,
+/// to be built again by [`create_indexes`] once the rows are in: building
+/// an index once over sorted keys is far cheaper than keeping it up to date
+/// through millions of inserts at random places. Primary keys and unique
+/// indexes stay, so duplicates are still refused as they arrive.
+pub fn drop_secondary_indexes(conn: &mut DbConn) -> Result<Vec<IndexDef>, StoreError> {
+    let tables = SEEDED_TABLES
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let query = match conn {
+        DbConn::Sqlite(_) => format!(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' \
+             AND sql IS NOT NULL AND tbl_name IN ({tables})"
+        ),
+        DbConn::Pg(_) => format!(
+            "SELECT indexname::text AS name, indexdef AS sql FROM pg_indexes \
+             WHERE schemaname = current_schema() AND tablename IN ({tables})"
+        ),
+    };
+    let all: Vec<IndexDef> = diesel::sql_query(query).load(conn)?;
+    let secondary: Vec<IndexDef> = all
+        .into_iter()
+        .filter(|i| {
+            !i.sql
+                .trim_start()
+                .to_ascii_uppercase()
+                .starts_with("CREATE UNIQUE")
+        })
+        .collect();
+    crate::conn::transaction_on(conn, |conn| {
+        for index in &secondary {
+            diesel::sql_query(format!("DROP INDEX \"{}\"", index.name)).execute(conn)?;
+        }
+        Ok(())
+    })?;
+    Ok(secondary)
+}
+
+/// Creates `indexes` (from [`drop_secondary_indexes`]) again.
+pub fn create_indexes(conn: &mut DbConn, indexes: &[IndexDef]) -> Result<(), StoreError> {
+    for index in indexes {
+        diesel::sql_query(&index.sql).execute(conn)?;
+    }
+    Ok(())
+}
