@@ -1,7 +1,7 @@
 //! The IP layer end to end: throttling per address, sealed security log,
 //! break-glass reveal, blocks.
 
-use crate::helpers::{ServerProcess, TestApp, TestDb, backends, run_cli};
+use crate::helpers::{Backend, ServerProcess, TestApp, TestDb, backends, run_cli};
 
 #[actix_web::test]
 async fn twenty_failures_from_one_address_throttle_it_but_not_another() {
@@ -148,5 +148,73 @@ async fn a_blocked_address_gets_403_and_unblocking_lifts_it() {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         assert_eq!(status, 200, "unblock applied within seconds");
+    }
+}
+
+/// Audit finding 5: `ip block` and `ip unblock` change the block and
+/// write its audit row in one transaction. When the audit row cannot be
+/// written (a trigger refuses it here), nothing changes: re-blocking does
+/// not lift or shorten the block it replaces, and unblocking does not
+/// lift it without an audit row.
+#[actix_web::test]
+async fn a_block_change_without_its_audit_row_changes_nothing() {
+    use diesel::connection::SimpleConnection;
+    use mestring_store::security::{AuditRow, IpBlocks};
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let out = run_cli(&db, &["ip", "block", "127.0.0.2"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = mestring_store::DatabaseUrl::parse(&db.url).expect("url");
+        let store = mestring_store::Store::connect(&url, 1).expect("connect");
+        let refuse = match backend {
+            Backend::Sqlite => {
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+            }
+            Backend::Postgres => {
+                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+                 CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW \
+                 EXECUTE FUNCTION refuse_audit();"
+            }
+        };
+        store
+            .run(move |conn| {
+                conn.batch_execute(refuse)
+                    .map_err(mestring_store::StoreError::from)
+            })
+            .await
+            .expect("trigger");
+
+        // The block for good: still active two hours from now (a block
+        // for an hour would not be).
+        let still_blocked = || {
+            let later = chrono::Utc::now() + chrono::Duration::hours(2);
+            store.run(move |conn| IpBlocks::active(conn, later))
+        };
+        // Re-blocking for an hour fails on the audit row and leaves the
+        // block as it was…
+        let out = run_cli(&db, &["ip", "block", "127.0.0.2", "--for", "1h"]);
+        assert!(!out.status.success(), "the audit row was refused");
+        assert_eq!(
+            still_blocked().await.expect("read").len(),
+            1,
+            "re-blocking changed the block without an audit row ({backend:?})"
+        );
+        // …and so does unblocking.
+        let out = run_cli(&db, &["ip", "unblock", "127.0.0.2"]);
+        assert!(!out.status.success(), "the audit row was refused");
+        assert_eq!(
+            still_blocked().await.expect("read").len(),
+            1,
+            "unblocking lifted the block without an audit row ({backend:?})"
+        );
+        let audit = store.run(AuditRow::list).await.expect("read");
+        let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+        assert_eq!(actions, ["ip_block"], "only the first block, audited");
     }
 }

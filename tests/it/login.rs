@@ -247,3 +247,88 @@ async fn the_daily_job_deactivates_unused_codes_after_five_years() {
         assert!(a1.deactivated_at().is_none(), "used two years ago");
     }
 }
+
+/// Audit finding 4: a login whose lookup found the account by its code
+/// just before the code was replaced (`POST /settings/code/confirm`, which
+/// also ends every other session) starts no session. The replacement is
+/// the confirm's own transaction, held open while the login looks the
+/// code up (the old code, still committed) and then waits to write.
+#[actix_web::test]
+async fn a_login_racing_a_code_replacement_starts_no_session() {
+    use mestring_domain::access_code::AccessCode;
+    use mestring_store::accounts::AccountRow;
+    use mestring_store::sessions::SessionRow;
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let code = app.issue_code().await;
+        let account = app.account_of(&code).await;
+        let c = app.client();
+        // The CSRF cookie first, so the login is one request.
+        c.get("/login").await;
+        let new_hash = app.state.pepper.hash(&AccessCode::generate());
+        let (under_way, started) = tokio::sync::oneshot::channel();
+        let held = account.clone();
+        let store = app.state.store.clone();
+        let replacement = actix_web::rt::spawn(async move {
+            store
+                .transaction(move |conn| {
+                    AccountRow::replace_code(conn, &held, &new_hash)?;
+                    SessionRow::delete_for_account(conn, &held, None)?;
+                    let _ = under_way.send(());
+                    // Uncommitted for long enough that the login looks up the old
+                    // code and then waits for this transaction.
+                    std::thread::sleep(std::time::Duration::from_millis(1500));
+                    Ok(())
+                })
+                .await
+        });
+        started.await.expect("replacement under way");
+        let r = c.login(&code).await;
+        replacement.await.expect("joined").expect("code replaced");
+        assert_eq!(r.status, 422, "the replaced code logged in ({backend:?})");
+        assert!(c.cookie("mestring_session").is_none());
+        // Deleting the account's sessions counts them.
+        let sessions = app
+            .state
+            .store
+            .run(move |conn| SessionRow::delete_for_account(conn, &account, None))
+            .await
+            .expect("sessions");
+        assert_eq!(sessions, 0, "no session outlives the replacement");
+    }
+}
+
+/// The write that records a code login refuses a code replaced or an
+/// account deactivated after the lookup, and changes nothing then.
+#[actix_web::test]
+async fn recording_a_code_login_refuses_a_replaced_code() {
+    use mestring_domain::access_code::AccessCode;
+    use mestring_store::accounts::AccountRow;
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let code = AccessCode::parse(&app.issue_code().await).expect("code");
+        let old = app.state.pepper.hash(&code);
+        let new = app.state.pepper.hash(&AccessCode::generate());
+        let now = mestring_domain::clock::Clock::now(app.clock.as_ref());
+        let (stale, replaced, current, deactivated, row) = app
+            .state
+            .store
+            .run(move |conn| {
+                let row = AccountRow::find_by_code_hash(conn, &old)?.expect("account");
+                let id = row.id();
+                AccountRow::replace_code(conn, &id, &new)?;
+                let stale = AccountRow::record_code_login(conn, &id, &old, now)?;
+                let replaced = AccountRow::find(conn, &id)?;
+                let current = AccountRow::record_code_login(conn, &id, &new, now)?;
+                AccountRow::deactivate(conn, &id, now)?;
+                let deactivated = AccountRow::record_code_login(conn, &id, &new, now)?;
+                Ok((stale, replaced, current, deactivated, row))
+            })
+            .await
+            .expect("store");
+        assert!(!stale, "the old code is refused");
+        assert_eq!(replaced.last_login_at(), row.last_login_at(), "unchanged");
+        assert!(current, "the current code is recorded");
+        assert!(!deactivated, "a deactivated account is refused");
+    }
+}

@@ -11,7 +11,7 @@ use chrono::Duration;
 use mestring_crypto::shred::{KekRing, wrapped_kek_id};
 use mestring_domain::id::Id;
 
-use crate::helpers::{Backend, TestApp, TestDb, backends, cli_command, contains_bytes};
+use crate::helpers::{Backend, TestApp, TestDb, backends, cli_command, contains_bytes, free_port};
 
 /// Every regular file under `dir`, recursively (files that vanish while
 /// we walk, as other tests drop their databases, are skipped).
@@ -313,6 +313,284 @@ async fn a_backup_restored_after_a_deletion_keeps_the_account_deleted() {
                 "1"
             );
         }
+        drop(server);
+        drop(target);
+    }
+}
+
+/// `mestring backup` of the app's database into a new directory.
+fn take_backup(app: &TestApp) -> PathBuf {
+    let backup = app.db.dir.path().join("backup");
+    let out = cli_command(&app.db, &["backup", backup.to_str().expect("utf-8")])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    backup
+}
+
+/// A new, empty database to restore into, and its URL (SQLite: a file
+/// that does not exist yet).
+fn restore_target(backend: Backend) -> (TestDb, String) {
+    let target = TestDb::new(backend);
+    let url = match backend {
+        Backend::Sqlite => format!(
+            "sqlite://{}",
+            target.dir.path().join("restored.sqlite3").display()
+        ),
+        Backend::Postgres => target.url.clone(),
+    };
+    (target, url)
+}
+
+/// `mestring ARGS` with the app's data directory (where the deletion
+/// ledger is) on the database at `url`: (success, stderr).
+fn run_on(app: &TestApp, url: &str, args: &[&str]) -> (bool, String) {
+    let out = cli_command(&app.db, args)
+        .env("MESTRING_DATABASE_URL", url)
+        .output()
+        .expect("runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `sql` on the database at `url`.
+async fn execute(url: &str, sql: &str) {
+    use diesel::connection::SimpleConnection;
+    let parsed = mestring_store::DatabaseUrl::parse(url).expect("url");
+    let store = mestring_store::Store::connect(&parsed, 1).expect("connect");
+    let statement = sql.to_owned();
+    store
+        .run(move |conn| {
+            conn.batch_execute(&statement)
+                .map_err(mestring_store::StoreError::from)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Every account id in the database at `url`.
+async fn account_ids_in(url: &str) -> Vec<String> {
+    let parsed = mestring_store::DatabaseUrl::parse(url).expect("url");
+    let store = mestring_store::Store::connect(&parsed, 1).expect("connect");
+    store
+        .run(mestring_store::backup::account_ids)
+        .await
+        .expect("read")
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Starts `mestring serve` on the database at `url`, which must refuse
+/// to start; returns what it printed. (A server that does start is
+/// stopped, and the test fails.)
+async fn serve_refuses(app: &TestApp, url: &str) -> String {
+    let err_path = app
+        .db
+        .dir
+        .path()
+        .join(format!("refused-{}.err", Id::generate()));
+    let mut child = cli_command(&app.db, &["serve"])
+        .env("MESTRING_DATABASE_URL", url)
+        .env("MESTRING_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .expect("starts");
+    let printed = || std::fs::read_to_string(&err_path).unwrap_or_default();
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            assert!(!status.success(), "{}", printed());
+            return printed();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "the server started on a database whose restore did not finish: {}",
+        printed()
+    );
+}
+
+/// Audit finding 1 (`mestring restore` not resumable): a restore that
+/// stops after the database is back and before the deletion ledger is
+/// re-applied (a crash, or here an error: the ledger file's permissions
+/// make it unreadable) leaves the deleted account in the database. Nothing
+/// may use that database until the restore is finished: every command and
+/// the server refuse while it cannot be, naming what to do, and the next
+/// start finishes it once it can. The deleted code never logs in again.
+#[cfg(unix)]
+#[actix_web::test]
+async fn a_restore_that_stops_before_the_ledger_never_lets_a_deleted_account_back() {
+    for backend in backends() {
+        eprintln!("-- on {backend:?}");
+        let app = TestApp::spawn(backend).await;
+        let (gone_code, kept_code) = (app.issue_code().await, app.issue_code().await);
+        let gone = app.client();
+        assert_eq!(gone.login(&gone_code).await.status, 303);
+        let backup = take_backup(&app);
+        let backup = backup.to_str().expect("utf-8");
+        let r = gone.post("/settings/delete", &[("confirm", "yes")]).await;
+        assert_eq!(r.location(), Some("/deleted"));
+
+        let ledger = data_dir(&app).join("deletions.ledger");
+        set_mode(&ledger, 0o640);
+        let (target, url) = restore_target(backend);
+        let (ok, err) = run_on(&app, &url, &["restore", backup]);
+        assert!(!ok, "the ledger cannot be read: {err}");
+        assert!(err.contains("deletions.ledger"), "{err}");
+
+        // The database holds the deleted account: no command runs on it…
+        let (ok, err) = run_on(&app, &url, &["org", "list"]);
+        assert!(!ok, "a command ran on a restore that did not finish: {err}");
+        assert!(
+            err.contains("did not finish") && err.contains("`mestring restore`"),
+            "{err}"
+        );
+        // …and the server does not start.
+        let refused = serve_refuses(&app, &url).await;
+        assert!(refused.contains("did not finish"), "{refused}");
+        assert!(
+            data_dir(&app).join("restore.pending").exists(),
+            "the marker stays"
+        );
+
+        // Once the ledger is readable, the next start finishes the restore
+        // before it serves.
+        set_mode(&ledger, 0o600);
+        let server =
+            crate::helpers::ServerProcess::start(&app.db, &[], &[("MESTRING_DATABASE_URL", &url)])
+                .await;
+        assert_eq!(
+            server.client().login(&gone_code).await.status,
+            422,
+            "the deleted code stays deleted"
+        );
+        assert_eq!(server.client().login(&kept_code).await.status, 303);
+        let printed = String::from_utf8_lossy(&server.output()).into_owned();
+        assert!(
+            printed.contains("the earlier restore is finished"),
+            "{printed}"
+        );
+        assert!(!data_dir(&app).join("restore.pending").exists());
+        drop(server);
+        // Finished: the database holds data, and restoring into it again
+        // is refused as for any other.
+        let (ok, err) = run_on(&app, &url, &["restore", backup]);
+        assert!(!ok);
+        assert!(!err.contains("had not finished"), "{err}");
+        drop(target);
+    }
+}
+
+/// Audit finding 1, the re-application itself: one recorded deletion
+/// that cannot be re-applied (a trigger carried in the backup refuses it)
+/// does not keep the other deleted accounts alive. The restore deletes
+/// them all, fails at the end, and run again once the cause is gone it
+/// finishes the same restore instead of refusing a database that holds
+/// data.
+#[actix_web::test]
+async fn a_deletion_that_cannot_be_reapplied_does_not_stop_the_others() {
+    for backend in backends() {
+        eprintln!("-- on {backend:?}");
+        let app = TestApp::spawn(backend).await;
+        let kept_code = app.issue_code().await;
+        let mut deleted = Vec::new();
+        for _ in 0..3 {
+            let code = app.issue_code().await;
+            let c = app.client();
+            assert_eq!(c.login(&code).await.status, 303);
+            let id = app.account_of(&code).await.as_str().to_owned();
+            deleted.push((code, c, id));
+        }
+        // The one the restore comes to first (the database's order, which
+        // the backup keeps) is the one that cannot be deleted.
+        let order = app
+            .state
+            .store
+            .run(mestring_store::backup::account_ids)
+            .await
+            .expect("ids");
+        let stuck = order
+            .iter()
+            .find(|id| deleted.iter().any(|(_, _, d)| d == *id))
+            .expect("a deleted account")
+            .clone();
+        let trigger = match backend {
+            Backend::Sqlite => format!(
+                "CREATE TRIGGER keep_one BEFORE DELETE ON accounts WHEN old.id = '{stuck}' \
+                 BEGIN SELECT RAISE(ABORT, 'kept by the test'); END;"
+            ),
+            Backend::Postgres => format!(
+                "CREATE FUNCTION keep_one() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'kept by the test'; END $$; \
+                 CREATE TRIGGER keep_one BEFORE DELETE ON accounts FOR EACH ROW \
+                 WHEN (OLD.id = '{stuck}') EXECUTE FUNCTION keep_one();"
+            ),
+        };
+        execute(&app.db.url, &trigger).await;
+        let backup = take_backup(&app);
+        let backup = backup.to_str().expect("utf-8");
+        for (_, c, id) in &deleted {
+            let r = c.post("/settings/delete", &[("confirm", "yes")]).await;
+            if *id != stuck {
+                assert_eq!(r.location(), Some("/deleted"));
+            }
+            // The stuck one fails here too, after the ledger recorded it.
+        }
+
+        let (target, url) = restore_target(backend);
+        let (ok, err) = run_on(&app, &url, &["restore", backup]);
+        assert!(!ok, "{err}");
+        let left = account_ids_in(&url).await;
+        for (_, _, id) in &deleted {
+            assert_eq!(
+                left.contains(id),
+                *id == stuck,
+                "only the stuck one is left: {err}"
+            );
+        }
+        assert_eq!(left.len(), 2, "the stuck one and the kept one");
+        assert!(
+            err.contains(
+                "1 deletion(s) recorded in the deletion ledger could not be re-applied (2 were)"
+            ),
+            "{err}"
+        );
+
+        // The cause gone, the same restore again finishes the first one.
+        let drop_trigger = match backend {
+            Backend::Sqlite => "DROP TRIGGER keep_one;",
+            Backend::Postgres => "DROP TRIGGER keep_one ON accounts;",
+        };
+        execute(&url, drop_trigger).await;
+        let (ok, err) = run_on(&app, &url, &["restore", backup]);
+        assert!(ok, "{err}");
+        assert!(err.contains("had not finished"), "{err}");
+        assert!(
+            err.contains("deletions re-applied from the ledger: 1"),
+            "{err}"
+        );
+        assert!(err.contains("restored the backup taken"), "{err}");
+        assert_eq!(account_ids_in(&url).await.len(), 1);
+
+        let server =
+            crate::helpers::ServerProcess::start(&app.db, &[], &[("MESTRING_DATABASE_URL", &url)])
+                .await;
+        for (code, _, _) in &deleted {
+            assert_eq!(server.client().login(code).await.status, 422);
+        }
+        assert_eq!(server.client().login(&kept_code).await.status, 303);
         drop(server);
         drop(target);
     }

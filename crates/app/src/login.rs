@@ -111,9 +111,10 @@ pub async fn submit_login(
 
     let hash = state.pepper.hash(&code);
     let now = state.clock.now();
+    let lookup = hash.clone();
     let account = state
         .store
-        .run(move |conn| AccountRow::find_by_code_hash(conn, &hash))
+        .run(move |conn| AccountRow::find_by_code_hash(conn, &lookup))
         .await?;
     let Some(account) = account else {
         return failed_login(&state, ctx, &ip, typed).await;
@@ -121,7 +122,10 @@ pub async fn submit_login(
 
     // The login recorded, the session started and the next page chosen in
     // one transaction: one trip to the pool, and on SQLite one turn at the
-    // write lock instead of three separate writes.
+    // write lock instead of three separate writes. The lookup above was an
+    // earlier trip: the first write re-checks the code (see
+    // `AccountRow::record_code_login`), so a code replaced in between starts
+    // no session that would outlive "every other session ends".
     let token = session::SessionToken::generate();
     let token_hash = token.hash();
     let destination = state
@@ -134,7 +138,12 @@ pub async fn submit_login(
                 AccountRow::deactivate(conn, &id, now)?;
                 return Ok(None);
             }
-            record_login(conn, &id, now)?;
+            if !AccountRow::record_code_login(conn, &id, &hash, now)? {
+                // Replaced or deactivated since the lookup: like an
+                // unknown code.
+                return Ok(None);
+            }
+            record_login_day(conn, &id, now)?;
             SessionRow::insert(conn, &token_hash, &id, now)?;
             crate::settings::after_login_destination(conn, &id, account.org_id.is_some(), now)
                 .map(Some)
@@ -163,11 +172,17 @@ async fn failed_login(
     form_error(ctx, "login.failed", typed)
 }
 
-/// Records a successful login (code or portal launch): the account's last
-/// login, and the coarse login day (Europe/Oslo date) for the privacy
-/// statement's "login dates" (see mestring_store::activity).
+/// Records a successful portal launch: the account's last login, and the
+/// coarse login day (Europe/Oslo date) for the privacy statement's "login
+/// dates" (see mestring_store::activity). A code login records the same,
+/// its first write conditional on the code (`submit_login`).
 pub fn record_login(conn: &mut DbConn, account: &Id, now: DateTime<Utc>) -> Result<(), StoreError> {
     AccountRow::record_login(conn, account, now)?;
+    record_login_day(conn, account, now)
+}
+
+/// The coarse login day of a login already recorded on the account.
+fn record_login_day(conn: &mut DbConn, account: &Id, now: DateTime<Utc>) -> Result<(), StoreError> {
     mestring_store::activity::ActivityDayRow::record_login(
         conn,
         account,

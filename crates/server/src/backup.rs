@@ -12,6 +12,16 @@
 //! deletions after the backup), seals anything stored in clear, and
 //! rotates the key-encryption keys: the ones brought back from the backup
 //! are destroyed once nothing is wrapped under them.
+//!
+//! Between putting the database back and re-applying the ledger, the
+//! restored database holds accounts their users deleted. So a marker file
+//! ([`RESTORE_PENDING_FILE`]) is written to the data directory before the
+//! database is touched and removed only once every step after it has
+//! succeeded. While it exists, whatever opens the database (`serve` and
+//! every command, `crate::db`) first finishes the restore
+//! ([`finish_restore`], every step idempotent) or refuses to go on: a
+//! restore that fails or is killed half-way never lets a deleted account
+//! log in or be read.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -23,7 +33,7 @@ use chrono::{DateTime, Utc};
 use mestring_crypto::keyfile;
 use mestring_domain::clock::Clock;
 use mestring_domain::id::Id;
-use mestring_store::{DatabaseUrl, Store};
+use mestring_store::{DatabaseUrl, Store, StoreError};
 
 use crate::config::Config;
 use crate::keys;
@@ -34,6 +44,12 @@ const MANIFEST: &str = "manifest.txt";
 const SQLITE_FILE: &str = "mestring.sqlite3";
 const PG_FILE: &str = "mestring.pgdump";
 const KEYS_DIR: &str = "keys";
+
+/// The marker of a restore not finished yet, in the data directory: the
+/// database may hold accounts the deletion ledger says are deleted.
+pub const RESTORE_PENDING_FILE: &str = "restore.pending";
+/// The marker's first line; the second names the backup (`taken TIME`).
+const PENDING_HEADER: &str = "mestring-restore-pending 1";
 
 /// The key files a backup carries, relative to the data directory.
 fn key_files(data_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -157,6 +173,12 @@ fn read_manifest(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
         .collect())
 }
 
+/// Where a backup is restored to.
+enum Target {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
 /// `mestring restore DIR`.
 pub async fn restore(config: &Config, clock: &dyn Clock, dir: &Path) -> anyhow::Result<()> {
     let manifest = read_manifest(dir)?;
@@ -170,35 +192,155 @@ pub async fn restore(config: &Config, clock: &dyn Clock, dir: &Path) -> anyhow::
     // the database.
     restore_keys(&dir.join(KEYS_DIR), &config.data_dir)?;
 
-    match (&config.database_url, backend) {
-        (DatabaseUrl::Sqlite(path), Some("sqlite")) => restore_sqlite(dir, path).await?,
-        (DatabaseUrl::Postgres(url), Some("postgres")) => {
-            restore_postgres(dir, &config.database_url, url).await?;
-        }
+    let target = match (&config.database_url, backend) {
+        (DatabaseUrl::Sqlite(path), Some("sqlite")) => Target::Sqlite(path.clone()),
+        (DatabaseUrl::Postgres(url), Some("postgres")) => Target::Postgres(url.clone()),
         (_, other) => anyhow::bail!(
             "the backup is of a {} database; MESTRING_DATABASE_URL names another kind",
             other.unwrap_or("unknown")
         ),
+    };
+    let refusal = match &target {
+        Target::Sqlite(path) => sqlite_refusal(path).await?,
+        Target::Postgres(_) => postgres_refusal(&config.database_url).await?,
+    };
+    if let Some(refusal) = refusal {
+        if restore_pending(&config.data_dir)? {
+            return resume(config, clock, taken).await;
+        }
+        anyhow::bail!(refusal);
     }
 
+    // From here until `finish_restore` has succeeded, the database may
+    // hold accounts their users deleted: the marker makes whatever opens
+    // it next finish the restore first.
+    mark_pending(&config.data_dir, taken)?;
+    match &target {
+        Target::Sqlite(path) => restore_sqlite(dir, path)?,
+        Target::Postgres(url) => restore_postgres(dir, url)?,
+    }
     // Migrates a backup taken by an older version forward.
-    let store = crate::db::open_cli_store(config).await?;
-    let now = clock.now();
-    let reapplied = reapply_deletions(&store, config).await?;
-    let keks = keys::keks(&config.data_dir, now)?;
-    keys::seal_legacy(&store, &keks, now).await?;
-    let rotation = keys::rotate_keks(&store, &keks, now, true).await?;
-    store.checkpoint().await?;
+    let store = crate::db::open_store_unfinished(config).await?;
+    let finished = finish_restore(&store, &config.data_dir, clock.now()).await?;
     eprintln!(
         "restored the backup taken {}",
         taken.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
-    eprintln!("deletions re-applied from the ledger: {reapplied}");
+    report(&finished);
+    Ok(())
+}
+
+/// `mestring restore DIR` again after a restore that put its database in
+/// place and then stopped (failed or killed): finishes that one. Succeeds
+/// only if it was the same backup; the database is never restored over.
+async fn resume(config: &Config, clock: &dyn Clock, taken: DateTime<Utc>) -> anyhow::Result<()> {
+    let earlier = read_pending(&config.data_dir)?;
+    let store = crate::db::open_store_unfinished(config).await?;
+    let finished = finish_restore(&store, &config.data_dir, clock.now()).await?;
+    eprintln!("an earlier restore into this database had not finished; it is finished now");
+    report(&finished);
+    let holds_data = !store.run(mestring_store::backup::holds_no_data).await?;
+    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    anyhow::ensure!(
+        holds_data && earlier == Some(taken),
+        "the database holds {}, not the backup taken {}: restore only into a new or empty \
+         database (stop the server, move the database away or create a new one, then restore)",
+        match earlier {
+            Some(t) if holds_data => format!("the backup taken {}", stamp(t)),
+            _ if holds_data => "another restored backup".to_owned(),
+            _ => "tables but no data".to_owned(),
+        },
+        stamp(taken)
+    );
+    eprintln!("restored the backup taken {}", stamp(taken));
+    Ok(())
+}
+
+fn report(finished: &Finished) {
+    eprintln!(
+        "deletions re-applied from the ledger: {}",
+        finished.reapplied
+    );
     eprintln!(
         "data keys re-wrapped under a new key-encryption key: {}",
-        rotation.rewrapped
+        finished.rewrapped
     );
+}
+
+/// What [`finish_restore`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct Finished {
+    /// Accounts deleted again because the ledger records their deletion.
+    pub reapplied: usize,
+    /// Data keys re-wrapped under the new key-encryption key.
+    pub rewrapped: usize,
+}
+
+/// Whether a restore into this data directory's database has not
+/// finished (see the module docs).
+pub fn restore_pending(data_dir: &Path) -> anyhow::Result<bool> {
+    let path = data_dir.join(RESTORE_PENDING_FILE);
+    path.try_exists()
+        .with_context(|| format!("cannot check for {}", path.display()))
+}
+
+/// Writes the marker, synced to disk, before the restore touches the
+/// database (replacing the marker of an earlier restore that never got
+/// its database in).
+fn mark_pending(data_dir: &Path, taken: DateTime<Utc>) -> anyhow::Result<()> {
+    let text = format!(
+        "{PENDING_HEADER}\ntaken {}\n",
+        taken.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    keyfile::replace(&data_dir.join(RESTORE_PENDING_FILE), text.as_bytes())?;
     Ok(())
+}
+
+/// The time of the backup the pending restore is of, if the marker says.
+fn read_pending(data_dir: &Path) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let path = data_dir.join(RESTORE_PENDING_FILE);
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines();
+    if lines.next() != Some(PENDING_HEADER) {
+        return Ok(None);
+    }
+    Ok(lines
+        .filter_map(|l| l.strip_prefix("taken "))
+        .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc)))
+}
+
+/// Finishes a restore whose database is in place: re-applies the deletion
+/// ledger, seals what an older version stored in clear, rotates the
+/// key-encryption keys (the ones the backup brought back retire), and only
+/// then removes the marker. Every step may run again: an account already
+/// deleted is not in the database to delete, and a rotation re-wraps what
+/// is left. Called by `restore` and by `crate::db` whenever the marker is
+/// there.
+pub async fn finish_restore(
+    store: &Store,
+    data_dir: &Path,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Finished> {
+    let ledger = keys::ledger(data_dir)?;
+    let reapplied = reapply_deletions(store, &ledger).await?;
+    let keks = keys::keks(data_dir, now)?;
+    keys::seal_legacy(store, &keks, now).await?;
+    let rotation = keys::rotate_keks(store, &keks, now, true).await?;
+    store.checkpoint().await?;
+    let marker = data_dir.join(RESTORE_PENDING_FILE);
+    match fs::remove_file(&marker) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot remove {}", marker.display())),
+    }
+    // The removal is not synced: if a crash loses it, the next start
+    // finishes the restore again, which changes nothing.
+    Ok(Finished {
+        reapplied,
+        rewrapped: rotation.rewrapped,
+    })
 }
 
 /// Copies the backup's key files into the data directory where missing;
@@ -250,50 +392,67 @@ fn key_files_in_backup(from: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-async fn restore_sqlite(dir: &Path, path: &Path) -> anyhow::Result<()> {
-    if path.exists() {
-        let url = DatabaseUrl::Sqlite(path.to_owned());
-        let empty = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
-            let store = Store::connect(&url, 1)?;
-            store.migrate()?;
-            Ok(store.run_blocking(mestring_store::backup::holds_no_data)?)
-        })
-        .await??;
-        anyhow::ensure!(
-            empty,
+/// Why the SQLite database at `path` cannot be restored into (it holds
+/// data); `None` if it is missing or empty.
+async fn sqlite_refusal(path: &Path) -> anyhow::Result<Option<String>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let url = DatabaseUrl::Sqlite(path.to_owned());
+    let empty = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
+        let store = Store::connect(&url, 1)?;
+        store.migrate()?;
+        Ok(store.run_blocking(mestring_store::backup::holds_no_data)?)
+    })
+    .await??;
+    Ok((!empty).then(|| {
+        format!(
             "{} holds data; restore only into a new or empty database (stop the server, move \
              the file away, then restore)",
             path.display()
-        );
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            match fs::remove_file(PathBuf::from(p)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).context("cannot remove the empty database"),
-            }
-        }
-    }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        keyfile::create_private_dir(parent)?;
-    }
-    let bytes = fs::read(dir.join(SQLITE_FILE)).context("the backup has no SQLite file")?;
-    keyfile::create_new(path, &bytes)?;
-    Ok(())
+        )
+    }))
 }
 
-async fn restore_postgres(dir: &Path, parsed: &DatabaseUrl, url: &str) -> anyhow::Result<()> {
+/// Why the PostgreSQL database cannot be restored into (it has tables:
+/// `pg_restore` recreates every table); `None` if it has none.
+async fn postgres_refusal(parsed: &DatabaseUrl) -> anyhow::Result<Option<String>> {
     let parsed = parsed.clone();
     let tables = tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
         let store = Store::connect(&parsed, 1)?;
         Ok(store.run_blocking(mestring_store::backup::pg_table_count)?)
     })
     .await??;
+    Ok((tables != 0).then(|| {
+        "the database holds tables; restore only into a new, empty database (createdb)".to_owned()
+    }))
+}
+
+/// Puts the backup's SQLite file in place of the missing or empty one.
+fn restore_sqlite(dir: &Path, path: &Path) -> anyhow::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match fs::remove_file(PathBuf::from(p)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).context("cannot remove the empty database"),
+        }
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        keyfile::create_private_dir(parent)?;
+    }
+    let bytes = fs::read(dir.join(SQLITE_FILE)).context("the backup has no SQLite file")?;
     anyhow::ensure!(
-        tables == 0,
-        "the database holds tables; restore only into a new, empty database (createdb)"
+        keyfile::create_new(path, &bytes)?,
+        "{} appeared while restoring (is a server running on it?); stop it, move the file \
+         away, then restore",
+        path.display()
     );
+    Ok(())
+}
+
+fn restore_postgres(dir: &Path, url: &str) -> anyhow::Result<()> {
     run_pg_tool(
         Command::new("pg_restore")
             .arg("--no-owner")
@@ -320,9 +479,15 @@ fn run_pg_tool(cmd: &mut Command, name: &str) -> anyhow::Result<()> {
 }
 
 /// Deletes every restored account the ledger says was deleted (with its
-/// recorded time, so the organisation's deletion record is right).
-async fn reapply_deletions(store: &Store, config: &Config) -> anyhow::Result<usize> {
-    let ledger = keys::ledger(&config.data_dir)?;
+/// recorded time, so the organisation's deletion record is right), one
+/// transaction each. A deletion that fails does not stop the others: each
+/// one left undone is an account its user deleted, so as many as possible
+/// go, and the error comes at the end (the marker stays, and the next
+/// attempt retries the rest).
+async fn reapply_deletions(
+    store: &Store,
+    ledger: &mestring_crypto::ledger::DeletionLedger,
+) -> anyhow::Result<usize> {
     let recorded = ledger.read()?;
     if recorded.is_empty() {
         return Ok(0);
@@ -338,11 +503,30 @@ async fn reapply_deletions(store: &Store, config: &Config) -> anyhow::Result<usi
             ))
         })
         .collect();
-    let n = due.len();
+    let mut deleted = 0;
+    let mut failed = 0;
+    let mut first_error = None;
     for (id, at) in due {
-        store
+        match store
             .run(move |conn| mestring_store::deletion::delete_account(conn, &id, at))
-            .await?;
+            .await
+        {
+            Ok(()) => deleted += 1,
+            // Gone since the ids were read: nothing left to do.
+            Err(StoreError::NotFound) => {}
+            Err(e) => {
+                // Names no account: the error is the database's.
+                tracing::error!(error = %e, "re-applying a recorded deletion failed; going on");
+                failed += 1;
+                first_error.get_or_insert(e);
+            }
+        }
     }
-    Ok(n)
+    match first_error {
+        None => Ok(deleted),
+        Some(e) => Err(anyhow::Error::new(e).context(format!(
+            "{failed} deletion(s) recorded in the deletion ledger could not be re-applied \
+             ({deleted} were)"
+        ))),
+    }
 }

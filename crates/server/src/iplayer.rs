@@ -307,8 +307,11 @@ pub async fn run_ip_command(
                 .transpose()?
                 .map(|d| now + d);
             let hash = ring.block_hash(ip);
+            // One transaction: the block's delete and insert and its audit
+            // row stand or fall together, so a failure neither lifts an
+            // existing block nor leaves a change without its audit row.
             store
-                .run(move |conn| {
+                .transaction(move |conn| {
                     IpBlocks::block(conn, &hash, until, now)?;
                     AuditRow::insert(
                         conn,
@@ -332,8 +335,9 @@ pub async fn run_ip_command(
         }
         IpCommand::Unblock { ip } => {
             let hash = ring.block_hash(parse_ip(&ip)?);
+            // As the block: the block is lifted only with its audit row.
             let existed = store
-                .run(move |conn| {
+                .transaction(move |conn| {
                     let existed = IpBlocks::unblock(conn, &hash)?;
                     AuditRow::insert(
                         conn,

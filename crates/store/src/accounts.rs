@@ -134,6 +134,35 @@ impl AccountRow {
         Ok(())
     }
 
+    /// Records a login with the code whose HMAC is `code_hash`, but only
+    /// while the account still has that code and is not deactivated; returns
+    /// whether it did. The caller found the account by that hash in an
+    /// earlier read: a code replaced (`POST /settings/code/confirm`) or an
+    /// account deactivated since then makes this write change nothing, and
+    /// the login must fail. The check is the UPDATE's own filter, so it sees
+    /// what was committed last: on SQLite the caller's write transaction
+    /// comes after the replacement's, and on PostgreSQL the UPDATE waits for
+    /// a replacement in flight and re-checks the row it committed. It also
+    /// locks the row until the caller commits, so a replacement that comes
+    /// later waits, and its "every other session ends" sees this login's
+    /// session.
+    pub fn record_code_login(
+        conn: &mut DbConn,
+        id: &Id,
+        code_hash: &CodeHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(accounts::table.find(id.as_str()))
+            .filter(accounts::code_hash.eq(code_hash.as_str()))
+            .filter(accounts::deactivated_at.is_null())
+            .set((
+                accounts::previous_login_at.eq(accounts::last_login_at),
+                accounts::last_login_at.eq(Some(to_db(now))),
+            ))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+
     /// Whether the account still logs in with the code its organisation
     /// issued (it was never replaced). `false` for bought codes.
     pub fn uses_issued_code(conn: &mut DbConn, id: &Id) -> Result<bool, StoreError> {

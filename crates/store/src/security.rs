@@ -161,7 +161,9 @@ impl TagKeyRow {
 pub struct IpBlocks;
 
 impl IpBlocks {
-    /// Blocks `hash` until `until` (or for good).
+    /// Blocks `hash` until `until` (or for good), replacing a block it
+    /// has. Two statements: call it inside a transaction, or a failure
+    /// between them lifts the block it was to replace.
     pub fn block(
         conn: &mut DbConn,
         hash: &str,
