@@ -532,9 +532,6 @@ mod tests {
     use std::time::Duration;
 
     use chrono::{DateTime, Utc};
-    use diesel::connection::SimpleConnection;
-    use diesel::prelude::*;
-    use diesel_migrations::MigrationHarness;
     use mestring_crypto::shred::{SharedKekRing, wrapped_kek_id};
     use mestring_domain::id::Id;
     use mestring_domain::policy::shredding;
@@ -546,20 +543,6 @@ mod tests {
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_780_000_000 + secs, 0).expect("a valid time")
-    }
-
-    fn memory_db() -> DbConn {
-        let mut conn = DbConn::Sqlite(
-            diesel::SqliteConnection::establish(":memory:").expect("an in-memory database"),
-        );
-        if let DbConn::Sqlite(c) = &mut conn {
-            c.run_pending_migrations(crate::conn::SQLITE_MIGRATIONS)
-                .expect("migrations");
-            // No account rows: this test is about the key rows alone.
-            c.batch_execute("PRAGMA foreign_keys = OFF")
-                .expect("pragma");
-        }
-        conn
     }
 
     fn write_feedback(conn: &mut DbConn, ring: &SharedKekRing, account: &Id, body: &str) {
@@ -607,7 +590,7 @@ mod tests {
         // the rotation and is not re-read yet.
         let ring = SharedKekRing::open(&dir, at(0).timestamp(), hour).expect("ring");
         let stale = SharedKekRing::open(&dir, at(0).timestamp(), hour).expect("second ring");
-        let mut conn = memory_db();
+        let mut conn = crate::conn::memory_db();
         let (raced, calm) = (Id::generate(), Id::generate());
         write_feedback(&mut conn, &ring, &raced, "raced text");
         write_feedback(&mut conn, &ring, &calm, "calm text");
@@ -678,7 +661,7 @@ mod tests {
         ));
         let ring =
             SharedKekRing::open(&dir, at(0).timestamp(), Duration::from_secs(60)).expect("ring");
-        let mut conn = memory_db();
+        let mut conn = crate::conn::memory_db();
         let account = Id::generate();
         let outside = super::for_writing(&mut conn, &ring, &account, at(0));
         assert!(

@@ -12,8 +12,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::error::StoreError;
 use crate::url::{Backend, DatabaseUrl};
 
-pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations =
-    embed_migrations!("../../migrations/sqlite");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
 /// One connection to either backend; queries written once run on both.
@@ -534,6 +533,18 @@ fn sqlite_transaction<T>(
             Err(e)
         }
     }
+}
+
+/// A migrated in-memory SQLite database without foreign-key checks, for
+/// unit tests about one table's rows (no account rows needed).
+#[cfg(test)]
+pub(crate) fn memory_db() -> DbConn {
+    let mut conn = SqliteConnection::establish(":memory:").expect("an in-memory database");
+    conn.run_pending_migrations(SQLITE_MIGRATIONS)
+        .expect("migrations");
+    conn.batch_execute("PRAGMA foreign_keys = OFF")
+        .expect("pragma");
+    DbConn::Sqlite(conn)
 }
 
 #[cfg(test)]

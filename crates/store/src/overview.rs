@@ -512,9 +512,7 @@ fn rest(
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, NaiveDateTime};
-    use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
-    use diesel_migrations::MigrationHarness;
 
     use super::{MeasureSummary, add_to_measure, refresh_measure};
     use crate::DbConn;
@@ -540,16 +538,7 @@ mod tests {
     /// voided answer, and late (between the first and the latest).
     #[test]
     fn the_incremental_summary_equals_the_full_recompute() {
-        let mut conn = DbConn::Sqlite(
-            diesel::SqliteConnection::establish(":memory:").expect("an in-memory database"),
-        );
-        if let DbConn::Sqlite(c) = &mut conn {
-            c.run_pending_migrations(crate::conn::SQLITE_MIGRATIONS)
-                .expect("migrations");
-            // No account rows: this test is about the summary alone.
-            c.batch_execute("PRAGMA foreign_keys = OFF")
-                .expect("pragma");
-        }
+        let mut conn = crate::conn::memory_db();
         // (id, seconds, total, band, flags)
         let answers = [
             ("m", 100, 14, "moderate", "item9"),
