@@ -580,11 +580,7 @@ mod tests {
     /// re-wraps the skipped row, after which the old KEK can go.
     #[test]
     fn rotation_does_not_revert_a_rekey_that_came_between_read_and_update() {
-        let dir = std::env::temp_dir().join(format!(
-            "mestring-rotate-cas-{}-{}",
-            std::process::id(),
-            Id::generate().as_str()
-        ));
+        let dir = crate::conn::test_dir("rotate-cas");
         let hour = Duration::from_secs(3600);
         // The rotating process, and another whose ring was read before
         // the rotation and is not re-read yet.
@@ -654,11 +650,7 @@ mod tests {
     /// the sealed value is stored would not be held.
     #[test]
     fn a_key_for_writing_needs_a_transaction() {
-        let dir = std::env::temp_dir().join(format!(
-            "mestring-key-txn-{}-{}",
-            std::process::id(),
-            Id::generate().as_str()
-        ));
+        let dir = crate::conn::test_dir("key-txn");
         let ring =
             SharedKekRing::open(&dir, at(0).timestamp(), Duration::from_secs(60)).expect("ring");
         let mut conn = crate::conn::memory_db();

@@ -547,6 +547,17 @@ pub(crate) fn memory_db() -> DbConn {
     DbConn::Sqlite(conn)
 }
 
+/// A fresh directory path under the system's temporary directory, unique
+/// to this process and call (not created), for unit tests that need files.
+#[cfg(test)]
+pub(crate) fn test_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "mestring-{name}-{}-{}",
+        std::process::id(),
+        mestring_domain::id::Id::generate().as_str()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Store, pg_reason};
@@ -557,7 +568,7 @@ mod tests {
     /// work failed otherwise goes back to it.
     #[test]
     fn a_connection_lost_under_its_work_is_not_handed_out_again() {
-        let dir = std::env::temp_dir().join(format!("mestring-lost-{}", std::process::id()));
+        let dir = super::test_dir("lost");
         let url = DatabaseUrl::parse(&format!("sqlite://{}/db.sqlite", dir.display()))
             .expect("a SQLite URL");
         let store = Store::connect(&url, 2).expect("store");

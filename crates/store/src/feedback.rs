@@ -370,11 +370,7 @@ mod tests {
     /// Read before the rekey committed, the old key would seal a row that
     /// the rekey never saw, and it would never open again.
     fn a_submit_waits_for_a_rekey_in_flight(url: &str) {
-        let dir = std::env::temp_dir().join(format!(
-            "mestring-feedback-rekey-{}-{}",
-            std::process::id(),
-            Id::generate().as_str()
-        ));
+        let dir = crate::conn::test_dir("feedback-rekey");
         let store = Store::connect(&DatabaseUrl::parse(url).expect("url"), 4).expect("store");
         store.migrate().expect("migrations");
         let ring = SharedKekRing::open(
@@ -465,11 +461,7 @@ mod tests {
 
     #[test]
     fn a_submit_waits_for_a_rekey_in_flight_on_sqlite() {
-        let dir = std::env::temp_dir().join(format!(
-            "mestring-feedback-race-{}-{}",
-            std::process::id(),
-            Id::generate().as_str()
-        ));
+        let dir = crate::conn::test_dir("feedback-race");
         a_submit_waits_for_a_rekey_in_flight(&format!("sqlite://{}/db.sqlite", dir.display()));
         let _ = std::fs::remove_dir_all(&dir);
     }
