@@ -539,21 +539,14 @@ mod tests {
     use super::{Rotation, rekey, rewrap_batch, rotate, stale_batch, wrapped_of};
     use crate::DbConn;
     use crate::conn::transaction_on;
-    use crate::feedback::{FeedbackRow, NewFeedback};
+    use crate::feedback::FeedbackRow;
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_780_000_000 + secs, 0).expect("a valid time")
     }
 
     fn write_feedback(conn: &mut DbConn, ring: &SharedKekRing, account: &Id, body: &str) {
-        let new = NewFeedback {
-            account,
-            kind: "suggestion",
-            topic: Some("other"),
-            helpful: None,
-            ease: None,
-            body,
-        };
+        let new = crate::feedback::tests::suggestion(account, body);
         FeedbackRow::submit(conn, ring, &new, at(0)).expect("feedback stored");
     }
 

@@ -321,7 +321,7 @@ impl FeedbackRow {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
@@ -340,7 +340,8 @@ mod tests {
         DateTime::from_timestamp(1_780_000_000 + secs, 0).expect("a valid time")
     }
 
-    fn suggestion<'a>(account: &'a Id, body: &'a str) -> NewFeedback<'a> {
+    /// A suggestion from `account` (shared with the key tests).
+    pub(crate) fn suggestion<'a>(account: &'a Id, body: &'a str) -> NewFeedback<'a> {
         NewFeedback {
             account,
             kind: "suggestion",
