@@ -15,11 +15,11 @@
 //!
 //! Between putting the database back and re-applying the ledger, the
 //! restored database holds accounts their users deleted. So a marker file
-//! ([`RESTORE_PENDING_FILE`]) is written to the data directory before the
+//! (`crate::restore_pending::RESTORE_PENDING_FILE`) is written to the data directory before the
 //! database is touched and removed only once every step after it has
 //! succeeded. While it exists, whatever opens the database (`serve` and
 //! every command, `crate::db`) first finishes the restore
-//! ([`finish_restore`], every step idempotent) or refuses to go on: a
+//! (`crate::restore_pending::finish_restore`, every step idempotent) or refuses to go on: a
 //! restore that fails or is killed half-way never lets a deleted account
 //! log in or be read.
 
@@ -32,11 +32,13 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use mestring_crypto::keyfile;
 use mestring_domain::clock::Clock;
-use mestring_domain::id::Id;
-use mestring_store::{DatabaseUrl, Store, StoreError};
+use mestring_store::{DatabaseUrl, Store};
 
 use crate::config::Config;
 use crate::keys;
+use crate::restore_pending::{
+    Finished, finish_restore, mark_pending, read_pending, restore_pending,
+};
 
 /// The manifest's first line; names the format version.
 const MANIFEST_HEADER: &str = "mestring-backup 1";
@@ -44,12 +46,6 @@ const MANIFEST: &str = "manifest.txt";
 const SQLITE_FILE: &str = "mestring.sqlite3";
 const PG_FILE: &str = "mestring.pgdump";
 const KEYS_DIR: &str = "keys";
-
-/// The marker of a restore not finished yet, in the data directory: the
-/// database may hold accounts the deletion ledger says are deleted.
-pub const RESTORE_PENDING_FILE: &str = "restore.pending";
-/// The marker's first line; the second names the backup (`taken TIME`).
-const PENDING_HEADER: &str = "mestring-restore-pending 1";
 
 /// The key files a backup carries, relative to the data directory.
 fn key_files(data_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -267,82 +263,6 @@ fn report(finished: &Finished) {
     );
 }
 
-/// What [`finish_restore`] did.
-#[derive(Debug, Clone, Copy)]
-pub struct Finished {
-    /// Accounts deleted again because the ledger records their deletion.
-    pub reapplied: usize,
-    /// Data keys re-wrapped under the new key-encryption key.
-    pub rewrapped: usize,
-}
-
-/// Whether a restore into this data directory's database has not
-/// finished (see the module docs).
-pub fn restore_pending(data_dir: &Path) -> anyhow::Result<bool> {
-    let path = data_dir.join(RESTORE_PENDING_FILE);
-    path.try_exists()
-        .with_context(|| format!("cannot check for {}", path.display()))
-}
-
-/// Writes the marker, synced to disk, before the restore touches the
-/// database (replacing the marker of an earlier restore that never got
-/// its database in).
-fn mark_pending(data_dir: &Path, taken: DateTime<Utc>) -> anyhow::Result<()> {
-    let text = format!(
-        "{PENDING_HEADER}\ntaken {}\n",
-        taken.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    );
-    keyfile::replace(&data_dir.join(RESTORE_PENDING_FILE), text.as_bytes())?;
-    Ok(())
-}
-
-/// The time of the backup the pending restore is of, if the marker says.
-fn read_pending(data_dir: &Path) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let path = data_dir.join(RESTORE_PENDING_FILE);
-    let text =
-        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut lines = text.lines();
-    if lines.next() != Some(PENDING_HEADER) {
-        return Ok(None);
-    }
-    Ok(lines
-        .filter_map(|l| l.strip_prefix("taken "))
-        .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc)))
-}
-
-/// Finishes a restore whose database is in place: re-applies the deletion
-/// ledger, seals what an older version stored in clear, rotates the
-/// key-encryption keys (the ones the backup brought back retire), and only
-/// then removes the marker. Every step may run again: an account already
-/// deleted is not in the database to delete, and a rotation re-wraps what
-/// is left. Called by `restore` and by `crate::db` whenever the marker is
-/// there.
-pub async fn finish_restore(
-    store: &Store,
-    data_dir: &Path,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Finished> {
-    let ledger = keys::ledger(data_dir)?;
-    let reapplied = reapply_deletions(store, &ledger).await?;
-    let keks = keys::keks(data_dir, now)?;
-    keys::seal_legacy(store, &keks, now).await?;
-    let rotation = keys::rotate_keks(store, &keks, now, true).await?;
-    store.checkpoint().await?;
-    let marker = data_dir.join(RESTORE_PENDING_FILE);
-    match fs::remove_file(&marker) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot remove {}", marker.display())),
-    }
-    // The removal is not synced: if a crash loses it, the next start
-    // finishes the restore again, which changes nothing.
-    Ok(Finished {
-        reapplied,
-        rewrapped: rotation.rewrapped,
-    })
-}
-
 /// Copies the backup's key files into the data directory where missing;
 /// refuses when one exists with other contents (another installation's
 /// backup would make every code and sealed value unreadable).
@@ -476,57 +396,4 @@ fn run_pg_tool(cmd: &mut Command, name: &str) -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(())
-}
-
-/// Deletes every restored account the ledger says was deleted (with its
-/// recorded time, so the organisation's deletion record is right), one
-/// transaction each. A deletion that fails does not stop the others: each
-/// one left undone is an account its user deleted, so as many as possible
-/// go, and the error comes at the end (the marker stays, and the next
-/// attempt retries the rest).
-async fn reapply_deletions(
-    store: &Store,
-    ledger: &mestring_crypto::ledger::DeletionLedger,
-) -> anyhow::Result<usize> {
-    let recorded = ledger.read()?;
-    if recorded.is_empty() {
-        return Ok(0);
-    }
-    let ids = store.run(mestring_store::backup::account_ids).await?;
-    let due: Vec<(Id, DateTime<Utc>)> = ids
-        .into_iter()
-        .filter_map(|id| {
-            let at = *recorded.get(&ledger.tag(&id))?;
-            Some((
-                Id::from_trusted(id),
-                DateTime::from_timestamp(at, 0).unwrap_or_default(),
-            ))
-        })
-        .collect();
-    let mut deleted = 0;
-    let mut failed = 0;
-    let mut first_error = None;
-    for (id, at) in due {
-        match store
-            .run(move |conn| mestring_store::deletion::delete_account(conn, &id, at))
-            .await
-        {
-            Ok(()) => deleted += 1,
-            // Gone since the ids were read: nothing left to do.
-            Err(StoreError::NotFound) => {}
-            Err(e) => {
-                // Names no account: the error is the database's.
-                tracing::error!(error = %e, "re-applying a recorded deletion failed; going on");
-                failed += 1;
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    match first_error {
-        None => Ok(deleted),
-        Some(e) => Err(anyhow::Error::new(e).context(format!(
-            "{failed} deletion(s) recorded in the deletion ledger could not be re-applied \
-             ({deleted} were)"
-        ))),
-    }
 }

@@ -51,7 +51,7 @@ pub(crate) async fn open_store_unfinished(config: &Config) -> anyhow::Result<Sto
 /// re-applied: this finishes the restore (every step is idempotent) or
 /// fails, so the server does not start and the command does not run.
 async fn finish_pending_restore(store: &Store, config: &Config) -> anyhow::Result<()> {
-    if !crate::backup::restore_pending(&config.data_dir)? {
+    if !crate::restore_pending::restore_pending(&config.data_dir)? {
         return Ok(());
     }
     tracing::warn!(
@@ -59,7 +59,7 @@ async fn finish_pending_restore(store: &Store, config: &Config) -> anyhow::Resul
          ledger) before the database is used"
     );
     let now = crate::clock::from_env().now();
-    let finished = crate::backup::finish_restore(store, &config.data_dir, now)
+    let finished = crate::restore_pending::finish_restore(store, &config.data_dir, now)
         .await
         .with_context(|| {
             format!(
@@ -68,7 +68,7 @@ async fn finish_pending_restore(store: &Store, config: &Config) -> anyhow::Resul
                  deleted them, so nothing may use it. Fix the cause (after this message), then \
                  run `mestring restore` with the same backup directory again, or start the \
                  server, which retries (docs/deletion.md)",
-                crate::backup::RESTORE_PENDING_FILE
+                crate::restore_pending::RESTORE_PENDING_FILE
             )
         })?;
     tracing::info!(

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod keys;
 pub mod lifecycle;
 pub mod purchases;
+pub mod restore_pending;
 pub mod seed;
 pub mod telemetry;
 

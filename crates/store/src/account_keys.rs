@@ -42,7 +42,7 @@ pub(crate) fn note_row_id(entry_id: &str, field_id: &str) -> String {
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = account_keys)]
-struct AccountKeyRow {
+pub(crate) struct AccountKeyRow {
     account_id: String,
     kek_id: i64,
     wrapped: Vec<u8>,
@@ -339,7 +339,7 @@ pub fn rotate(
 /// KEK `current`, in account id order after `after`. Read outside the
 /// transaction that re-wraps them, so by then any of them may have
 /// changed: see [`rewrap_batch`].
-fn stale_batch(
+pub(crate) fn stale_batch(
     conn: &mut DbConn,
     current: i64,
     after: &str,
@@ -366,7 +366,7 @@ fn stale_batch(
 /// the account's sealed data, unreadable. A later pass finds the row
 /// still under an old KEK and re-wraps it then; until then the old KEK is
 /// still in use and so is not destroyed.
-fn rewrap_batch(
+pub(crate) fn rewrap_batch(
     conn: &mut DbConn,
     snapshot: &KekRing,
     rows: &[AccountKeyRow],
@@ -525,145 +525,4 @@ pub(crate) fn read_consistently<T>(
         }
     }
     read(conn)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use chrono::{DateTime, Utc};
-    use mestring_crypto::shred::{SharedKekRing, wrapped_kek_id};
-    use mestring_domain::id::Id;
-    use mestring_domain::policy::shredding;
-
-    use super::{Rotation, rekey, rewrap_batch, rotate, stale_batch, wrapped_of};
-    use crate::DbConn;
-    use crate::conn::transaction_on;
-    use crate::feedback::FeedbackRow;
-
-    fn at(secs: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_780_000_000 + secs, 0).expect("a valid time")
-    }
-
-    fn write_feedback(conn: &mut DbConn, ring: &SharedKekRing, account: &Id, body: &str) {
-        let new = crate::feedback::tests::suggestion(account, body);
-        FeedbackRow::submit(conn, ring, &new, at(0)).expect("feedback stored");
-    }
-
-    fn bodies(conn: &mut DbConn, ring: &SharedKekRing, account: &Id) -> Vec<String> {
-        FeedbackRow::list_for_account(conn, ring, account)
-            .expect("the account's feedback opens")
-            .into_iter()
-            .map(|f| f.body)
-            .collect()
-    }
-
-    fn kek_of(conn: &mut DbConn, account: &Id) -> Option<u32> {
-        wrapped_of(conn, account)
-            .expect("read")
-            .and_then(|w| wrapped_kek_id(&w))
-    }
-
-    /// A rotation that read a batch of keys, then met a rekey of one of
-    /// them by a process whose ring was up to a minute stale (so the new
-    /// data key is wrapped under the old KEK, like the one read), must
-    /// not write the old data key back over the new one: everything the
-    /// rekey re-sealed would never open again. The row is skipped and
-    /// counted, the rest of the batch is re-wrapped, and the next pass
-    /// re-wraps the skipped row, after which the old KEK can go.
-    #[test]
-    fn rotation_does_not_revert_a_rekey_that_came_between_read_and_update() {
-        let dir = crate::conn::test_dir("rotate-cas");
-        let hour = Duration::from_secs(3600);
-        // The rotating process, and another whose ring was read before
-        // the rotation and is not re-read yet.
-        let ring = SharedKekRing::open(&dir, at(0).timestamp(), hour).expect("ring");
-        let stale = SharedKekRing::open(&dir, at(0).timestamp(), hour).expect("second ring");
-        let mut conn = crate::conn::memory_db();
-        let (raced, calm) = (Id::generate(), Id::generate());
-        write_feedback(&mut conn, &ring, &raced, "raced text");
-        write_feedback(&mut conn, &ring, &calm, "calm text");
-        assert_eq!(kek_of(&mut conn, &raced), Some(1));
-
-        // A new KEK takes over; the pass reads the keys still under KEK 1.
-        let created = at(shredding::ROTATE_EVERY.num_seconds());
-        ring.reload()
-            .expect("reload")
-            .create_next(created.timestamp())
-            .expect("new KEK");
-        let snapshot = ring.reload().expect("reload");
-        let batch = stale_batch(&mut conn, 2, "").expect("batch");
-        assert_eq!(batch.len(), 2);
-
-        // Before the pass updates them, the other process re-keys one
-        // account: a new data key, still wrapped under KEK 1.
-        transaction_on(&mut conn, |conn| rekey(conn, &stale, &raced, created))
-            .expect("rekey")
-            .expect("the account had a key");
-        assert_eq!(kek_of(&mut conn, &raced), Some(1));
-
-        let mut report = Rotation::default();
-        rewrap_batch(&mut conn, &snapshot, &batch, &mut report).expect("re-wrap");
-        // What the rekey re-sealed still opens: the old data key was not
-        // written back over the new one.
-        assert_eq!(bodies(&mut conn, &ring, &raced), ["raced text"]);
-        assert_eq!(bodies(&mut conn, &ring, &calm), ["calm text"]);
-        assert_eq!(
-            kek_of(&mut conn, &raced),
-            Some(1),
-            "the re-keyed row is left as the rekey wrote it"
-        );
-        assert_eq!(kek_of(&mut conn, &calm), Some(2));
-        assert_eq!(
-            (report.rewrapped, report.raced, report.unopenable),
-            (1, 1, 0),
-            "{report:?}"
-        );
-
-        // The next pass re-wraps it; KEK 1 is not destroyed while it was
-        // still in use, and goes once its grace has passed.
-        let report = rotate(&mut conn, &ring, created, false).expect("next pass");
-        assert_eq!(
-            (report.rewrapped, report.raced, report.destroyed.len()),
-            (1, 0, 0),
-            "{report:?}"
-        );
-        assert_eq!(kek_of(&mut conn, &raced), Some(2));
-        assert_eq!(bodies(&mut conn, &ring, &raced), ["raced text"]);
-        let later = created + shredding::RETIRED_GRACE + chrono::Duration::minutes(1);
-        let report = rotate(&mut conn, &ring, later, false).expect("after the grace");
-        assert_eq!(report.destroyed, [1], "{report:?}");
-        assert_eq!(bodies(&mut conn, &ring, &raced), ["raced text"]);
-        assert_eq!(bodies(&mut conn, &ring, &calm), ["calm text"]);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// A data key is handed out for writing only inside a transaction:
-    /// outside one, the lock that keeps a rekey from replacing it before
-    /// the sealed value is stored would not be held.
-    #[test]
-    fn a_key_for_writing_needs_a_transaction() {
-        let dir = crate::conn::test_dir("key-txn");
-        let ring =
-            SharedKekRing::open(&dir, at(0).timestamp(), Duration::from_secs(60)).expect("ring");
-        let mut conn = crate::conn::memory_db();
-        let account = Id::generate();
-        let outside = super::for_writing(&mut conn, &ring, &account, at(0));
-        assert!(
-            matches!(
-                outside,
-                Err(crate::StoreError::Query(
-                    diesel::result::Error::NotInTransaction
-                ))
-            ),
-            "{outside:?}"
-        );
-        let outside = rekey(&mut conn, &ring, &account, at(0));
-        assert!(outside.is_err(), "{outside:?}");
-        transaction_on(&mut conn, |conn| {
-            super::for_writing(conn, &ring, &account, at(0))
-        })
-        .expect("inside a transaction");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }

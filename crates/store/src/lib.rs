@@ -53,6 +53,8 @@ pub mod error;
 pub mod export;
 pub mod feedback;
 pub mod installation;
+#[cfg(test)]
+mod key_tests;
 pub mod legacy;
 pub mod oidc;
 pub mod organisations;
