@@ -244,15 +244,7 @@ async fn a_backup_restored_after_a_deletion_keeps_the_account_deleted() {
         write_marker_texts(&gone, &format!("{marker}GONE")).await;
         write_marker_texts(&kept, &format!("{marker}KEPT")).await;
 
-        let backup = app.db.dir.path().join("backup");
-        let out = cli_command(&app.db, &["backup", backup.to_str().expect("utf-8")])
-            .output()
-            .expect("runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let backup = take_backup(&app);
         let again = cli_command(&app.db, &["backup", backup.to_str().expect("utf-8")])
             .output()
             .expect("runs");
@@ -264,30 +256,17 @@ async fn a_backup_restored_after_a_deletion_keeps_the_account_deleted() {
 
         // Restore into a new, empty database with the same data directory
         // (where the deletion ledger is).
-        let target = TestDb::new(backend);
-        let restore = |url: &str| {
-            cli_command(&app.db, &["restore", backup.to_str().expect("utf-8")])
-                .env("MESTRING_DATABASE_URL", url)
-                .output()
-                .expect("runs")
-        };
-        let target_url = match backend {
-            Backend::Sqlite => format!(
-                "sqlite://{}",
-                target.dir.path().join("restored.sqlite3").display()
-            ),
-            Backend::Postgres => target.url.clone(),
-        };
-        let out = restore(&target_url);
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{err}");
+        let (target, target_url) = restore_target(backend);
+        let backup = backup.to_str().expect("utf-8");
+        let (ok, err) = run_on(&app, &target_url, &["restore", backup]);
+        assert!(ok, "{err}");
         assert!(
             err.contains("deletions re-applied from the ledger: 1"),
             "{err}"
         );
         // Into a database that now holds data: refused, nothing changed.
-        let twice = restore(&target_url);
-        assert!(!twice.status.success());
+        let (twice, _) = run_on(&app, &target_url, &["restore", backup]);
+        assert!(!twice);
 
         // A server on the restored database: the kept user and their text
         // are back, the deleted one is not, and the organisation sees the

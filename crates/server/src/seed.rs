@@ -113,18 +113,15 @@ pub async fn run(
     };
     let loaded = load(&store, &mut generator, &orgs, &keks, &args, now, started).await;
     let building = Instant::now();
-    let built = {
-        let indexes = indexes.clone();
-        store
-            .run(move |conn| bulk::create_indexes(conn, &indexes))
-            .await
-    };
+    let dropped = indexes.len();
+    let built = store
+        .run(move |conn| bulk::create_indexes(conn, &indexes))
+        .await;
     let rows = loaded?;
     built?;
-    if !indexes.is_empty() {
+    if dropped > 0 {
         eprintln!(
-            "built {} indexes in {:.1} s",
-            indexes.len(),
+            "built {dropped} indexes in {:.1} s",
             building.elapsed().as_secs_f64()
         );
     }
