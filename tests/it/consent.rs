@@ -490,7 +490,7 @@ async fn self_delete_removes_everything_and_leaves_a_deletion_record() {
         assert_eq!(left, 0, "no row about the account is left");
         assert_eq!(records.len(), 1, "the organisation keeps a deletion record");
         assert!(
-            (app.state.clock.now() - records[0].deleted_at())
+            (app.state.clock.now() - records[0].deleted_at)
                 .num_seconds()
                 .abs()
                 < 2

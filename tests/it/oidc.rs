@@ -660,7 +660,7 @@ async fn helseid_logs_in_a_linked_clinician_and_refuses_the_rest() {
             .await
             .expect("row");
         assert!(
-            row.activated_at().is_some(),
+            row.activated_at.is_some(),
             "activated by the first HelseID login"
         );
 

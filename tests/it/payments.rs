@@ -280,7 +280,7 @@ async fn success_page_before_the_webhook_shows_the_code_once_and_it_logs_in() {
             .expect("account");
         assert!(account.org_id.is_none());
         assert_eq!(account.program_slug.as_deref(), Some(PROGRAM));
-        let created = account.created_at();
+        let created = account.created_at;
         assert_eq!(
             (created.hour(), created.minute(), created.second()),
             (0, 0, 0)

@@ -232,7 +232,7 @@ pub async fn show_sheet(
     };
     let page = SheetPage {
         shown_before: shown_before.map(fmt_date_time),
-        issued: fmt_date(row.created_at()),
+        issued: fmt_date(row.created_at),
         nb: Catalog::get(Lang::Nb),
         ctx,
         program,

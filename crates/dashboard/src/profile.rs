@@ -77,10 +77,10 @@ async fn load(state: &AppState, staff: &AnyStaff) -> Result<Profile, AppError> {
         role: person.role().as_str(),
         organisation: org_name,
         hpr_number,
-        invited_at: fmt_date_time(person.created_at()),
-        activated_at: person.activated_at().map(fmt_date_time),
-        last_login_at: person.last_login_at().map(fmt_date_time),
-        previous_login_at: person.previous_login_at().map(fmt_date_time),
+        invited_at: fmt_date_time(person.created_at),
+        activated_at: person.activated_at.map(fmt_date_time),
+        last_login_at: person.last_login_at.map(fmt_date_time),
+        previous_login_at: person.previous_login_at.map(fmt_date_time),
         views: views
             .into_iter()
             .map(|v| {

@@ -307,7 +307,7 @@ pub async fn take(
                 .ct_eq(pending.browser_hash.as_bytes()),
         )
     });
-    let fresh = pending.created_at() + PENDING_LOGIN >= state.clock.now();
+    let fresh = pending.created_at + PENDING_LOGIN >= state.clock.now();
     let same_flow = pending.flow()? == flow && pending.channel().as_ref() == channel;
     if !(browser_ok && fresh && same_flow) {
         return Ok(Err(Refusal::State));

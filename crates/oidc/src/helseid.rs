@@ -103,7 +103,7 @@ pub async fn callback(
         .await?;
     // Invited is enough (the superuser who entered the HPR number vouched
     // for the person, and HelseID proved who they are); deactivated is not.
-    let Some(person) = person.filter(|p| p.deactivated_at().is_none()) else {
+    let Some(person) = person.filter(|p| p.deactivated_at.is_none()) else {
         return refuse(ctx, Refusal::UnknownStaff);
     };
     let id = person.id();

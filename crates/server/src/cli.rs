@@ -305,7 +305,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     out,
                     "{}\t{}\t{}",
                     org.id,
-                    org.created_at().format("%Y-%m-%d"),
+                    org.created_at.format("%Y-%m-%d"),
                     name
                 )?;
             }

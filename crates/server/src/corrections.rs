@@ -138,7 +138,7 @@ pub async fn run_feedback(
         FeedbackCommand::Done { reference, reason } => {
             let reason = checked_reason(&reason)?;
             let item = find_item(&store, &keks, &reference).await?;
-            if let Some(at) = item.handled_at() {
+            if let Some(at) = item.handled_at {
                 eprintln!(
                     "feedback {} was already handled ({}) on {}; nothing changed",
                     item.reference(),
@@ -195,7 +195,7 @@ pub async fn run_corrections(
                 })
                 .await
                 .map_err(|e| not_theirs(e, "answer", item.reference()))?;
-            if let Some(at) = row.voided_at() {
+            if let Some(at) = row.voided_at {
                 anyhow::bail!(
                     "answer {answer} was already voided on {}; nothing changed",
                     at.format("%Y-%m-%d")
@@ -321,7 +321,7 @@ async fn list(store: &Store, keks: &SharedKekRing) -> anyhow::Result<()> {
             "{}\t{}\t{}\t{}\t{}\t{}\thelpful={}\tease={}\t{}",
             r.reference(),
             r.status(),
-            r.created_at()
+            r.created_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             r.kind,
             r.account_id,
@@ -356,20 +356,20 @@ async fn show(store: &Store, keks: &SharedKekRing, reference: &str) -> anyhow::R
     let mut out = std::io::stdout().lock();
     writeln!(out, "reference\t{}", item.reference())?;
     writeln!(out, "status\t{}", item.status())?;
-    if let Some(at) = item.handled_at() {
+    if let Some(at) = item.handled_at {
         writeln!(out, "handled\t{}", day(at))?;
     }
-    writeln!(out, "sent\t{}", day(item.created_at()))?;
+    writeln!(out, "sent\t{}", day(item.created_at))?;
     writeln!(out, "kind\t{}", item.kind)?;
     writeln!(out, "topic\t{}", item.topic.as_deref().unwrap_or("-"))?;
     writeln!(out, "account\t{}", item.account_id)?;
     writeln!(out, "text\t{}", escape_controls(&item.body))?;
     writeln!(out)?;
     let mut all: Vec<&ResponseRow> = answers.iter().chain(voided.iter()).collect();
-    all.sort_by_key(|r| (r.completed_at(), r.id.clone()));
+    all.sort_by_key(|r| (r.completed_at, r.id.clone()));
     writeln!(out, "answers\t{}", all.len())?;
     for r in all {
-        let state = r.voided_at().map_or_else(
+        let state = r.voided_at.map_or_else(
             || "valid".to_owned(),
             |at| format!("voided {}", at.format("%Y-%m-%d")),
         );
@@ -377,14 +377,14 @@ async fn show(store: &Store, keks: &SharedKekRing, reference: &str) -> anyhow::R
             out,
             "answer\t{}\t{}\t{}\ttotal={}\t{state}",
             r.id,
-            day(r.completed_at()),
+            day(r.completed_at),
             r.questionnaire_id,
             r.total
         )?;
     }
     writeln!(out, "registrations\t{}", registrations.len())?;
     for (r, entry) in &registrations {
-        let edited = r.edited_at().map_or_else(String::new, |at| {
+        let edited = r.edited_at.map_or_else(String::new, |at| {
             format!("edited {}", at.format("%Y-%m-%d"))
         });
         let values = entry
@@ -396,7 +396,7 @@ async fn show(store: &Store, keks: &SharedKekRing, reference: &str) -> anyhow::R
             out,
             "registration\t{}\t{}\t{}\t{edited}\t{}",
             r.id,
-            day(r.created_at()),
+            day(r.created_at),
             r.registration_id,
             escape_controls(&values)
         )?;

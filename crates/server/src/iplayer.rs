@@ -282,8 +282,8 @@ pub async fn run_ip_command(
             let mut lines = Vec::with_capacity(rows.len());
             let mut unreadable = 0usize;
             for row in &rows {
-                match ring.open(&row.sealed_ip, &row.kind, row.at()) {
-                    Ok(ip) => lines.push(format!("{} {} {}", row.at().to_rfc3339(), row.kind, ip)),
+                match ring.open(&row.sealed_ip, &row.kind, row.at) {
+                    Ok(ip) => lines.push(format!("{} {} {}", row.at.to_rfc3339(), row.kind, ip)),
                     Err(_) => unreadable += 1,
                 }
             }
@@ -491,7 +491,7 @@ pub async fn list_audit(config: &Config) -> anyhow::Result<()> {
         writeln!(
             out,
             "{} {} rows={} reason={:?} by={} subject={}",
-            row.at().to_rfc3339(),
+            row.at.to_rfc3339(),
             row.action,
             row.row_count,
             row.reason,

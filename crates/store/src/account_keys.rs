@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use mestring_crypto::shred::{DataKey, KekRing, SharedKekRing};
@@ -21,6 +21,7 @@ use mestring_domain::id::Id;
 use mestring_domain::policy::shredding;
 
 use crate::schema::account_keys;
+use crate::time::StoredTime;
 use crate::{DbConn, StoreError, to_db};
 
 /// The purpose a feedback text is sealed for (its row id: the feedback id).
@@ -47,7 +48,8 @@ pub(crate) struct AccountKeyRow {
     kek_id: i64,
     wrapped: Vec<u8>,
     #[allow(dead_code)] // read so the row type matches the table
-    created_at: NaiveDateTime,
+    #[diesel(deserialize_as = StoredTime)]
+    created_at: DateTime<Utc>,
 }
 
 fn open_row(ring: &SharedKekRing, row: &AccountKeyRow) -> Result<DataKey, StoreError> {

@@ -1,13 +1,14 @@
 //! Accounts: one per access code, found by the code's HMAC.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use mestring_domain::access_code::CodeHash;
 use mestring_domain::id::Id;
 use mestring_domain::policy;
 
 use crate::schema::accounts;
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::{StoredOptionalTime, StoredTime};
+use crate::{DbConn, StoreError, to_db};
 
 /// An account row. `code_hash` is an HMAC, never the code itself.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -21,12 +22,21 @@ pub struct AccountRow {
     pub org_id: Option<String>,
     /// The program the code was issued for, if any.
     pub program_slug: Option<String>,
-    created_at: NaiveDateTime,
-    last_login_at: Option<NaiveDateTime>,
-    deactivated_at: Option<NaiveDateTime>,
+    /// When the code was issued.
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
+    /// When the code was last used to log in.
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// When the account was deactivated, if it was.
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub deactivated_at: Option<DateTime<Utc>>,
     /// The issued code sealed for the issuing organisation's staff.
     pub pseudonym: Option<Vec<u8>>,
-    previous_login_at: Option<NaiveDateTime>,
+    /// The login before the latest one: when the code was used before the
+    /// current session began (shown to the user, so misuse is visible).
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub previous_login_at: Option<DateTime<Utc>>,
 }
 
 /// What a new account needs.
@@ -48,36 +58,11 @@ impl AccountRow {
         Id::from_trusted(self.id.clone())
     }
 
-    /// When the code was issued.
-    pub fn created_at(&self) -> DateTime<Utc> {
-        from_db(self.created_at)
-    }
-
-    /// When the code was last used to log in.
-    pub fn last_login_at(&self) -> Option<DateTime<Utc>> {
-        self.last_login_at.map(from_db)
-    }
-
-    /// The login before the latest one: when the code was used before the
-    /// current session began (shown to the user, so misuse is visible).
-    pub fn previous_login_at(&self) -> Option<DateTime<Utc>> {
-        self.previous_login_at.map(from_db)
-    }
-
-    /// When the account was deactivated, if it was.
-    pub fn deactivated_at(&self) -> Option<DateTime<Utc>> {
-        self.deactivated_at.map(from_db)
-    }
-
     /// Whether the code may log in at `now`: not deactivated and within
     /// its lifetime.
     pub fn can_log_in(&self, now: DateTime<Utc>) -> bool {
         self.deactivated_at.is_none()
-            && mestring_domain::retention::code_is_active(
-                self.created_at(),
-                self.last_login_at(),
-                now,
-            )
+            && mestring_domain::retention::code_is_active(self.created_at, self.last_login_at, now)
     }
 
     /// Creates an account for a new code.

@@ -7,12 +7,13 @@
 //! down to whole five minutes. That caps writes at one per five minutes per
 //! account and keeps the number coarse on purpose.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use mestring_domain::id::Id;
 
 use crate::schema_program::activity_days;
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::StoredTime;
+use crate::{DbConn, StoreError, to_db};
 
 use mestring_domain::policy::activity::{MAX_GAP, MINUTE_STEP};
 
@@ -28,15 +29,12 @@ pub struct ActivityDayRow {
     pub logins: i64,
     /// Coarse minutes spent that day (multiple of five).
     pub minutes: i64,
-    last_seen_at: NaiveDateTime,
+    /// When the last counted page view was.
+    #[diesel(deserialize_as = StoredTime)]
+    pub last_seen_at: DateTime<Utc>,
 }
 
 impl ActivityDayRow {
-    /// When the last counted page view was.
-    pub fn last_seen_at(&self) -> DateTime<Utc> {
-        from_db(self.last_seen_at)
-    }
-
     fn find(conn: &mut DbConn, account: &Id, day: &str) -> Result<Option<Self>, StoreError> {
         activity_days::table
             .find((account.as_str(), day))
@@ -104,7 +102,7 @@ impl ActivityDayRow {
             Self::create(conn, account, &day, 0, now)?;
             return Ok(());
         };
-        let gap = now - row.last_seen_at();
+        let gap = now - row.last_seen_at;
         if gap < Duration::minutes(MINUTE_STEP) {
             return Ok(());
         }

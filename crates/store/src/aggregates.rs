@@ -14,7 +14,7 @@ use mestring_domain::channel::ChannelSlug;
 use mestring_domain::periods::Month;
 
 use crate::schema::aggregate_snapshots;
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::{DbConn, StoreError, to_db};
 
 /// One count: organisation, a category key, a month label (`YYYY-MM`, or
 /// empty where the measure has no period) and the number.
@@ -328,7 +328,7 @@ pub fn cached(
     max_age: Duration,
 ) -> Result<Snapshot, StoreError> {
     let key = scope_key(months, program_ends, module_ends);
-    let stored: Option<(String, chrono::NaiveDateTime, String)> = aggregate_snapshots::table
+    let stored: Option<(String, crate::StoredTime, String)> = aggregate_snapshots::table
         .find(channel.as_str())
         .select((
             aggregate_snapshots::scope_key,
@@ -338,7 +338,7 @@ pub fn cached(
         .first(conn)
         .optional()?;
     if let Some((stored_key, at, json)) = stored {
-        let at = from_db(at);
+        let at = DateTime::<Utc>::from(at);
         if stored_key == key && now - at < max_age {
             // A snapshot this version cannot read is recomputed, not an error.
             if let Ok(counts) = serde_json::from_str(&json) {

@@ -1,12 +1,13 @@
 //! Channels (e.g. `direct`, `helsenorge`): every organisation belongs to
 //! one; tool managers work for one.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::channel::ChannelSlug;
 
 use crate::schema::{channels, organisations};
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::StoredTime;
+use crate::{DbConn, StoreError, to_db};
 
 /// A channel row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -15,18 +16,15 @@ pub struct ChannelRow {
     slug: String,
     /// Display name, shown to tool managers.
     pub name: String,
-    created_at: NaiveDateTime,
+    /// When the channel was created.
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
 }
 
 impl ChannelRow {
     /// The slug.
     pub fn slug(&self) -> ChannelSlug {
         ChannelSlug::from_trusted(self.slug.clone())
-    }
-
-    /// When the channel was created.
-    pub fn created_at(&self) -> DateTime<Utc> {
-        from_db(self.created_at)
     }
 
     /// Creates a channel (the CLI checks first that the slug is free).

@@ -9,7 +9,8 @@ use mestring_domain::id::Id;
 use crate::accounts::AccountRow;
 use crate::schema::accounts;
 use crate::schema_consent::consent_events;
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::StoredTime;
+use crate::{DbConn, StoreError, to_db};
 
 /// A stored consent event.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -21,15 +22,12 @@ pub struct ConsentRow {
     pub account_id: String,
     /// [`ConsentEventKind::as_str`].
     pub kind: String,
-    at: NaiveDateTime,
+    /// When it happened.
+    #[diesel(deserialize_as = StoredTime)]
+    pub at: DateTime<Utc>,
 }
 
 impl ConsentRow {
-    /// When it happened.
-    pub fn at(&self) -> DateTime<Utc> {
-        from_db(self.at)
-    }
-
     /// The domain event.
     pub fn event(&self) -> Result<ConsentEvent, StoreError> {
         event_of(&self.kind, self.at)
@@ -211,13 +209,13 @@ pub fn backfill_windows(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, 
 
 /// A stored event as the domain's; an unknown kind is an error, never a
 /// default.
-fn event_of(kind: &str, at: NaiveDateTime) -> Result<ConsentEvent, StoreError> {
+fn event_of(kind: &str, at: DateTime<Utc>) -> Result<ConsentEvent, StoreError> {
     Ok(ConsentEvent {
         kind: ConsentEventKind::parse(kind).map_err(|_| StoreError::UnknownValue {
             column: "consent_events.kind",
             value: kind.to_owned(),
         })?,
-        at: from_db(at),
+        at,
     })
 }
 

@@ -1,14 +1,15 @@
 //! Self-delete: every row about an account goes, in one transaction; the
 //! issuing organisation keeps only a deletion record.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::id::Id;
 
 use crate::accounts::AccountRow;
 use crate::schema::accounts;
 use crate::schema_consent::deletion_records;
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::StoredTime;
+use crate::{DbConn, StoreError, to_db};
 
 /// What an organisation keeps after a user deleted their data.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -20,15 +21,12 @@ pub struct DeletionRecordRow {
     pub org_id: String,
     /// The organisation's sealed pseudonym (the issued code).
     pub pseudonym: Option<Vec<u8>>,
-    deleted_at: NaiveDateTime,
+    /// When the user deleted their data.
+    #[diesel(deserialize_as = StoredTime)]
+    pub deleted_at: DateTime<Utc>,
 }
 
 impl DeletionRecordRow {
-    /// When the user deleted their data.
-    pub fn deleted_at(&self) -> DateTime<Utc> {
-        from_db(self.deleted_at)
-    }
-
     /// How many deletion records an organisation has.
     pub fn count_for_org(conn: &mut DbConn, org: &Id) -> Result<i64, StoreError> {
         deletion_records::table

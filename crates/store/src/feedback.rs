@@ -1,14 +1,15 @@
 //! Feedback from users: suggested changes (including asking for a wrong
 //! registration to be corrected) and the evaluation form.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mestring_crypto::shred::{DataKey, SharedKekRing};
 use mestring_domain::id::Id;
 
 use crate::account_keys;
 use crate::schema_program::feedback;
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::{StoredOptionalTime, StoredTime};
+use crate::{DbConn, StoreError, to_db};
 
 /// One piece of feedback.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -29,8 +30,12 @@ pub struct FeedbackRow {
     /// The text written (may be empty for evaluations). Stored sealed
     /// under the account's data key; the loaders below open it.
     pub body: String,
-    created_at: NaiveDateTime,
-    handled_at: Option<NaiveDateTime>,
+    /// When it was sent.
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
+    /// When the operator handled it, if they have.
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub handled_at: Option<DateTime<Utc>>,
     outcome: Option<FeedbackOutcome>,
     body_sealed: Option<Vec<u8>>,
 }
@@ -112,20 +117,10 @@ fn open_all(
 }
 
 impl FeedbackRow {
-    /// When it was sent.
-    pub fn created_at(&self) -> DateTime<Utc> {
-        from_db(self.created_at)
-    }
-
     /// The short reference the operator uses (the id's first
     /// [`REFERENCE_LEN`] characters).
     pub fn reference(&self) -> &str {
         self.id.get(..REFERENCE_LEN).unwrap_or(&self.id)
-    }
-
-    /// When the operator handled it, if they have.
-    pub fn handled_at(&self) -> Option<DateTime<Utc>> {
-        self.handled_at.map(from_db)
     }
 
     /// How it was handled, if it was.
@@ -181,7 +176,7 @@ impl FeedbackRow {
             (Some(FeedbackOutcome::Corrected), _) => FeedbackOutcome::Corrected,
             (_, new) => new,
         };
-        let handled_at = row.handled_at.unwrap_or(to_db(now));
+        let handled_at = to_db(row.handled_at.unwrap_or(now));
         diesel::update(feedback::table.filter(feedback::id.eq(id)))
             .set((
                 feedback::handled_at.eq(Some(handled_at)),

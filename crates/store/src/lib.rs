@@ -76,20 +76,12 @@ pub mod staff_sessions;
 pub mod staff_views;
 pub mod testing;
 pub mod throttle;
+pub mod time;
 mod url;
 
 pub use conn::{CONNECTION_TIMEOUT, DbConn, Store, create_private_dir};
 pub use error::StoreError;
 pub use url::{Backend, DatabaseUrl, DatabaseUrlError};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-
-/// Stored timestamps are UTC `TIMESTAMP` columns without zone.
-pub(crate) fn to_db(t: DateTime<Utc>) -> NaiveDateTime {
-    t.naive_utc()
-}
-
-/// Reads a stored UTC timestamp back.
-pub(crate) fn from_db(t: NaiveDateTime) -> DateTime<Utc> {
-    t.and_utc()
-}
+pub use time::StoredTime;
+pub(crate) use time::to_db;

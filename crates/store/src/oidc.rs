@@ -4,7 +4,7 @@
 //! Invariant: nothing here holds a `sub`, a name or a national identity
 //! number; a portal identity is only its [`LaunchKey`].
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::channel::ChannelSlug;
 use mestring_domain::id::Id;
@@ -14,7 +14,8 @@ use crate::accounts::{AccountRow, NewAccount};
 use crate::schema_oidc::{launch_links, oidc_pending};
 use crate::schema_staff::staff;
 use crate::staff::StaffRow;
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::StoredTime;
+use crate::{DbConn, StoreError, to_db};
 
 /// A login sent to an identity provider, waiting for its callback.
 /// `Debug` is not derived: it holds the nonce and the PKCE verifier.
@@ -33,7 +34,9 @@ pub struct PendingLogin {
     org_id: Option<String>,
     /// The launch context's program.
     pub program_slug: Option<String>,
-    created_at: NaiveDateTime,
+    /// When the login began.
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
 }
 
 /// What a new pending login holds.
@@ -121,11 +124,6 @@ impl PendingLogin {
     /// The launch context's organisation.
     pub fn org_id(&self) -> Option<Id> {
         self.org_id.clone().map(Id::from_trusted)
-    }
-
-    /// When the login began.
-    pub fn created_at(&self) -> DateTime<Utc> {
-        from_db(self.created_at)
     }
 
     /// The stored `state` hash.

@@ -1,12 +1,13 @@
 //! Organisations that issue codes.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::channel::{ChannelSlug, DIRECT};
 use mestring_domain::id::Id;
 
 use crate::schema::organisations;
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::StoredTime;
+use crate::{DbConn, StoreError, to_db};
 
 /// An organisation row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -16,16 +17,13 @@ pub struct OrganisationRow {
     pub id: String,
     /// Display name, shown to staff and in consent questions.
     pub name: String,
-    created_at: NaiveDateTime,
+    /// When the organisation was created.
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
     channel: String,
 }
 
 impl OrganisationRow {
-    /// When the organisation was created.
-    pub fn created_at(&self) -> DateTime<Utc> {
-        from_db(self.created_at)
-    }
-
     /// The channel the organisation belongs to.
     pub fn channel(&self) -> ChannelSlug {
         ChannelSlug::from_trusted(self.channel.clone())

@@ -12,7 +12,8 @@ use crate::schema::accounts;
 use crate::schema_program::{
     measure_summaries, questionnaire_responses, registration_entries, step_progress,
 };
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::{StoredOptionalTime, StoredTime};
+use crate::{DbConn, StoreError, to_db};
 
 /// One questionnaire answer as the overview needs it (no answers, no
 /// step, one timestamp: loading thousands of these must stay cheap).
@@ -28,15 +29,12 @@ pub struct Measurement {
     /// The band the total fell in.
     pub band_id: String,
     flags: String,
-    completed_at: NaiveDateTime,
+    /// When it was answered.
+    #[diesel(deserialize_as = StoredTime)]
+    pub completed_at: DateTime<Utc>,
 }
 
 impl Measurement {
-    /// When it was answered.
-    pub fn completed_at(&self) -> DateTime<Utc> {
-        from_db(self.completed_at)
-    }
-
     /// Whether flag `id` was raised.
     pub fn has_flag(&self, id: &str) -> bool {
         self.flags.split_whitespace().any(|f| f == id)
@@ -66,15 +64,12 @@ pub struct MeasureSummary {
     latest_flags: String,
     /// How many answers were not voided.
     pub answers: i64,
-    latest_at: NaiveDateTime,
+    /// When the latest answer was given.
+    #[diesel(deserialize_as = StoredTime)]
+    pub latest_at: DateTime<Utc>,
 }
 
 impl MeasureSummary {
-    /// When the latest answer was given.
-    pub fn latest_at(&self) -> DateTime<Utc> {
-        from_db(self.latest_at)
-    }
-
     /// Whether the latest answer raised flag `id`.
     pub fn latest_has_flag(&self, id: &str) -> bool {
         self.latest_flags.split_whitespace().any(|f| f == id)
@@ -120,14 +115,15 @@ pub fn add_to_measure(
     account: &str,
     questionnaire: &str,
     (total, band, flags): (i64, &str, &str),
-    at: NaiveDateTime,
+    at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     lock_account(conn, account)?;
-    let stored: Option<NaiveDateTime> = measure_summaries::table
+    let stored: Option<DateTime<Utc>> = measure_summaries::table
         .find((account, questionnaire))
         .select(measure_summaries::latest_at)
-        .first(conn)
-        .optional()?;
+        .first::<StoredTime>(conn)
+        .optional()?
+        .map(Into::into);
     // An answer whose time was taken before that of one committed ahead
     // of it (common when answers arrive at once: the time is taken before
     // the transaction waits for its turn) is neither the latest nor, when
@@ -139,7 +135,7 @@ pub fn add_to_measure(
                 .filter(questionnaire_responses::account_id.eq(account))
                 .filter(questionnaire_responses::questionnaire_id.eq(questionnaire))
                 .filter(questionnaire_responses::voided_at.is_null())
-                .filter(questionnaire_responses::completed_at.lt(at)),
+                .filter(questionnaire_responses::completed_at.lt(to_db(at))),
         ))
         .get_result::<bool>(conn)?,
         _ => false,
@@ -160,7 +156,7 @@ pub fn add_to_measure(
                     measure_summaries::latest_band.eq(band),
                     measure_summaries::latest_flags.eq(flags),
                     measure_summaries::answers.eq(1),
-                    measure_summaries::latest_at.eq(at),
+                    measure_summaries::latest_at.eq(to_db(at)),
                 ))
                 .execute(conn)?;
         }
@@ -171,7 +167,7 @@ pub fn add_to_measure(
                     measure_summaries::latest_band.eq(band),
                     measure_summaries::latest_flags.eq(flags),
                     measure_summaries::answers.eq(measure_summaries::answers + 1),
-                    measure_summaries::latest_at.eq(at),
+                    measure_summaries::latest_at.eq(to_db(at)),
                 ))
                 .execute(conn)?;
         }
@@ -237,20 +233,12 @@ pub struct SharedAccount {
     pub id: String,
     /// Program.
     pub program_slug: Option<String>,
-    created_at: NaiveDateTime,
-    last_login_at: Option<NaiveDateTime>,
-}
-
-impl SharedAccount {
     /// When the code was issued.
-    pub fn created_at(&self) -> DateTime<Utc> {
-        from_db(self.created_at)
-    }
-
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
     /// The latest login.
-    pub fn last_login_at(&self) -> Option<DateTime<Utc>> {
-        self.last_login_at.map(from_db)
-    }
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub last_login_at: Option<DateTime<Utc>>,
 }
 
 /// The overview's raw data about one sharing account.
@@ -463,7 +451,7 @@ fn rest(
             }
         }
         if wanted.activity {
-            let last_steps: Vec<(String, Option<NaiveDateTime>)> = step_progress::table
+            let last_steps: Vec<(String, Option<StoredTime>)> = step_progress::table
                 .filter(step_progress::account_id.eq_any(&ids))
                 .group_by(step_progress::account_id)
                 .select((
@@ -473,12 +461,12 @@ fn rest(
                 .load(conn)?;
             for (account, at) in last_steps {
                 if let Some(&i) = index.get(&account) {
-                    out[i].last_step = at.map(from_db);
+                    out[i].last_step = at.map(DateTime::from);
                 }
             }
             // Counted and maxed in the database: registrations pile up over
             // the years, and only two numbers per account are needed.
-            let latest: Vec<(String, Option<NaiveDateTime>)> = registration_entries::table
+            let latest: Vec<(String, Option<StoredTime>)> = registration_entries::table
                 .filter(registration_entries::account_id.eq_any(&ids))
                 .group_by(registration_entries::account_id)
                 .select((
@@ -488,7 +476,7 @@ fn rest(
                 .load(conn)?;
             for (account, at) in latest {
                 if let Some(&i) = index.get(&account) {
-                    out[i].last_registration = at.map(from_db);
+                    out[i].last_registration = at.map(DateTime::from);
                 }
             }
         }
@@ -511,17 +499,15 @@ fn rest(
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, NaiveDateTime};
+    use chrono::{DateTime, Utc};
     use diesel::prelude::*;
 
     use super::{MeasureSummary, add_to_measure, refresh_measure};
     use crate::DbConn;
     use crate::schema_program::{measure_summaries, questionnaire_responses};
 
-    fn at(secs: i64) -> NaiveDateTime {
-        DateTime::from_timestamp(1_780_000_000 + secs, 0)
-            .expect("a valid time")
-            .naive_utc()
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000 + secs, 0).expect("a valid time")
     }
 
     fn summary(conn: &mut DbConn) -> Option<MeasureSummary> {
@@ -561,14 +547,14 @@ mod tests {
                     questionnaire_responses::band_id.eq(band),
                     questionnaire_responses::flags.eq(flags),
                     questionnaire_responses::prorated.eq(false),
-                    questionnaire_responses::completed_at.eq(at(secs)),
+                    questionnaire_responses::completed_at.eq(crate::to_db(at(secs))),
                 ))
                 .execute(&mut conn)
                 .expect("insert an answer");
             if i == 2 {
                 // Void the first answer between two others.
                 diesel::update(questionnaire_responses::table.find("m"))
-                    .set(questionnaire_responses::voided_at.eq(Some(at(250))))
+                    .set(questionnaire_responses::voided_at.eq(Some(crate::to_db(at(250)))))
                     .execute(&mut conn)
                     .expect("void");
                 refresh_measure(&mut conn, "acc", "phq9").expect("refresh after voiding");

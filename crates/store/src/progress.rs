@@ -3,14 +3,15 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::content::StepId;
 use mestring_domain::id::Id;
 
 use crate::schema::accounts;
 use crate::schema_program::step_progress;
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::{StoredOptionalTime, StoredTime};
+use crate::{DbConn, StoreError, to_db};
 
 /// One step of one program for one account: first seen, maybe completed.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -24,21 +25,15 @@ pub struct ProgressRow {
     pub program_slug: String,
     /// The step (unique within its program).
     pub step_id: String,
-    first_seen_at: NaiveDateTime,
-    completed_at: Option<NaiveDateTime>,
+    /// When the step was first opened.
+    #[diesel(deserialize_as = StoredTime)]
+    pub first_seen_at: DateTime<Utc>,
+    /// When the step was completed, if it was.
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
 impl ProgressRow {
-    /// When the step was first opened.
-    pub fn first_seen_at(&self) -> DateTime<Utc> {
-        from_db(self.first_seen_at)
-    }
-
-    /// When the step was completed, if it was.
-    pub fn completed_at(&self) -> Option<DateTime<Utc>> {
-        self.completed_at.map(from_db)
-    }
-
     fn find(
         conn: &mut DbConn,
         account: &Id,
@@ -162,14 +157,14 @@ impl ProgressRow {
         account: &Id,
         program: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let first: Option<NaiveDateTime> = step_progress::table
+        let first: Option<StoredTime> = step_progress::table
             .filter(step_progress::account_id.eq(account.as_str()))
             .filter(step_progress::program_slug.eq(program))
             .order(step_progress::first_seen_at.asc())
             .select(step_progress::first_seen_at)
             .first(conn)
             .optional()?;
-        Ok(first.map(from_db))
+        Ok(first.map(DateTime::from))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mestring_crypto::shred::{DataKey, SharedKekRing};
 use mestring_domain::content::{CategoryId, Entry, FieldId, FieldValue};
@@ -12,7 +12,8 @@ use mestring_domain::id::Id;
 
 use crate::account_keys;
 use crate::schema_program::{registration_entries, registration_values};
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::{StoredOptionalTime, StoredTime};
+use crate::{DbConn, StoreError, to_db};
 
 /// One saved registration.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -30,8 +31,12 @@ pub struct RegistrationRow {
     pub program_slug: Option<String>,
     /// The step, when saved as part of a step.
     pub step_id: Option<String>,
-    created_at: NaiveDateTime,
-    edited_at: Option<NaiveDateTime>,
+    /// When the entry was saved.
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
+    /// When the user last edited the entry, if they have.
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub edited_at: Option<DateTime<Utc>>,
 }
 
 /// One stored value of an entry.
@@ -116,16 +121,6 @@ fn value_rows(value: &FieldValue) -> Vec<(&'static str, String, Option<i64>, Opt
 }
 
 impl RegistrationRow {
-    /// When the entry was saved.
-    pub fn created_at(&self) -> DateTime<Utc> {
-        from_db(self.created_at)
-    }
-
-    /// When the user last edited the entry, if they have.
-    pub fn edited_at(&self) -> Option<DateTime<Utc>> {
-        self.edited_at.map(from_db)
-    }
-
     /// Stores an entry and its values (notes sealed under `key`, the
     /// account's data key); returns its id. Call inside a transaction.
     pub fn insert(

@@ -1,7 +1,7 @@
 //! Questionnaire responses: the answers per item, the score (total, band)
 //! and the flags raised, stored together so a clinician view can show them.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mestring_crypto::shred::{DataKey, SharedKekRing};
 use mestring_domain::content::{FlagId, ItemId, OptionValue};
@@ -18,7 +18,8 @@ pub(crate) fn seal_answers(key: &DataKey, response: &str, answers: &[SealedAnswe
     let json = serde_json::to_vec(answers).unwrap_or_default();
     key.seal(SEALED_ANSWERS, response, &json)
 }
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::{StoredOptionalTime, StoredTime};
+use crate::{DbConn, StoreError, to_db};
 
 /// One submitted questionnaire with its score.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -43,8 +44,13 @@ pub struct ResponseRow {
     flags: String,
     /// Whether the total was prorated.
     pub prorated: bool,
-    completed_at: NaiveDateTime,
-    voided_at: Option<NaiveDateTime>,
+    /// When the questionnaire was submitted.
+    #[diesel(deserialize_as = StoredTime)]
+    pub completed_at: DateTime<Utc>,
+    /// When the user voided this response, if they did. A voided response
+    /// counts in no result, chart, change or staff view.
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub voided_at: Option<DateTime<Utc>>,
 }
 
 /// One stored answer.
@@ -87,11 +93,6 @@ pub struct NewResponse<'a> {
 }
 
 impl ResponseRow {
-    /// When the questionnaire was submitted.
-    pub fn completed_at(&self) -> DateTime<Utc> {
-        from_db(self.completed_at)
-    }
-
     /// The flags raised by the answers (e.g. `suicidal-ideation`).
     pub fn flags(&self) -> Vec<FlagId> {
         self.flags.split_whitespace().map(FlagId::new).collect()
@@ -158,7 +159,7 @@ impl ResponseRow {
             new.account.as_str(),
             new.questionnaire_id,
             (i64::from(new.total), new.band_id, &flags),
-            to_db(now),
+            now,
         )?;
         Ok(id)
     }
@@ -172,12 +173,6 @@ impl ResponseRow {
             .select(Self::as_select())
             .first(conn)
             .map_err(StoreError::from)
-    }
-
-    /// When the user voided this response, if they did. A voided response
-    /// counts in no result, chart, change or staff view.
-    pub fn voided_at(&self) -> Option<DateTime<Utc>> {
-        self.voided_at.map(from_db)
     }
 
     /// Voids the account's response `id`. Cannot be undone; voiding a

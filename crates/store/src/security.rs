@@ -1,13 +1,14 @@
 //! Tables of the IP layer: sealed security events, daily tag keys, blocks
 //! and the operator audit log. Nothing here refers to an account.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::id::Id;
 use mestring_domain::policy;
 
 use crate::schema::{audit_log, ip_blocks, ip_tag_keys, security_events};
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::StoredTime;
+use crate::{DbConn, StoreError, to_db};
 
 /// A sealed security event.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -15,7 +16,9 @@ use crate::{DbConn, StoreError, from_db, to_db};
 pub struct SecurityEventRow {
     /// Random id.
     pub id: String,
-    at: NaiveDateTime,
+    /// When the event happened (also bound into the seal).
+    #[diesel(deserialize_as = StoredTime)]
+    pub at: DateTime<Utc>,
     /// Event kind (`failed_login`, …).
     pub kind: String,
     /// Hex IP tag under the key of the day.
@@ -27,11 +30,6 @@ pub struct SecurityEventRow {
 }
 
 impl SecurityEventRow {
-    /// When the event happened (also bound into the seal).
-    pub fn at(&self) -> DateTime<Utc> {
-        from_db(self.at)
-    }
-
     /// Writes one event.
     pub fn insert(
         conn: &mut DbConn,
@@ -98,7 +96,8 @@ pub struct TagKeyRow {
     /// 32 random bytes.
     pub secret: Vec<u8>,
     /// When it was created.
-    pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
 }
 
 impl TagKeyRow {
@@ -204,7 +203,9 @@ impl IpBlocks {
 pub struct AuditRow {
     /// Random id.
     pub id: String,
-    at: NaiveDateTime,
+    /// When it happened.
+    #[diesel(deserialize_as = StoredTime)]
+    pub at: DateTime<Utc>,
     /// What was done (`ip_reveal`, `correction_void_answer`, …).
     pub action: String,
     /// The reason the operator gave.
@@ -236,11 +237,6 @@ pub struct NewAudit<'a> {
 }
 
 impl AuditRow {
-    /// When it happened.
-    pub fn at(&self) -> DateTime<Utc> {
-        from_db(self.at)
-    }
-
     /// Records an action.
     pub fn insert(conn: &mut DbConn, new: &NewAudit<'_>) -> Result<(), StoreError> {
         diesel::insert_into(audit_log::table)

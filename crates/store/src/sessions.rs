@@ -1,13 +1,14 @@
 //! Server-side sessions, stored by the SHA-256 of their token.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::id::Id;
 use mestring_domain::policy;
 
 use crate::accounts::AccountRow;
 use crate::schema::{accounts, sessions};
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::StoredTime;
+use crate::{DbConn, StoreError, to_db};
 
 /// A session row; the token itself is never stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -17,8 +18,12 @@ pub struct SessionRow {
     pub token_hash: String,
     /// The account logged in.
     pub account_id: String,
-    created_at: NaiveDateTime,
-    last_seen_at: NaiveDateTime,
+    /// When the session was created.
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
+    /// When the session was last used.
+    #[diesel(deserialize_as = StoredTime)]
+    pub last_seen_at: DateTime<Utc>,
     /// HMAC of a new code shown during rotation, awaiting confirmation.
     pub pending_code_hash: Option<String>,
 }
@@ -26,19 +31,9 @@ pub struct SessionRow {
 pub use mestring_domain::policy::SessionLimits;
 
 impl SessionRow {
-    /// When the session was created.
-    pub fn created_at(&self) -> DateTime<Utc> {
-        from_db(self.created_at)
-    }
-
-    /// When the session was last used.
-    pub fn last_seen_at(&self) -> DateTime<Utc> {
-        from_db(self.last_seen_at)
-    }
-
     /// Whether the session is still alive at `now`.
     pub fn is_live(&self, limits: SessionLimits, now: DateTime<Utc>) -> bool {
-        limits.allow(self.created_at(), self.last_seen_at(), now)
+        limits.allow(self.created_at, self.last_seen_at, now)
     }
 
     /// Stores a new session.
@@ -76,13 +71,13 @@ impl SessionRow {
         let Some((session, account)) = found else {
             return Ok(None);
         };
-        if !session.is_live(limits, now) || account.deactivated_at().is_some() {
+        if !session.is_live(limits, now) || account.deactivated_at.is_some() {
             Self::delete(conn, token_hash)?;
             return Ok(None);
         }
         // Writing on every request would serialise all traffic on SQLite;
         // a minute of slack in the idle timeout is harmless.
-        if now - session.last_seen_at() >= policy::session::TOUCH_SLACK {
+        if now - session.last_seen_at >= policy::session::TOUCH_SLACK {
             diesel::update(sessions::table.find(token_hash))
                 .set(sessions::last_seen_at.eq(to_db(now)))
                 .execute(conn)?;

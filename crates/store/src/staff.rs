@@ -4,7 +4,7 @@
 //! E-mail addresses are personal data: they are stored to log in and to
 //! send invitations, and never logged (log the staff id instead).
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use mestring_domain::channel::ChannelSlug;
 use mestring_domain::id::Id;
@@ -12,7 +12,8 @@ use mestring_domain::id::Id;
 use crate::schema_staff::{
     code_batch_items, code_batches, staff, staff_invitations, staff_login_failures,
 };
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::{StoredOptionalTime, StoredTime};
+use crate::{DbConn, StoreError, to_db};
 
 /// What a staff member may do. Stored as its text in `staff.role`; reading
 /// a row whose role this version does not know fails with
@@ -76,11 +77,22 @@ pub struct StaffRow {
     pub totp_secret: Option<Vec<u8>>,
     /// The last TOTP time step accepted (a code is never accepted twice).
     pub totp_last_step: Option<i64>,
-    created_at: NaiveDateTime,
-    activated_at: Option<NaiveDateTime>,
-    deactivated_at: Option<NaiveDateTime>,
-    last_login_at: Option<NaiveDateTime>,
-    previous_login_at: Option<NaiveDateTime>,
+    /// When the account was created (invited).
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
+    /// When the invitation was completed (password and TOTP set).
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub activated_at: Option<DateTime<Utc>>,
+    /// When a superuser deactivated this person.
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub deactivated_at: Option<DateTime<Utc>>,
+    /// When this person last logged in (both factors): this session's
+    /// login, once logged in.
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// The login before the last one.
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub previous_login_at: Option<DateTime<Utc>>,
     /// A new TOTP secret, sealed, waiting to be confirmed (re-enrolment).
     pub pending_totp_secret: Option<Vec<u8>>,
 }
@@ -150,32 +162,6 @@ impl StaffRow {
     /// The role.
     pub fn role(&self) -> StaffRole {
         self.role
-    }
-
-    /// When the account was created (invited).
-    pub fn created_at(&self) -> DateTime<Utc> {
-        from_db(self.created_at)
-    }
-
-    /// When the invitation was completed (password and TOTP set).
-    pub fn activated_at(&self) -> Option<DateTime<Utc>> {
-        self.activated_at.map(from_db)
-    }
-
-    /// When a superuser deactivated this person.
-    pub fn deactivated_at(&self) -> Option<DateTime<Utc>> {
-        self.deactivated_at.map(from_db)
-    }
-
-    /// When this person last logged in (both factors): this session's
-    /// login, once logged in.
-    pub fn last_login_at(&self) -> Option<DateTime<Utc>> {
-        self.last_login_at.map(from_db)
-    }
-
-    /// The login before the last one.
-    pub fn previous_login_at(&self) -> Option<DateTime<Utc>> {
-        self.previous_login_at.map(from_db)
     }
 
     /// Records a completed login: the last one becomes the previous one.
@@ -443,9 +429,15 @@ pub struct InvitationRow {
     pub token_hash: String,
     /// Who is invited.
     pub staff_id: String,
-    created_at: NaiveDateTime,
-    expires_at: NaiveDateTime,
-    used_at: Option<NaiveDateTime>,
+    /// When the invitation was created.
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
+    /// When the invitation stops working.
+    #[diesel(deserialize_as = StoredTime)]
+    pub expires_at: DateTime<Utc>,
+    /// When it was used to activate the account, if it was.
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub used_at: Option<DateTime<Utc>>,
 }
 
 impl InvitationRow {
@@ -483,7 +475,7 @@ impl InvitationRow {
             .optional()?;
         Ok(found.filter(|(inv, person)| {
             inv.used_at.is_none()
-                && now < from_db(inv.expires_at)
+                && now < inv.expires_at
                 && person.deactivated_at.is_none()
                 && person.activated_at.is_none()
         }))
@@ -504,11 +496,6 @@ impl InvitationRow {
         .execute(conn)?;
         Ok(n == 1)
     }
-
-    /// When the invitation was created.
-    pub fn created_at(&self) -> DateTime<Utc> {
-        from_db(self.created_at)
-    }
 }
 
 /// A batch of codes issued at once (CLI or dashboard).
@@ -523,16 +510,15 @@ pub struct CodeBatchRow {
     pub staff_id: Option<String>,
     /// Program slug.
     pub program_slug: Option<String>,
-    created_at: NaiveDateTime,
-    sheet_shown_at: Option<NaiveDateTime>,
+    /// When the batch was issued.
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
+    /// When the code sheet was shown, if it was (it is shown once).
+    #[diesel(deserialize_as = StoredOptionalTime)]
+    pub sheet_shown_at: Option<DateTime<Utc>>,
 }
 
 impl CodeBatchRow {
-    /// When the batch was issued.
-    pub fn created_at(&self) -> DateTime<Utc> {
-        from_db(self.created_at)
-    }
-
     /// Creates a batch and returns its id.
     pub fn insert(
         conn: &mut DbConn,
@@ -602,7 +588,7 @@ impl CodeBatchRow {
             return Ok(None);
         }
         let row = Self::find_for_org(conn, org, id)?;
-        Ok(Some(row.sheet_shown_at.map_or(now, from_db)))
+        Ok(Some(row.sheet_shown_at.unwrap_or(now)))
     }
 
     /// The accounts still in a batch.

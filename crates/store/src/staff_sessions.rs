@@ -1,7 +1,7 @@
 //! Staff sessions, stored by the SHA-256 of their token, apart from
 //! end-user sessions (other cookie, other limits).
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::id::Id;
 use mestring_domain::policy::session::{PENDING_STAFF_LOGIN, TOUCH_SLACK};
@@ -9,7 +9,8 @@ use mestring_domain::policy::session::{PENDING_STAFF_LOGIN, TOUCH_SLACK};
 use crate::schema_staff::{staff, staff_sessions};
 use crate::sessions::SessionLimits;
 use crate::staff::StaffRow;
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::StoredTime;
+use crate::{DbConn, StoreError, to_db};
 
 /// A staff session row; the token itself is never stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -21,19 +22,23 @@ pub struct StaffSessionRow {
     pub staff_id: String,
     /// Whether both factors were given (false: only the password).
     pub verified: bool,
-    created_at: NaiveDateTime,
-    last_seen_at: NaiveDateTime,
+    /// When the login began.
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: DateTime<Utc>,
+    /// When the session was last used.
+    #[diesel(deserialize_as = StoredTime)]
+    pub last_seen_at: DateTime<Utc>,
 }
 
 impl StaffSessionRow {
     /// Whether the session is alive at `now` (a pending one lives only
     /// [`PENDING_STAFF_LOGIN`]).
     pub fn is_live(&self, limits: SessionLimits, now: DateTime<Utc>) -> bool {
-        let created = from_db(self.created_at);
+        let created = self.created_at;
         if !self.verified {
             return now < created + PENDING_STAFF_LOGIN;
         }
-        limits.allow(created, from_db(self.last_seen_at), now)
+        limits.allow(created, self.last_seen_at, now)
     }
 
     /// Stores a new session.
@@ -75,7 +80,7 @@ impl StaffSessionRow {
         let Some((session, person)) = found else {
             return Ok(None);
         };
-        if person.deactivated_at().is_some() {
+        if person.deactivated_at.is_some() {
             Self::delete_for_staff(conn, &person.id())?;
             return Ok(None);
         }
@@ -84,7 +89,7 @@ impl StaffSessionRow {
             return Ok(None);
         }
         // As for user sessions: the slack spares a write per request.
-        if session.verified && now - from_db(session.last_seen_at) >= TOUCH_SLACK {
+        if session.verified && now - session.last_seen_at >= TOUCH_SLACK {
             diesel::update(staff_sessions::table.find(token_hash))
                 .set(staff_sessions::last_seen_at.eq(to_db(now)))
                 .execute(conn)?;

@@ -1,12 +1,13 @@
 //! The access log: every opening of a user's page by staff.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::id::Id;
 
 use crate::schema::organisations;
 use crate::schema_staff::{staff, staff_views};
-use crate::{DbConn, StoreError, from_db, to_db};
+use crate::time::StoredTime;
+use crate::{DbConn, StoreError, to_db};
 
 /// One logged view.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -20,7 +21,9 @@ pub struct StaffViewRow {
     pub staff_id: String,
     /// Whose page.
     pub account_id: String,
-    at: NaiveDateTime,
+    /// When the page was opened.
+    #[diesel(deserialize_as = StoredTime)]
+    pub at: DateTime<Utc>,
 }
 
 /// A row of an organisation's access log, for superusers.
@@ -48,11 +51,6 @@ pub struct OwnViewEntry {
 }
 
 impl StaffViewRow {
-    /// When the page was opened.
-    pub fn at(&self) -> DateTime<Utc> {
-        from_db(self.at)
-    }
-
     /// Logs one view.
     pub fn insert(
         conn: &mut DbConn,
@@ -81,7 +79,7 @@ impl StaffViewRow {
         offset: i64,
     ) -> Result<Vec<OrgViewEntry>, StoreError> {
         use crate::schema::accounts;
-        let rows: Vec<(NaiveDateTime, String, String, Option<Vec<u8>>)> = staff_views::table
+        let rows: Vec<(StoredTime, String, String, Option<Vec<u8>>)> = staff_views::table
             .inner_join(staff::table)
             .inner_join(accounts::table)
             .filter(staff_views::org_id.eq(org.as_str()))
@@ -98,7 +96,7 @@ impl StaffViewRow {
         Ok(rows
             .into_iter()
             .map(|(at, staff_name, account, pseudonym)| OrgViewEntry {
-                at: from_db(at),
+                at: at.into(),
                 staff_name,
                 account_id: Id::from_trusted(account),
                 pseudonym,
@@ -114,7 +112,7 @@ impl StaffViewRow {
         limit: i64,
     ) -> Result<Vec<OwnViewEntry>, StoreError> {
         use crate::schema::accounts;
-        let rows: Vec<(NaiveDateTime, String, Option<Vec<u8>>)> = staff_views::table
+        let rows: Vec<(StoredTime, String, Option<Vec<u8>>)> = staff_views::table
             .inner_join(accounts::table)
             .filter(staff_views::staff_id.eq(staff_id.as_str()))
             .order((staff_views::at.desc(), staff_views::id.asc()))
@@ -128,7 +126,7 @@ impl StaffViewRow {
         Ok(rows
             .into_iter()
             .map(|(at, account, pseudonym)| OwnViewEntry {
-                at: from_db(at),
+                at: at.into(),
                 account_id: Id::from_trusted(account),
                 pseudonym,
             })
@@ -141,12 +139,12 @@ impl StaffViewRow {
         conn: &mut DbConn,
         account: &Id,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        let rows: Vec<(String, NaiveDateTime)> = staff_views::table
+        let rows: Vec<(String, StoredTime)> = staff_views::table
             .inner_join(organisations::table)
             .filter(staff_views::account_id.eq(account.as_str()))
             .order(staff_views::at.desc())
             .select((organisations::name, staff_views::at))
             .load(conn)?;
-        Ok(rows.into_iter().map(|(n, at)| (n, from_db(at))).collect())
+        Ok(rows.into_iter().map(|(n, at)| (n, at.into())).collect())
     }
 }

@@ -111,7 +111,7 @@ pub async fn show(
         .await?;
     let previous_login = user
         .account
-        .previous_login_at()
+        .previous_login_at
         .map(mestring_web::fmt::date_time);
 
     let program = user_program(&state, &user).map(|p| {
@@ -129,7 +129,7 @@ pub async fn show(
                     .iter()
                     .rev()
                     .find(|r| r.questionnaire_id == entry.questionnaire.as_str())
-                    .map(|r| oslo_date(r.completed_at()));
+                    .map(|r| oslo_date(r.completed_at));
                 entry.is_due(started_on, last, today)
             })
             .filter_map(|entry| {
@@ -172,7 +172,7 @@ pub async fn show(
             Some(LatestView {
                 href: format!("/app/results/{}", r.id),
                 title: q.title.get(lang).to_owned(),
-                date: format_date(r.completed_at()),
+                date: format_date(r.completed_at),
                 total: r.total_u32(),
                 max_total: q.max_total(),
                 band_label: q

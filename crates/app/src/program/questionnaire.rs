@@ -359,7 +359,7 @@ pub async fn show_result(
         };
         let diff = i64::from(total) - i64::from(before);
         ChangeView {
-            previous_date: format_date(p.completed_at()),
+            previous_date: format_date(p.completed_at),
             previous_total: before,
             // A real minus sign reads better than a hyphen.
             difference: if diff > 0 {
@@ -388,10 +388,10 @@ pub async fn show_result(
     };
     let page = ResultPage {
         id: row.id.clone(),
-        voided: row.voided_at().map(format_date),
+        voided: row.voided_at.map(format_date),
         crisis,
         title: q.title.get(lang).to_owned(),
-        date: format_date(row.completed_at()),
+        date: format_date(row.completed_at),
         total,
         max_total: q.max_total(),
         band_label: q
@@ -472,7 +472,7 @@ pub async fn show_void(
         .store
         .run(move |conn| ResponseRow::find_for_account(conn, &account, &id))
         .await?;
-    if row.voided_at().is_some() {
+    if row.voided_at.is_some() {
         return Ok(see_other(&format!("/app/results/{}", row.id)));
     }
     let title = state
@@ -482,7 +482,7 @@ pub async fn show_void(
         .unwrap_or_else(|| row.questionnaire_id.clone());
     let page = VoidPage {
         id: row.id.clone(),
-        date: format_date(row.completed_at()),
+        date: format_date(row.completed_at),
         total: row.total_u32(),
         title,
         ctx,
@@ -537,7 +537,7 @@ pub async fn show_results(
         let points: Vec<Point> = mine
             .iter()
             .map(|r| Point {
-                label: format_short_date(r.completed_at()),
+                label: format_short_date(r.completed_at),
                 value: r.total,
             })
             .collect();
@@ -571,7 +571,7 @@ pub async fn show_results(
                 .iter()
                 .map(|r| ResultRowView {
                     href: format!("/app/results/{}", r.id),
-                    date: format_date(r.completed_at()),
+                    date: format_date(r.completed_at),
                     total: r.total_u32(),
                     band_label: q
                         .band(&r.band_id)
@@ -591,8 +591,8 @@ pub async fn show_results(
                 .questionnaire(&r.questionnaire_id)
                 .map(|q| q.title.get(lang).to_owned())
                 .unwrap_or_else(|| r.questionnaire_id.clone()),
-            answered: format_date(r.completed_at()),
-            voided: r.voided_at().map(format_date).unwrap_or_default(),
+            answered: format_date(r.completed_at),
+            voided: r.voided_at.map(format_date).unwrap_or_default(),
         })
         .collect();
     let page = ResultsPage {

@@ -538,10 +538,10 @@ pub async fn show_list(
         let entries = mine
             .iter()
             .map(|(r, e)| EntryView {
-                edited: r.edited_at().map(format_date),
+                edited: r.edited_at.map(format_date),
                 edit_href: format!("/app/registrations/entries/{}/edit", r.id),
                 delete_href: format!("/app/registrations/entries/{}/delete", r.id),
-                date: format_date(r.created_at()),
+                date: format_date(r.created_at),
                 cells: form
                     .fields
                     .iter()
@@ -560,7 +560,7 @@ pub async fn show_list(
                     .iter()
                     .filter_map(|(r, e)| match e.get(&f.id) {
                         Some(FieldValue::Scale(v)) => Some(Point {
-                            label: format_short_date(r.created_at()),
+                            label: format_short_date(r.created_at),
                             value: i64::from(*v),
                         }),
                         _ => None,
@@ -636,7 +636,7 @@ pub async fn show_delete(
         .unwrap_or_else(|| row.registration_id.clone());
     let page = DeletePage {
         id: row.id.clone(),
-        date: format_date(row.created_at()),
+        date: format_date(row.created_at),
         title,
         ctx,
     };
@@ -694,7 +694,7 @@ pub async fn show_edit(
 ) -> Result<HttpResponse, AppError> {
     let (row, entry, form) = own_entry(&state, &user, path.into_inner()).await?;
     touch_activity(&state, &user).await;
-    let date = format_date(row.created_at());
+    let date = format_date(row.created_at);
     let body = render_form(
         ctx,
         form,
@@ -721,7 +721,7 @@ pub async fn submit_edit(
 ) -> Result<HttpResponse, AppError> {
     let (row, _, form) = own_entry(&state, &user, path.into_inner()).await?;
     let pairs = pairs.into_inner();
-    let date = format_date(row.created_at());
+    let date = format_date(row.created_at);
     let target = Target::Edit {
         id: &row.id,
         date: &date,

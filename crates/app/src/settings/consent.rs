@@ -146,7 +146,7 @@ pub async fn show_settings(
         .iter()
         .rev()
         .map(|r| HistoryLine {
-            when: fmt::date_time(r.at()),
+            when: fmt::date_time(r.at),
             what: ctx.t(kind_key(&r.kind)).to_owned(),
         })
         .collect();

@@ -65,7 +65,7 @@ pub async fn export_fhir(
         .run(move |conn| {
             let mut all = ResponseRow::list_for_account(conn, &account)?;
             all.extend(ResponseRow::list_voided(conn, &account)?);
-            all.sort_by(|a, b| (a.completed_at(), &a.id).cmp(&(b.completed_at(), &b.id)));
+            all.sort_by(|a, b| (a.completed_at, &a.id).cmp(&(b.completed_at, &b.id)));
             all.into_iter()
                 .map(|r| {
                     let answers = r.answers(conn, &keks)?;
@@ -83,7 +83,7 @@ pub async fn export_fhir(
             Some(fhir::Answered {
                 questionnaire,
                 version: u32::try_from(r.questionnaire_version).unwrap_or(0),
-                authored: r.completed_at(),
+                authored: r.completed_at,
                 answers: answers
                     .iter()
                     .map(|a| {
@@ -94,7 +94,7 @@ pub async fn export_fhir(
                     })
                     .collect(),
                 total: r.total_u32(),
-                voided: r.voided_at().is_some(),
+                voided: r.voided_at.is_some(),
             })
         })
         .collect();

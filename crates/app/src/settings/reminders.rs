@@ -68,7 +68,7 @@ async fn measurement_reminders(
             let last = responses
                 .iter()
                 .filter(|r| r.questionnaire_id == entry.questionnaire.as_str())
-                .map(|r| oslo_date(r.completed_at()))
+                .map(|r| oslo_date(r.completed_at))
                 .max();
             entry
                 .upcoming(started_on, last, today, OCCURRENCES)

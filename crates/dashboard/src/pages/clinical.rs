@@ -118,8 +118,8 @@ pub fn summarise(state: &AppState, lang: Lang, rows: &SharedSummaryRows) -> Clin
             (p.modules_completed(&done), p.modules.len())
         });
     let last_activity = [
-        rows.account.last_login_at(),
-        rows.measures.iter().map(|m| m.latest_at()).max(),
+        rows.account.last_login_at,
+        rows.measures.iter().map(|m| m.latest_at).max(),
         rows.last_registration,
         rows.last_step,
     ]
@@ -127,7 +127,7 @@ pub fn summarise(state: &AppState, lang: Lang, rows: &SharedSummaryRows) -> Clin
     .flatten()
     .max();
     Clinical {
-        issued: rows.account.created_at(),
+        issued: rows.account.created_at,
         measures,
         item9,
         modules,

@@ -90,7 +90,7 @@ pub async fn deletions(
                 .as_deref()
                 .and_then(|p| masked_pseudonym(&state.seal, &org, p))
                 .unwrap_or_else(|| "–".to_owned()),
-            deleted: fmt_date(r.deleted_at()),
+            deleted: fmt_date(r.deleted_at),
         })
         .collect();
     Ok(html_status(

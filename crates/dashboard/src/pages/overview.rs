@@ -274,7 +274,7 @@ pub struct HomeQuery {
 }
 
 fn status_text(ctx: &Ctx, account: &AccountRow, state: &SharingState) -> (String, bool) {
-    if let Some(at) = account.deactivated_at() {
+    if let Some(at) = account.deactivated_at {
         return (
             ctx.tr
                 .fill("dashboard.status_deactivated", &[("date", &fmt_date(at))]),
@@ -301,7 +301,7 @@ fn status_text(ctx: &Ctx, account: &AccountRow, state: &SharingState) -> (String
             reason: NotSharingReason::Declined,
             ..
         } => (ctx.t("dashboard.status_in_use").to_owned(), false),
-        SharingState::NeverAsked if account.last_login_at().is_some() => {
+        SharingState::NeverAsked if account.last_login_at.is_some() => {
             (ctx.t("dashboard.status_in_use").to_owned(), false)
         }
         SharingState::NeverAsked => (ctx.t("dashboard.status_unused").to_owned(), false),
@@ -458,7 +458,7 @@ pub async fn home(
         issued: "–".to_owned(),
         status: ctx.tr.fill(
             "dashboard.status_deleted",
-            &[("date", &fmt_date(r.deleted_at()))],
+            &[("date", &fmt_date(r.deleted_at))],
         ),
         last_activity: None,
         sharing: false,
@@ -476,13 +476,13 @@ pub async fn home(
                     .and_then(|p| masked_pseudonym(&state.seal, &org, p))
                     .unwrap_or_else(|| "–".to_owned()),
                 program: program_title(&state, &ctx, a.program_slug.as_deref()),
-                issued: fmt_date(a.created_at()),
+                issued: fmt_date(a.created_at),
                 status,
                 last_activity: if is_sharing {
                     clinical
                         .get(&a.id)
                         .and_then(|c| c.last_activity)
-                        .or_else(|| a.last_login_at())
+                        .or(a.last_login_at)
                         .map(fmt_date_time)
                 } else {
                     None

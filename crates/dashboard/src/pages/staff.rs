@@ -70,15 +70,15 @@ async fn staff_page(
                 StaffRole::ToolManager => ctx.t("dashboard.role_tool_manager"),
             }
             .to_owned(),
-            status: if let Some(at) = p.deactivated_at() {
+            status: if let Some(at) = p.deactivated_at {
                 ctx.tr
                     .fill("dashboard.staff_deactivated_on", &[("date", &fmt_date(at))])
-            } else if p.activated_at().is_some() {
+            } else if p.activated_at.is_some() {
                 ctx.t("dashboard.staff_active").to_owned()
             } else {
                 ctx.t("dashboard.staff_invited").to_owned()
             },
-            can_deactivate: p.deactivated_at().is_none() && p.id() != me,
+            can_deactivate: p.deactivated_at.is_none() && p.id() != me,
             can_edit: p.role() == StaffRole::Clinician,
         })
         .collect();

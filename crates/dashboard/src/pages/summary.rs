@@ -105,7 +105,7 @@ pub async fn summary(
                         .collect();
                     let at = |r: Option<&&mestring_store::overview::Measurement>| {
                         r.map_or_else(String::new, |r| {
-                            format!("{} ({})", r.total, fmt_date(r.completed_at()))
+                            format!("{} ({})", r.total, fmt_date(r.completed_at))
                         })
                     };
                     MeasureLine {
@@ -122,7 +122,7 @@ pub async fn summary(
                 .map(|r| {
                     let q = state.content.questionnaire(&r.questionnaire_id);
                     AnswerLine {
-                        date: fmt_date(r.completed_at()),
+                        date: fmt_date(r.completed_at),
                         name: q
                             .map_or_else(|| r.questionnaire_id.clone(), |q| q.short_name.clone()),
                         total: r.total,

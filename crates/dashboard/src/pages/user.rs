@@ -152,7 +152,7 @@ fn build_series(state: &AppState, ctx: &Ctx, responses: &[ResponseRow]) -> Vec<R
             .iter()
             .filter(|r| r.questionnaire_id == id)
             .collect();
-        rows.sort_by_key(|r| r.completed_at());
+        rows.sort_by_key(|r| r.completed_at);
         let q = state.content.questionnaire(id);
         let max = q
             .and_then(|q| q.bands.iter().map(|b| b.max).max())
@@ -162,7 +162,7 @@ fn build_series(state: &AppState, ctx: &Ctx, responses: &[ResponseRow]) -> Vec<R
         let points: Vec<Point> = rows
             .iter()
             .map(|r| Point {
-                label: mestring_web::fmt::short_date(r.completed_at()),
+                label: mestring_web::fmt::short_date(r.completed_at),
                 value: r.total,
             })
             .collect();
@@ -176,7 +176,7 @@ fn build_series(state: &AppState, ctx: &Ctx, responses: &[ResponseRow]) -> Vec<R
         let lines = rows
             .iter()
             .map(|r| ResultLine {
-                date: fmt_date(r.completed_at()),
+                date: fmt_date(r.completed_at),
                 total: r.total,
                 band: q
                     .and_then(|q| q.bands.iter().find(|b| b.id.to_string() == r.band_id))
@@ -282,8 +282,8 @@ pub async fn user(
                             format!("{} – {}", m.title.get(ctx.lang), s.title.get(ctx.lang))
                         })
                         .unwrap_or_else(|| p.step_id.clone()),
-                    seen: fmt_date(p.first_seen_at()),
-                    completed: p.completed_at().map(fmt_date),
+                    seen: fmt_date(p.first_seen_at),
+                    completed: p.completed_at.map(fmt_date),
                 })
                 .collect();
             let registrations = d
@@ -292,7 +292,7 @@ pub async fn user(
                 .map(|(r, entry)| {
                     let form = state.content.registration(&r.registration_id);
                     RegistrationLine {
-                        date: fmt_date_time(r.created_at()),
+                        date: fmt_date_time(r.created_at),
                         form: form
                             .map(|f| f.title.get(ctx.lang).to_owned())
                             .unwrap_or_else(|| r.registration_id.clone()),
@@ -305,7 +305,7 @@ pub async fn user(
                 program: program_title(&state, &ctx, d.account.program_slug.as_deref()),
                 last_login: d
                     .account
-                    .last_login_at()
+                    .last_login_at
                     .map(fmt_date_time)
                     .unwrap_or_else(|| "–".to_owned()),
                 sharing_until,
@@ -325,8 +325,8 @@ pub async fn user(
                             "dashboard.voided_line",
                             &[
                                 ("name", name),
-                                ("answered", &fmt_date(r.completed_at())),
-                                ("voided", &r.voided_at().map(fmt_date).unwrap_or_default()),
+                                ("answered", &fmt_date(r.completed_at)),
+                                ("voided", &r.voided_at.map(fmt_date).unwrap_or_default()),
                             ],
                         )
                     })
