@@ -269,7 +269,7 @@ async fn first_launch_creates_second_resumes_another_sub_gets_another_account() 
             .run(|conn| {
                 use diesel::prelude::*;
                 use mestring_store::schema::accounts;
-                use mestring_store::schema_oidc::launch_links;
+                use mestring_store::schema::launch_links;
                 let links: Vec<(String, String)> = launch_links::table
                     .select((launch_links::channel, launch_links::account_id))
                     .load(conn)?;
@@ -856,7 +856,7 @@ async fn two_channels_from_a_file_give_one_identity_two_unlinkable_accounts() {
         .store
         .run(|conn| {
             use diesel::prelude::*;
-            use mestring_store::schema_oidc::launch_links;
+            use mestring_store::schema::launch_links;
             Ok(launch_links::table
                 .select((launch_links::channel, launch_links::key_hash))
                 .load(conn)?)

@@ -308,7 +308,7 @@ async fn the_stored_sharing_windows_agree_with_the_consent_histories() {
                                 )
                             })?
                             .into_iter()
-                            .map(|r| r.account.id)
+                            .map(|r| r.account.id.into_string())
                             .collect();
                         gate.sort();
                         let histories = mestring_store::consent::ConsentRow::histories(conn, &ids)?;

@@ -455,7 +455,7 @@ async fn refund_goes_through_stripe_and_the_code_keeps_working() {
         );
         let listed = String::from_utf8_lossy(&list.stdout).into_owned();
         assert!(
-            listed.contains(&id) && listed.contains("paid") && listed.contains("490,00"),
+            listed.contains(id.as_str()) && listed.contains("paid") && listed.contains("490,00"),
             "{listed}"
         );
         assert!(!listed.contains(&code), "no code in the list");
@@ -465,7 +465,7 @@ async fn refund_goes_through_stripe_and_the_code_keeps_working() {
             "Stripe's reference, to match a refund request"
         );
 
-        let out = cli(&["purchases", "refund", &id]);
+        let out = cli(&["purchases", "refund", id.as_str()]);
         assert!(
             out.status.success(),
             "{}",
@@ -480,7 +480,7 @@ async fn refund_goes_through_stripe_and_the_code_keeps_working() {
             PurchaseStatus::Refunded
         );
         // Twice: refused, no second refund.
-        let again = cli(&["purchases", "refund", &id]);
+        let again = cli(&["purchases", "refund", id.as_str()]);
         assert!(!again.status.success());
         assert_eq!(fake.refunds().len(), 1);
         // Nothing links the purchase to the account: the code still works.

@@ -46,7 +46,7 @@ pub async fn run(state: &AppState) -> Result<Pass, mestring_store::StoreError> {
         };
         let Some(address) = state
             .seal
-            .open(RECEIPT_PURPOSE, &row.id, sealed)
+            .open(RECEIPT_PURPOSE, row.id.as_str(), sealed)
             .and_then(|b| String::from_utf8(b).ok())
         else {
             tracing::warn!(purchase = %row.id, "receipt address does not open");
@@ -59,7 +59,7 @@ pub async fn run(state: &AppState) -> Result<Pass, mestring_store::StoreError> {
                 let id = row.id.clone();
                 state
                     .store
-                    .run(move |conn| PurchaseRow::receipt_sent(conn, &id))
+                    .run(move |conn| PurchaseRow::receipt_sent(conn, id.as_str()))
                     .await?;
                 pass.sent += 1;
             }

@@ -738,7 +738,7 @@ async fn org_report(
     let i = report
         .orgs
         .iter()
-        .position(|o| o.id == org.as_str())
+        .position(|o| o.id.as_str() == org.as_str())
         .ok_or(AppError::NotFound)?;
     Ok((i, report))
 }

@@ -302,7 +302,11 @@ pub async fn submit_password(
 }
 
 fn totp_secret_of(state: &AppState, person: &StaffRow) -> Option<TotpSecret> {
-    TotpSecret::open_sealed(&state.seal, &person.id, person.totp_secret.as_deref())
+    TotpSecret::open_sealed(
+        &state.seal,
+        person.id.as_str(),
+        person.totp_secret.as_deref(),
+    )
 }
 
 fn totp_page(

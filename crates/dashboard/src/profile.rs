@@ -379,7 +379,7 @@ struct NewTotpPage {
 fn pending_secret(state: &AppState, person: &StaffRow) -> Option<TotpSecret> {
     TotpSecret::open_sealed(
         &state.seal,
-        &person.id,
+        person.id.as_str(),
         person.pending_totp_secret.as_deref(),
     )
 }

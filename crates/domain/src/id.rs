@@ -47,6 +47,11 @@ impl Id {
         &self.0
     }
 
+    /// The id as an owned string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
     /// Wraps a value read back from the database, which only ever holds
     /// ids this type generated.
     pub fn from_trusted(s: String) -> Self {
@@ -66,6 +71,14 @@ impl fmt::Debug for Id {
     }
 }
 
+/// Lets maps keyed by `Id` be probed with a `&str` (hash and equality
+/// are the inner string's, as `Borrow` requires).
+impl std::borrow::Borrow<str> for Id {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for Id {
     fn as_ref(&self) -> &str {
         &self.0
@@ -75,6 +88,17 @@ impl AsRef<str> for Id {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_map_keyed_by_id_is_probed_by_its_text() {
+        let id = Id::generate();
+        let other = Id::generate();
+        let map: std::collections::HashMap<Id, u8> = [(id.clone(), 1), (other.clone(), 2)].into();
+        assert_eq!(map.get(id.as_str()), Some(&1));
+        assert_eq!(map.get(other.as_str()), Some(&2));
+        assert_eq!(map.get("0000000000000000000000000z"), None);
+        assert_eq!(id.clone().into_string(), id.as_str());
+    }
 
     #[test]
     fn generated_ids_parse_and_differ() {

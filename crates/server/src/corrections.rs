@@ -153,7 +153,7 @@ pub async fn run_feedback(
             let id = item.id.clone();
             store
                 .transaction(move |conn| {
-                    FeedbackRow::mark_handled(conn, &id, FeedbackOutcome::Closed, now)?;
+                    FeedbackRow::mark_handled(conn, id.as_str(), FeedbackOutcome::Closed, now)?;
                     audit(conn, now, &actor, "feedback_done", &subject, &reason)
                 })
                 .await?;
@@ -185,7 +185,7 @@ pub async fn run_corrections(
         } => {
             let reason = checked_reason(&reason)?;
             let item = find_item(&store, &keks, &reference).await?;
-            let account = sender(&item)?;
+            let account = item.account_id.clone();
             let answer = Id::parse(&answer_id)
                 .map_err(|_| anyhow::anyhow!("{answer_id:?} is not an answer id"))?;
             let (check_account, check_answer) = (account.clone(), answer.clone());
@@ -206,7 +206,7 @@ pub async fn run_corrections(
             store
                 .transaction(move |conn| {
                     ResponseRow::void(conn, &account, answer.as_str(), now)?;
-                    FeedbackRow::mark_handled(conn, &id, FeedbackOutcome::Corrected, now)?;
+                    FeedbackRow::mark_handled(conn, id.as_str(), FeedbackOutcome::Corrected, now)?;
                     audit(
                         conn,
                         now,
@@ -230,7 +230,7 @@ pub async fn run_corrections(
         } => {
             let reason = checked_reason(&reason)?;
             let item = find_item(&store, &keks, &reference).await?;
-            let account = sender(&item)?;
+            let account = item.account_id.clone();
             let entry = Id::parse(&registration_id)
                 .map_err(|_| anyhow::anyhow!("{registration_id:?} is not a registration id"))?;
             let subject = format!("feedback={} registration={entry}", item.reference());
@@ -245,7 +245,7 @@ pub async fn run_corrections(
                         entry.as_str(),
                         now,
                     )?;
-                    FeedbackRow::mark_handled(conn, &id, FeedbackOutcome::Corrected, now)?;
+                    FeedbackRow::mark_handled(conn, id.as_str(), FeedbackOutcome::Corrected, now)?;
                     audit(
                         conn,
                         now,
@@ -289,11 +289,6 @@ fn audit(
             row_count: 1,
         },
     )
-}
-
-/// The account that sent `item`.
-fn sender(item: &FeedbackRow) -> anyhow::Result<Id> {
-    Id::parse(&item.account_id).map_err(|_| anyhow::anyhow!("corrupt account id in feedback"))
 }
 
 /// `NotFound` for an id of someone else's (or nobody's) entry, said so.
@@ -340,7 +335,7 @@ async fn list(store: &Store, keks: &SharedKekRing) -> anyhow::Result<()> {
 /// `mestring feedback show REF`.
 async fn show(store: &Store, keks: &SharedKekRing, reference: &str) -> anyhow::Result<()> {
     let item = find_item(store, keks, reference).await?;
-    let account = sender(&item)?;
+    let account = item.account_id.clone();
     let keks = keks.clone();
     let (answers, voided, registrations) = store
         .run(move |conn| {

@@ -83,7 +83,7 @@ pub async fn run(
                 mestring_checkout::Gateway::new(&stripe.secret_key, stripe.api_base.as_deref())
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             gateway
-                .refund(&payment, &row.id)
+                .refund(&payment, row.id.as_str())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let now = clock.now();
@@ -92,7 +92,7 @@ pub async fn run(
             let rid = row.id.clone();
             store
                 .transaction(move |conn| {
-                    PurchaseRow::mark_refunded(conn, &rid)?;
+                    PurchaseRow::mark_refunded(conn, rid.as_str())?;
                     AuditRow::insert(
                         conn,
                         &NewAudit {

@@ -429,7 +429,7 @@ pub fn rekey(
     account: &Id,
     now: DateTime<Utc>,
 ) -> Result<Option<DataKey>, StoreError> {
-    use crate::schema_program::{feedback, questionnaire_responses, registration_values};
+    use crate::schema::{feedback, questionnaire_responses, registration_values};
     // Lock the account's key row before reading anything: a second rekey
     // of the account at once (two tabs), or a sealed write
     // ([`for_writing`]), waits there until this one commits and then reads

@@ -7,6 +7,7 @@ use mestring_domain::id::Id;
 use mestring_domain::policy;
 
 use crate::schema::accounts;
+use crate::stored_id::{StoredId, StoredOptionalId};
 use crate::time::{StoredOptionalTime, StoredTime};
 use crate::{DbConn, StoreError, to_db};
 
@@ -15,11 +16,13 @@ use crate::{DbConn, StoreError, to_db};
 #[diesel(table_name = accounts)]
 pub struct AccountRow {
     /// Random id.
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// HMAC of the code (never the code).
     pub code_hash: String,
     /// The organisation that issued the code; `None` for bought codes.
-    pub org_id: Option<String>,
+    #[diesel(deserialize_as = StoredOptionalId)]
+    pub org_id: Option<Id>,
     /// The program the code was issued for, if any.
     pub program_slug: Option<String>,
     /// When the code was issued.
@@ -55,7 +58,7 @@ pub struct NewAccount<'a> {
 impl AccountRow {
     /// The account's id.
     pub fn id(&self) -> Id {
-        Id::from_trusted(self.id.clone())
+        self.id.clone()
     }
 
     /// Whether the code may log in at `now`: not deactivated and within
@@ -151,7 +154,7 @@ impl AccountRow {
     /// Whether the account still logs in with the code its organisation
     /// issued (it was never replaced). `false` for bought codes.
     pub fn uses_issued_code(conn: &mut DbConn, id: &Id) -> Result<bool, StoreError> {
-        use crate::schema_staff::code_batch_items;
+        use crate::schema::code_batch_items;
         // Compared in the database: one query on the home page, not two.
         let issued: Option<String> = code_batch_items::table
             .inner_join(accounts::table)

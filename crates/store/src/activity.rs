@@ -11,7 +11,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use mestring_domain::id::Id;
 
-use crate::schema_program::activity_days;
+use crate::schema::activity_days;
+use crate::stored_id::StoredId;
 use crate::time::StoredTime;
 use crate::{DbConn, StoreError, to_db};
 
@@ -22,7 +23,8 @@ use mestring_domain::policy::activity::{MAX_GAP, MINUTE_STEP};
 #[diesel(table_name = activity_days)]
 pub struct ActivityDayRow {
     /// The account.
-    pub account_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub account_id: Id,
     /// The Oslo date, `YYYY-MM-DD`.
     pub day: String,
     /// Logins that day.

@@ -4,8 +4,8 @@
 
 use diesel::prelude::*;
 
+use crate::schema::staff;
 use crate::schema::{accounts, organisations};
-use crate::schema_staff::staff;
 use crate::{DbConn, StoreError};
 
 /// Writes a consistent, compacted copy of a SQLite database to `target`

@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::schema::{account_keys, accounts};
-use crate::schema_consent::{consent_events, deletion_records};
-use crate::schema_program::{
+use crate::schema::{
     activity_days, measure_summaries, questionnaire_responses, registration_entries,
     registration_values, step_progress,
 };
-use crate::schema_staff::{code_batch_items, code_batches};
+use crate::schema::{code_batch_items, code_batches};
+use crate::schema::{consent_events, deletion_records};
 use crate::{DbConn, StoreError, to_db};
 
 /// Bound values one statement may carry: SQLite's limit is 32766, and

@@ -8,7 +8,8 @@ use mestring_domain::id::Id;
 
 use crate::accounts::AccountRow;
 use crate::schema::accounts;
-use crate::schema_consent::consent_events;
+use crate::schema::consent_events;
+use crate::stored_id::StoredId;
 use crate::time::StoredTime;
 use crate::{DbConn, StoreError, to_db};
 
@@ -17,9 +18,11 @@ use crate::{DbConn, StoreError, to_db};
 #[diesel(table_name = consent_events)]
 pub struct ConsentRow {
     /// Random id.
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// The account.
-    pub account_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub account_id: Id,
     /// [`ConsentEventKind::as_str`].
     pub kind: String,
     /// When it happened.
@@ -96,7 +99,9 @@ impl ConsentRow {
             std::collections::HashMap::new();
         for row in rows {
             let event = row.event()?;
-            out.entry(row.account_id).or_default().push(event);
+            out.entry(row.account_id.into_string())
+                .or_default()
+                .push(event);
         }
         Ok(out)
     }

@@ -7,7 +7,8 @@ use mestring_domain::id::Id;
 
 use crate::accounts::AccountRow;
 use crate::schema::accounts;
-use crate::schema_consent::deletion_records;
+use crate::schema::deletion_records;
+use crate::stored_id::StoredId;
 use crate::time::StoredTime;
 use crate::{DbConn, StoreError, to_db};
 
@@ -16,9 +17,11 @@ use crate::{DbConn, StoreError, to_db};
 #[diesel(table_name = deletion_records)]
 pub struct DeletionRecordRow {
     /// Random id.
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// The issuing organisation.
-    pub org_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub org_id: Id,
     /// The organisation's sealed pseudonym (the issued code).
     pub pseudonym: Option<Vec<u8>>,
     /// When the user deleted their data.
@@ -82,7 +85,7 @@ pub fn delete_account(
             diesel::insert_into(deletion_records::table)
                 .values((
                     deletion_records::id.eq(Id::generate().as_str()),
-                    deletion_records::org_id.eq(org),
+                    deletion_records::org_id.eq(org.as_str()),
                     deletion_records::pseudonym.eq(row.pseudonym.as_deref()),
                     deletion_records::deleted_at.eq(to_db(now)),
                 ))

@@ -7,7 +7,8 @@ use mestring_crypto::shred::{DataKey, SharedKekRing};
 use mestring_domain::id::Id;
 
 use crate::account_keys;
-use crate::schema_program::feedback;
+use crate::schema::feedback;
+use crate::stored_id::StoredId;
 use crate::time::{StoredOptionalTime, StoredTime};
 use crate::{DbConn, StoreError, to_db};
 
@@ -16,9 +17,11 @@ use crate::{DbConn, StoreError, to_db};
 #[diesel(table_name = feedback)]
 pub struct FeedbackRow {
     /// Random id.
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// The account that sent it.
-    pub account_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub account_id: Id,
     /// `suggestion` or `evaluation`.
     pub kind: String,
     /// For suggestions: `content`, `correction` or `other`.
@@ -110,7 +113,12 @@ fn open_all(
     let keys = account_keys::for_reading_many(conn, ring, &accounts)?;
     for r in &mut rows {
         if let Some(sealed) = r.body_sealed.take() {
-            r.body = account_keys::open_text(keys.get(&r.account_id), SEALED_BODY, &r.id, &sealed)?;
+            r.body = account_keys::open_text(
+                keys.get(r.account_id.as_str()),
+                SEALED_BODY,
+                r.id.as_str(),
+                &sealed,
+            )?;
         }
     }
     Ok(rows)
@@ -120,7 +128,10 @@ impl FeedbackRow {
     /// The short reference the operator uses (the id's first
     /// [`REFERENCE_LEN`] characters).
     pub fn reference(&self) -> &str {
-        self.id.get(..REFERENCE_LEN).unwrap_or(&self.id)
+        self.id
+            .as_str()
+            .get(..REFERENCE_LEN)
+            .unwrap_or(self.id.as_str())
     }
 
     /// How it was handled, if it was.

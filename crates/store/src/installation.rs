@@ -9,8 +9,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use crate::schema::staff;
 use crate::schema::{accounts, installation_keys};
-use crate::schema_staff::staff;
 use crate::{DbConn, StoreError, to_db};
 
 /// Whether the database holds anything a key already protects: an

@@ -11,9 +11,10 @@ use mestring_domain::id::Id;
 use mestring_domain::oidc::{Flow, HprNumber, LaunchKey};
 
 use crate::accounts::{AccountRow, NewAccount};
-use crate::schema_oidc::{launch_links, oidc_pending};
-use crate::schema_staff::staff;
+use crate::schema::staff;
+use crate::schema::{launch_links, oidc_pending};
 use crate::staff::StaffRow;
+use crate::stored_id::StoredOptionalId;
 use crate::time::StoredTime;
 use crate::{DbConn, StoreError, to_db};
 
@@ -31,7 +32,8 @@ pub struct PendingLogin {
     pub nonce: String,
     /// The PKCE verifier for the code exchange.
     pub pkce_verifier: String,
-    org_id: Option<String>,
+    #[diesel(deserialize_as = StoredOptionalId)]
+    org_id: Option<Id>,
     /// The launch context's program.
     pub program_slug: Option<String>,
     /// When the login began.
@@ -123,7 +125,7 @@ impl PendingLogin {
 
     /// The launch context's organisation.
     pub fn org_id(&self) -> Option<Id> {
-        self.org_id.clone().map(Id::from_trusted)
+        self.org_id.clone()
     }
 
     /// The stored `state` hash.

@@ -6,6 +6,7 @@ use mestring_domain::channel::{ChannelSlug, DIRECT};
 use mestring_domain::id::Id;
 
 use crate::schema::organisations;
+use crate::stored_id::StoredId;
 use crate::time::StoredTime;
 use crate::{DbConn, StoreError, to_db};
 
@@ -14,7 +15,8 @@ use crate::{DbConn, StoreError, to_db};
 #[diesel(table_name = organisations)]
 pub struct OrganisationRow {
     /// Random id.
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// Display name, shown to staff and in consent questions.
     pub name: String,
     /// When the organisation was created.
@@ -102,7 +104,7 @@ impl OrganisationRow {
 impl OrganisationRow {
     /// The organisation's id.
     pub fn id(&self) -> Id {
-        Id::from_trusted(self.id.clone())
+        self.id.clone()
     }
 
     /// Finds an organisation by exact name (the demo uses this).

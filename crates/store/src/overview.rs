@@ -3,15 +3,17 @@
 //! [`crate::consent::read_shared_accounts`], which passes the accounts that
 //! share right now and no others.
 
+use mestring_domain::id::Id;
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::schema::accounts;
-use crate::schema_program::{
+use crate::schema::{
     measure_summaries, questionnaire_responses, registration_entries, step_progress,
 };
+use crate::stored_id::StoredId;
 use crate::time::{StoredOptionalTime, StoredTime};
 use crate::{DbConn, StoreError, to_db};
 
@@ -21,7 +23,8 @@ use crate::{DbConn, StoreError, to_db};
 #[diesel(table_name = questionnaire_responses)]
 pub struct Measurement {
     /// The account.
-    pub account_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub account_id: Id,
     /// `phq9`, `gad7`, …
     pub questionnaire_id: String,
     /// The total.
@@ -52,7 +55,8 @@ impl Measurement {
 #[diesel(table_name = measure_summaries)]
 pub struct MeasureSummary {
     /// The account.
-    pub account_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub account_id: Id,
     /// `phq9`, …
     pub questionnaire_id: String,
     /// The first total not voided.
@@ -230,7 +234,8 @@ pub fn refresh_measure(
 #[diesel(table_name = accounts)]
 pub struct SharedAccount {
     /// Id.
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// Program.
     pub program_slug: Option<String>,
     /// When the code was issued.
@@ -346,7 +351,11 @@ pub fn summary_rows_for_org(
 ) -> Result<Vec<SharedSummaryRows>, StoreError> {
     let mut out = Slots::new(wanted);
     load_accounts!(conn, out, shared.filter());
-    let ids: Vec<String> = out.rows.iter().map(|r| r.account.id.clone()).collect();
+    let ids: Vec<String> = out
+        .rows
+        .iter()
+        .map(|r| r.account.id.as_str().to_owned())
+        .collect();
     rest(conn, out.rows, &ids, since, wanted)
 }
 
@@ -367,10 +376,11 @@ impl Slots {
     }
 
     fn slot(&mut self, account: SharedAccount) -> usize {
-        if let Some(&i) = self.index.get(&account.id) {
+        if let Some(&i) = self.index.get(account.id.as_str()) {
             return i;
         }
-        self.index.insert(account.id.clone(), self.rows.len());
+        self.index
+            .insert(account.id.as_str().to_owned(), self.rows.len());
         self.rows.push(SharedSummaryRows {
             account,
             measures: Vec::new(),
@@ -409,7 +419,7 @@ fn rest(
     let index: HashMap<String, usize> = out
         .iter()
         .enumerate()
-        .map(|(i, r)| (r.account.id.clone(), i))
+        .map(|(i, r)| (r.account.id.as_str().to_owned(), i))
         .collect();
     for chunk in ids.chunks(crate::consent::MAX_IDS_PER_QUERY) {
         let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
@@ -424,7 +434,7 @@ fn rest(
                 .select(Measurement::as_select())
                 .load(conn)?;
             for r in responses {
-                if let Some(&i) = index.get(&r.account_id) {
+                if let Some(&i) = index.get(r.account_id.as_str()) {
                     out[i].responses.push(r);
                 }
             }
@@ -504,7 +514,7 @@ mod tests {
 
     use super::{MeasureSummary, add_to_measure, refresh_measure};
     use crate::DbConn;
-    use crate::schema_program::{measure_summaries, questionnaire_responses};
+    use crate::schema::{measure_summaries, questionnaire_responses};
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_780_000_000 + secs, 0).expect("a valid time")

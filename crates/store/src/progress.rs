@@ -9,7 +9,8 @@ use mestring_domain::content::StepId;
 use mestring_domain::id::Id;
 
 use crate::schema::accounts;
-use crate::schema_program::step_progress;
+use crate::schema::step_progress;
+use crate::stored_id::StoredId;
 use crate::time::{StoredOptionalTime, StoredTime};
 use crate::{DbConn, StoreError, to_db};
 
@@ -18,9 +19,11 @@ use crate::{DbConn, StoreError, to_db};
 #[diesel(table_name = step_progress)]
 pub struct ProgressRow {
     /// Random id.
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// The account.
-    pub account_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub account_id: Id,
     /// The program the step belongs to.
     pub program_slug: String,
     /// The step (unique within its program).
@@ -115,7 +118,7 @@ impl ProgressRow {
                 .execute(conn)?;
             }
             Some(row) if row.completed_at.is_none() => {
-                diesel::update(step_progress::table.find(&row.id))
+                diesel::update(step_progress::table.find(row.id.as_str()))
                     .set(step_progress::completed_at.eq(Some(to_db(now))))
                     .execute(conn)?;
             }

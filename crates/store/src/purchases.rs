@@ -9,9 +9,11 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use diesel::prelude::*;
 use mestring_domain::access_code::CodeHash;
+use mestring_domain::id::Id;
 
 use crate::accounts::{AccountRow, NewAccount};
-use crate::schema_purchases::{purchases, stripe_events};
+use crate::schema::{purchases, stripe_events};
+use crate::stored_id::StoredId;
 use crate::{DbConn, StoreError};
 
 /// Where a purchase stands.
@@ -98,7 +100,8 @@ text_column!(ReceiptState, "purchases.receipt");
 #[diesel(table_name = purchases)]
 pub struct PurchaseRow {
     /// Random id (what `mestring purchases refund` takes).
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// Stripe's Checkout Session id.
     pub stripe_session: String,
     /// The program bought.
@@ -320,7 +323,7 @@ impl PurchaseRow {
         }
         let n = diesel::update(
             purchases::table
-                .find(&row.id)
+                .find(row.id.as_str())
                 .filter(purchases::code_shown.eq(false)),
         )
         .set((

@@ -11,7 +11,8 @@ use mestring_domain::content::{CategoryId, Entry, FieldId, FieldValue};
 use mestring_domain::id::Id;
 
 use crate::account_keys;
-use crate::schema_program::{registration_entries, registration_values};
+use crate::schema::{registration_entries, registration_values};
+use crate::stored_id::StoredId;
 use crate::time::{StoredOptionalTime, StoredTime};
 use crate::{DbConn, StoreError, to_db};
 
@@ -20,9 +21,11 @@ use crate::{DbConn, StoreError, to_db};
 #[diesel(table_name = registration_entries)]
 pub struct RegistrationRow {
     /// Random id.
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// The account.
-    pub account_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub account_id: Id,
     /// The form, e.g. `daily-checkin`.
     pub registration_id: String,
     /// The form's version when filled in.
@@ -44,9 +47,11 @@ pub struct RegistrationRow {
 #[diesel(table_name = registration_values)]
 pub struct RegistrationValueRow {
     /// The entry.
-    pub entry_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub entry_id: Id,
     /// The account.
-    pub account_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub account_id: Id,
     /// The field.
     pub field_id: String,
     /// `scale`, `choice`, `multi_choice`, `rated` or `note`.
@@ -76,7 +81,7 @@ fn open_notes(
     let key = account_keys::for_reading(conn, ring, account)?;
     for r in rows {
         if let Some(sealed) = r.text_sealed.take() {
-            let id = note_row_id(&r.entry_id, &r.field_id);
+            let id = note_row_id(r.entry_id.as_str(), &r.field_id);
             r.text_value = Some(account_keys::open_text(
                 key.as_ref(),
                 SEALED_NOTE,

@@ -8,7 +8,7 @@ use mestring_domain::content::{FlagId, ItemId, OptionValue};
 use mestring_domain::id::Id;
 
 use crate::account_keys;
-use crate::schema_program::{questionnaire_answers, questionnaire_responses};
+use crate::schema::{questionnaire_answers, questionnaire_responses};
 
 use account_keys::{RESPONSE_ANSWERS as SEALED_ANSWERS, SealedAnswer};
 
@@ -18,6 +18,7 @@ pub(crate) fn seal_answers(key: &DataKey, response: &str, answers: &[SealedAnswe
     let json = serde_json::to_vec(answers).unwrap_or_default();
     key.seal(SEALED_ANSWERS, response, &json)
 }
+use crate::stored_id::StoredId;
 use crate::time::{StoredOptionalTime, StoredTime};
 use crate::{DbConn, StoreError, to_db};
 
@@ -26,9 +27,11 @@ use crate::{DbConn, StoreError, to_db};
 #[diesel(table_name = questionnaire_responses)]
 pub struct ResponseRow {
     /// Random id (used in result URLs; always checked against the account).
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// The account.
-    pub account_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub account_id: Id,
     /// Which questionnaire, e.g. `phq9`.
     pub questionnaire_id: String,
     /// The questionnaire's version when answered.
@@ -58,9 +61,11 @@ pub struct ResponseRow {
 #[diesel(table_name = questionnaire_answers)]
 pub struct AnswerRow {
     /// The response it belongs to.
-    pub response_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub response_id: Id,
     /// The account.
-    pub account_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub account_id: Id,
     /// The item, e.g. `phq9-9`.
     pub item_id: String,
     /// The chosen option's value.
@@ -261,21 +266,20 @@ impl ResponseRow {
         ring: &SharedKekRing,
     ) -> Result<Vec<AnswerRow>, StoreError> {
         let sealed: Option<Vec<u8>> = questionnaire_responses::table
-            .find(&self.id)
+            .find(self.id.as_str())
             .select(questionnaire_responses::answers_sealed)
             .first(conn)?;
         let Some(sealed) = sealed else {
             return questionnaire_answers::table
-                .filter(questionnaire_answers::response_id.eq(&self.id))
-                .filter(questionnaire_answers::account_id.eq(&self.account_id))
+                .filter(questionnaire_answers::response_id.eq(self.id.as_str()))
+                .filter(questionnaire_answers::account_id.eq(self.account_id.as_str()))
                 .select(AnswerRow::as_select())
                 .load(conn)
                 .map_err(StoreError::from);
         };
-        let key =
-            account_keys::for_reading(conn, ring, &Id::from_trusted(self.account_id.clone()))?;
+        let key = account_keys::for_reading(conn, ring, &self.account_id)?;
         let json = key
-            .and_then(|k| k.open(SEALED_ANSWERS, &self.id, &sealed))
+            .and_then(|k| k.open(SEALED_ANSWERS, self.id.as_str(), &sealed))
             .ok_or(StoreError::Sealed(SEALED_ANSWERS))?;
         let items: Vec<SealedAnswer> =
             serde_json::from_slice(&json).map_err(|_| StoreError::Corrupt(SEALED_ANSWERS))?;

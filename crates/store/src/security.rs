@@ -7,6 +7,7 @@ use mestring_domain::id::Id;
 use mestring_domain::policy;
 
 use crate::schema::{audit_log, ip_blocks, ip_tag_keys, security_events};
+use crate::stored_id::StoredId;
 use crate::time::StoredTime;
 use crate::{DbConn, StoreError, to_db};
 
@@ -15,7 +16,8 @@ use crate::{DbConn, StoreError, to_db};
 #[diesel(table_name = security_events)]
 pub struct SecurityEventRow {
     /// Random id.
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// When the event happened (also bound into the seal).
     #[diesel(deserialize_as = StoredTime)]
     pub at: DateTime<Utc>,
@@ -202,7 +204,8 @@ impl IpBlocks {
 #[diesel(table_name = audit_log)]
 pub struct AuditRow {
     /// Random id.
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// When it happened.
     #[diesel(deserialize_as = StoredTime)]
     pub at: DateTime<Utc>,

@@ -7,6 +7,7 @@ use mestring_domain::policy;
 
 use crate::accounts::AccountRow;
 use crate::schema::{accounts, sessions};
+use crate::stored_id::StoredId;
 use crate::time::StoredTime;
 use crate::{DbConn, StoreError, to_db};
 
@@ -17,7 +18,8 @@ pub struct SessionRow {
     /// SHA-256 of the token.
     pub token_hash: String,
     /// The account logged in.
-    pub account_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub account_id: Id,
     /// When the session was created.
     #[diesel(deserialize_as = StoredTime)]
     pub created_at: DateTime<Utc>,

@@ -9,9 +9,10 @@ use diesel::prelude::*;
 use mestring_domain::channel::ChannelSlug;
 use mestring_domain::id::Id;
 
-use crate::schema_staff::{
+use crate::schema::{
     code_batch_items, code_batches, staff, staff_invitations, staff_login_failures,
 };
+use crate::stored_id::{StoredId, StoredOptionalId};
 use crate::time::{StoredOptionalTime, StoredTime};
 use crate::{DbConn, StoreError, to_db};
 
@@ -61,9 +62,11 @@ text_column!(StaffRole, "staff.role");
 #[diesel(table_name = staff)]
 pub struct StaffRow {
     /// Random id.
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// The organisation this person works for (none for a tool manager).
-    pub org_id: Option<String>,
+    #[diesel(deserialize_as = StoredOptionalId)]
+    pub org_id: Option<Id>,
     /// The channel a tool manager works for (none for everyone else).
     pub channel: Option<String>,
     /// Lower-cased e-mail address (personal data: never log it).
@@ -138,19 +141,19 @@ pub fn normalise_email(email: &str) -> String {
 impl StaffRow {
     /// The staff id.
     pub fn id(&self) -> Id {
-        Id::from_trusted(self.id.clone())
+        self.id.clone()
     }
 
     /// The organisation id (none for a tool manager).
     pub fn org(&self) -> Option<Id> {
-        self.org_id.clone().map(Id::from_trusted)
+        self.org_id.clone()
     }
 
     /// Where this person works. The database's check constraints keep
     /// exactly one of organisation and channel set.
     pub fn home(&self) -> Result<StaffHome, StoreError> {
         match (&self.org_id, &self.channel) {
-            (Some(org), None) => Ok(StaffHome::Organisation(Id::from_trusted(org.clone()))),
+            (Some(org), None) => Ok(StaffHome::Organisation(org.clone())),
             (None, Some(ch)) => Ok(StaffHome::Channel(ChannelSlug::from_trusted(ch.clone()))),
             _ => Err(StoreError::UnknownValue {
                 column: "staff.org_id/channel",
@@ -428,7 +431,8 @@ pub struct InvitationRow {
     /// SHA-256 of the token.
     pub token_hash: String,
     /// Who is invited.
-    pub staff_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub staff_id: Id,
     /// When the invitation was created.
     #[diesel(deserialize_as = StoredTime)]
     pub created_at: DateTime<Utc>,
@@ -503,11 +507,14 @@ impl InvitationRow {
 #[diesel(table_name = code_batches)]
 pub struct CodeBatchRow {
     /// Random id (in the sheet's URL).
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// Issuing organisation.
-    pub org_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub org_id: Id,
     /// Who issued it from the dashboard; `None` for the CLI.
-    pub staff_id: Option<String>,
+    #[diesel(deserialize_as = StoredOptionalId)]
+    pub staff_id: Option<Id>,
     /// Program slug.
     pub program_slug: Option<String>,
     /// When the batch was issued.

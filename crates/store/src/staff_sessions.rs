@@ -6,9 +6,10 @@ use diesel::prelude::*;
 use mestring_domain::id::Id;
 use mestring_domain::policy::session::{PENDING_STAFF_LOGIN, TOUCH_SLACK};
 
-use crate::schema_staff::{staff, staff_sessions};
+use crate::schema::{staff, staff_sessions};
 use crate::sessions::SessionLimits;
 use crate::staff::StaffRow;
+use crate::stored_id::StoredId;
 use crate::time::StoredTime;
 use crate::{DbConn, StoreError, to_db};
 
@@ -19,7 +20,8 @@ pub struct StaffSessionRow {
     /// SHA-256 of the token.
     pub token_hash: String,
     /// Who is logged in.
-    pub staff_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub staff_id: Id,
     /// Whether both factors were given (false: only the password).
     pub verified: bool,
     /// When the login began.

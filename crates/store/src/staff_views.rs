@@ -5,7 +5,8 @@ use diesel::prelude::*;
 use mestring_domain::id::Id;
 
 use crate::schema::organisations;
-use crate::schema_staff::{staff, staff_views};
+use crate::schema::{staff, staff_views};
+use crate::stored_id::StoredId;
 use crate::time::StoredTime;
 use crate::{DbConn, StoreError, to_db};
 
@@ -14,13 +15,17 @@ use crate::{DbConn, StoreError, to_db};
 #[diesel(table_name = staff_views)]
 pub struct StaffViewRow {
     /// Random id.
-    pub id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub id: Id,
     /// The viewer's organisation.
-    pub org_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub org_id: Id,
     /// Who looked.
-    pub staff_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub staff_id: Id,
     /// Whose page.
-    pub account_id: String,
+    #[diesel(deserialize_as = StoredId)]
+    pub account_id: Id,
     /// When the page was opened.
     #[diesel(deserialize_as = StoredTime)]
     pub at: DateTime<Utc>,

@@ -1,4 +1,4 @@
-//! The diesel schema (`src/schema*.rs`) agrees with what the migrations
+//! The diesel schema (`src/schema.rs`) agrees with what the migrations
 //! build, on SQLite and (when `MESTRING_TEST_POSTGRES_URL` is set) on
 //! PostgreSQL: the same tables, the same columns, the same nullability and
 //! compatible types. A migration added without its schema change, or a
@@ -20,23 +20,7 @@ struct Column {
 
 type Tables = BTreeMap<String, BTreeMap<String, Column>>;
 
-const SCHEMA_FILES: &[(&str, &str)] = &[
-    ("schema.rs", include_str!("../src/schema.rs")),
-    (
-        "schema_consent.rs",
-        include_str!("../src/schema_consent.rs"),
-    ),
-    (
-        "schema_program.rs",
-        include_str!("../src/schema_program.rs"),
-    ),
-    ("schema_staff.rs", include_str!("../src/schema_staff.rs")),
-    (
-        "schema_purchases.rs",
-        include_str!("../src/schema_purchases.rs"),
-    ),
-    ("schema_oidc.rs", include_str!("../src/schema_oidc.rs")),
-];
+const SCHEMA_FILES: &[(&str, &str)] = &[("schema.rs", include_str!("../src/schema.rs"))];
 
 /// Reads every `table! { name (pk) { col -> Type, … } }` in the schema files.
 fn declared() -> Tables {

@@ -387,7 +387,7 @@ pub async fn show_result(
         None => None,
     };
     let page = ResultPage {
-        id: row.id.clone(),
+        id: row.id.to_string(),
         voided: row.voided_at.map(format_date),
         crisis,
         title: q.title.get(lang).to_owned(),
@@ -481,7 +481,7 @@ pub async fn show_void(
         .map(|q| q.title.get(ctx.lang).to_owned())
         .unwrap_or_else(|| row.questionnaire_id.clone());
     let page = VoidPage {
-        id: row.id.clone(),
+        id: row.id.to_string(),
         date: format_date(row.completed_at),
         total: row.total_u32(),
         title,

@@ -635,7 +635,7 @@ pub async fn show_delete(
         .map(|f| f.title.get(ctx.lang).to_owned())
         .unwrap_or_else(|| row.registration_id.clone());
     let page = DeletePage {
-        id: row.id.clone(),
+        id: row.id.to_string(),
         date: format_date(row.created_at),
         title,
         ctx,
@@ -699,7 +699,7 @@ pub async fn show_edit(
         ctx,
         form,
         &Target::Edit {
-            id: &row.id,
+            id: row.id.as_str(),
             date: &date,
         },
         &submitted_from(&entry),
@@ -723,7 +723,7 @@ pub async fn submit_edit(
     let pairs = pairs.into_inner();
     let date = format_date(row.created_at);
     let target = Target::Edit {
-        id: &row.id,
+        id: row.id.as_str(),
         date: &date,
     };
     let entry = match parse_or_show_again(ctx, form, &target, &pairs)? {
@@ -734,7 +734,14 @@ pub async fn submit_edit(
     state
         .store
         .transaction(move |conn| {
-            RegistrationRow::replace_for_account(conn, &keks, &account, &row.id, &entry, now)
+            RegistrationRow::replace_for_account(
+                conn,
+                &keks,
+                &account,
+                row.id.as_str(),
+                &entry,
+                now,
+            )
         })
         .await?;
     state.store.checkpoint().await?;

@@ -43,7 +43,7 @@ async fn org_name(state: &AppState, user: &UserSession) -> Result<Option<String>
     let Some(org) = user.account.org_id.clone() else {
         return Ok(None);
     };
-    let org = Id::from_trusted(org);
+
     let row = state
         .store
         .run(move |conn| OrganisationRow::find(conn, &org))

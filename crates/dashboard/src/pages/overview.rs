@@ -205,7 +205,7 @@ async fn summaries(
     ids: Option<Vec<String>>,
     now: chrono::DateTime<chrono::Utc>,
     wanted: Wanted,
-) -> Result<std::collections::HashMap<String, Clinical>, AppError> {
+) -> Result<std::collections::HashMap<mestring_domain::id::Id, Clinical>, AppError> {
     let org = org.clone();
     let since = now - chrono::Duration::days(mestring_domain::policy::clinician::RECENT_DAYS);
     let rows = state
@@ -357,18 +357,21 @@ pub async fn home(
         };
         let light = summaries(&state, &ctx, &org, None, now, wanted).await?;
         // Newest code first, as the plain overview.
-        let mut kept: Vec<(&String, &Clinical)> =
+        let mut kept: Vec<(&mestring_domain::id::Id, &Clinical)> =
             light.iter().filter(|(_, c)| filter.keep(c, now)).collect();
         kept.sort_by(|(a, ca), (b, cb)| cb.issued.cmp(&ca.issued).then_with(|| a.cmp(b)));
-        let mut ids: Vec<String> = kept.into_iter().map(|(id, _)| id.clone()).collect();
+        let mut ids: Vec<String> = kept
+            .into_iter()
+            .map(|(id, _)| id.as_str().to_owned())
+            .collect();
         // Stable: ties keep the newest-first order.
         match sort {
             Sort::Newest => {}
             Sort::Phq9 | Sort::Gad7 => {
                 let q = if sort == Sort::Phq9 { "phq9" } else { "gad7" };
-                ids.sort_by_key(|id| std::cmp::Reverse(light[id].total(q)));
+                ids.sort_by_key(|id| std::cmp::Reverse(light[id.as_str()].total(q)));
             }
-            Sort::Inactive => ids.sort_by_key(|id| light[id].last_activity),
+            Sort::Inactive => ids.sort_by_key(|id| light[id.as_str()].last_activity),
         }
         Some(ids)
     } else {
@@ -423,12 +426,12 @@ pub async fn home(
                 };
                 (rows, deleted_rows, existing + deleted)
             };
-            let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+            let ids: Vec<String> = accounts.iter().map(|a| a.id.as_str().to_owned()).collect();
             let histories = ConsentRow::histories(conn, &ids)?;
             let out = accounts
                 .into_iter()
                 .map(|a| {
-                    let history = histories.get(&a.id).map_or(&[][..], Vec::as_slice);
+                    let history = histories.get(a.id.as_str()).map_or(&[][..], Vec::as_slice);
                     let state = sharing_state(history, now);
                     (a, state)
                 })
@@ -440,7 +443,7 @@ pub async fn home(
     let ids: Vec<String> = rows
         .iter()
         .filter(|(_, s)| s.is_sharing())
-        .map(|(a, _)| a.id.clone())
+        .map(|(a, _)| a.id.as_str().to_owned())
         .collect();
     let clinical = if ids.is_empty() {
         std::collections::HashMap::new()
@@ -469,7 +472,7 @@ pub async fn home(
         .map(|(a, sharing)| {
             let (status, is_sharing) = status_text(&ctx, a, sharing);
             CodeLine {
-                account_id: a.id.clone(),
+                account_id: a.id.to_string(),
                 pseudonym: a
                     .pseudonym
                     .as_deref()

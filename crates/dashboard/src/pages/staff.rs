@@ -62,7 +62,7 @@ async fn staff_page(
     let lines = rows
         .iter()
         .map(|p| StaffLine {
-            id: p.id.clone(),
+            id: p.id.to_string(),
             name: p.name.clone(),
             role: match p.role() {
                 StaffRole::Clinician => ctx.t("dashboard.role_clinician"),
@@ -221,7 +221,7 @@ impl EditPage {
     fn for_row(ctx: Ctx, row: &StaffRow, hpr: String) -> Self {
         Self {
             ctx,
-            id: row.id.clone(),
+            id: row.id.to_string(),
             name: row.name.clone(),
             email: row.email.clone(),
             error: None,
@@ -240,7 +240,7 @@ async fn clinician_of(state: &AppState, staff: &Staff, id: &str) -> Result<Staff
         .store
         .run(move |conn| StaffRow::find(conn, &target))
         .await?;
-    if row.org_id.as_deref() != Some(staff.org().as_str()) || row.role() != StaffRole::Clinician {
+    if row.org_id.as_ref() != Some(&staff.org()) || row.role() != StaffRole::Clinician {
         return Err(AppError::NotFound);
     }
     Ok(row)

@@ -75,7 +75,7 @@ pub async fn summary(
         .run(move |conn| {
             let read = read_shared_account(conn, &org, &account, now, |conn, row| {
                 let mut rows =
-                    summary_rows(conn, std::slice::from_ref(&row.id), since, Wanted::ALL)?;
+                    summary_rows(conn, &[row.id.as_str().to_owned()], since, Wanted::ALL)?;
                 Ok(rows.pop())
             })?;
             if matches!(read, SharedRead::NotFound) {
