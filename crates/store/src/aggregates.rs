@@ -382,7 +382,7 @@ pub fn refresh(
     let json = serde_json::to_string(&counts)
         .map_err(|_| StoreError::Corrupt("aggregate_snapshots.counts"))?;
     let key = scope_key(months, program_ends, module_ends);
-    conn.transaction(|conn| {
+    let stored = conn.transaction(|conn| -> Result<usize, StoreError> {
         diesel::delete(aggregate_snapshots::table.find(channel.as_str())).execute(conn)?;
         diesel::insert_into(aggregate_snapshots::table)
             .values((
@@ -392,9 +392,110 @@ pub fn refresh(
                 aggregate_snapshots::counts.eq(&json),
             ))
             .execute(conn)
-    })?;
+            .map_err(StoreError::from)
+    });
+    match stored {
+        // Another view computed and stored the same channel's counts
+        // between our delete and insert (PostgreSQL, where the delete does
+        // not see its uncommitted row): theirs stand, ours are as fresh.
+        Ok(_) | Err(StoreError::Conflict) => {}
+        Err(e) => return Err(e),
+    }
     Ok(Snapshot {
         counts,
         computed_at: now,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::{Duration as StdDuration, Instant};
+
+    use chrono::{DateTime, Utc};
+    use diesel::prelude::*;
+    use mestring_domain::channel::ChannelSlug;
+    use mestring_domain::id::Id;
+    use mestring_domain::periods::last_months;
+
+    use super::refresh;
+    use crate::schema::aggregate_snapshots;
+    use crate::{DatabaseUrl, DbConn, Store, to_db};
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000, 0).expect("a valid time")
+    }
+
+    fn someone_waits(conn: &mut DbConn) -> bool {
+        // Statistics views are read once per transaction unless cleared.
+        diesel::sql_query("SELECT pg_stat_clear_snapshot()")
+            .execute(conn)
+            .expect("clear the statistics snapshot");
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock')",
+        ))
+        .get_result::<i64>(conn)
+        .expect("pg_stat_activity")
+            > 0
+    }
+
+    /// Two first views of a channel at once on PostgreSQL: one view's
+    /// insert of the snapshot meets the other's row, committed while it
+    /// waited. The view still gets its counts; before, it failed with a
+    /// unique violation (a 500 page for a tool manager).
+    #[test]
+    fn a_snapshot_stored_by_a_concurrent_view_is_not_an_error_on_postgres() {
+        let Some(admin) = std::env::var("MESTRING_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+        else {
+            return;
+        };
+        let name = format!("mestring_snapshot_race_{}", Id::generate().as_str());
+        let url = crate::testing::create_postgres_database(&admin, &name).expect("database");
+        let store = Store::connect(&DatabaseUrl::parse(&url).expect("url"), 4).expect("store");
+        store.migrate().expect("migrations");
+        let channel = ChannelSlug::from_trusted("direct".to_owned());
+
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        let viewer = {
+            let (store, channel) = (store.clone(), channel.clone());
+            std::thread::spawn(move || {
+                ready_rx.recv().expect("the other view is in flight");
+                store.run_blocking(move |conn| {
+                    refresh(conn, &channel, &last_months(now(), 2), &[], &[], now())
+                })
+            })
+        };
+        let ch = channel.clone();
+        store
+            .run_blocking(move |conn| {
+                crate::conn::transaction_on(conn, |conn| {
+                    diesel::insert_into(aggregate_snapshots::table)
+                        .values((
+                            aggregate_snapshots::channel.eq(ch.as_str()),
+                            aggregate_snapshots::scope_key.eq("other view"),
+                            aggregate_snapshots::computed_at.eq(to_db(now())),
+                            aggregate_snapshots::counts.eq("{}"),
+                        ))
+                        .execute(conn)?;
+                    ready_tx.send(()).expect("start the view");
+                    // Commit once the view waits on our row's key.
+                    let start = Instant::now();
+                    while !someone_waits(conn) && start.elapsed() < StdDuration::from_secs(10) {
+                        std::thread::sleep(StdDuration::from_millis(20));
+                    }
+                    Ok(())
+                })
+            })
+            .expect("the other view's snapshot");
+        let snapshot = viewer
+            .join()
+            .expect("the view's thread")
+            .expect("the view gets its counts");
+        assert_eq!(snapshot.computed_at, now());
+        drop(store);
+        crate::testing::drop_postgres_database(&admin, &name).expect("drop");
+    }
 }

@@ -362,6 +362,10 @@ pub(crate) mod tests {
     /// (PostgreSQL); `None` on SQLite, which cannot tell.
     fn someone_waits(conn: &mut DbConn) -> Option<bool> {
         let DbConn::Pg(pg) = conn else { return None };
+        // Statistics views are read once per transaction unless cleared.
+        diesel::sql_query("SELECT pg_stat_clear_snapshot()")
+            .execute(pg)
+            .expect("clear the statistics snapshot");
         let waiting: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
             "(SELECT count(*) FROM pg_stat_activity \
              WHERE datname = current_database() AND wait_event_type = 'Lock')",
