@@ -410,7 +410,7 @@ pub fn refresh(
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc;
-    use std::time::{Duration as StdDuration, Instant};
+    use std::time::Duration as StdDuration;
 
     use chrono::{DateTime, Utc};
     use diesel::prelude::*;
@@ -420,24 +420,10 @@ mod tests {
 
     use super::refresh;
     use crate::schema::aggregate_snapshots;
-    use crate::{DatabaseUrl, DbConn, Store, to_db};
+    use crate::{DatabaseUrl, Store, to_db};
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_780_000_000, 0).expect("a valid time")
-    }
-
-    fn someone_waits(conn: &mut DbConn) -> bool {
-        // Statistics views are read once per transaction unless cleared.
-        diesel::sql_query("SELECT pg_stat_clear_snapshot()")
-            .execute(conn)
-            .expect("clear the statistics snapshot");
-        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-            "(SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock')",
-        ))
-        .get_result::<i64>(conn)
-        .expect("pg_stat_activity")
-            > 0
     }
 
     /// Two first views of a channel at once on PostgreSQL: one view's
@@ -482,10 +468,7 @@ mod tests {
                         .execute(conn)?;
                     ready_tx.send(()).expect("start the view");
                     // Commit once the view waits on our row's key.
-                    let start = Instant::now();
-                    while !someone_waits(conn) && start.elapsed() < StdDuration::from_secs(10) {
-                        std::thread::sleep(StdDuration::from_millis(20));
-                    }
+                    crate::testing::until_someone_waits(conn, StdDuration::from_secs(10));
                     Ok(())
                 })
             })

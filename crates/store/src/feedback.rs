@@ -340,7 +340,7 @@ pub(crate) mod tests {
     use crate::conn::transaction_on;
     use crate::schema::accounts;
     use crate::url::DatabaseUrl;
-    use crate::{DbConn, Store, account_keys, to_db};
+    use crate::{Store, account_keys, to_db};
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_780_000_000 + secs, 0).expect("a valid time")
@@ -356,23 +356,6 @@ pub(crate) mod tests {
             ease: None,
             body,
         }
-    }
-
-    /// Whether another connection to this database waits for a lock
-    /// (PostgreSQL); `None` on SQLite, which cannot tell.
-    fn someone_waits(conn: &mut DbConn) -> Option<bool> {
-        let DbConn::Pg(pg) = conn else { return None };
-        // Statistics views are read once per transaction unless cleared.
-        diesel::sql_query("SELECT pg_stat_clear_snapshot()")
-            .execute(pg)
-            .expect("clear the statistics snapshot");
-        let waiting: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-            "(SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock')",
-        ))
-        .get_result(pg)
-        .expect("pg_stat_activity");
-        Some(waiting > 0)
     }
 
     /// A feedback submitted while a rekey of the same account is in flight
@@ -434,7 +417,7 @@ pub(crate) mod tests {
                             Err(mpsc::RecvTimeoutError::Timeout) => {}
                             _ => break,
                         }
-                        match someone_waits(conn) {
+                        match crate::testing::someone_waits(conn) {
                             Some(true) => break,
                             None if start.elapsed() > Duration::from_secs(1) => break,
                             _ => {}

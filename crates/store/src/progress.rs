@@ -61,20 +61,26 @@ impl ProgressRow {
         now: DateTime<Utc>,
         completed: bool,
     ) -> Result<(), StoreError> {
-        let result = diesel::insert_into(step_progress::table)
-            .values((
-                step_progress::id.eq(Id::generate().as_str()),
-                step_progress::account_id.eq(account.as_str()),
-                step_progress::program_slug.eq(program),
-                step_progress::step_id.eq(step),
-                step_progress::first_seen_at.eq(to_db(now)),
-                step_progress::completed_at.eq(completed.then(|| to_db(now))),
-            ))
-            .execute(conn)
-            .map_err(StoreError::from);
+        // A savepoint: when the caller holds a transaction (a questionnaire
+        // that completes its step), a lost race must not abort it on
+        // PostgreSQL, where any failed statement does.
+        let result = conn.transaction(|conn| {
+            diesel::insert_into(step_progress::table)
+                .values((
+                    step_progress::id.eq(Id::generate().as_str()),
+                    step_progress::account_id.eq(account.as_str()),
+                    step_progress::program_slug.eq(program),
+                    step_progress::step_id.eq(step),
+                    step_progress::first_seen_at.eq(to_db(now)),
+                    step_progress::completed_at.eq(completed.then(|| to_db(now))),
+                ))
+                .execute(conn)
+                .map_err(StoreError::from)
+        });
         match result {
             // Two requests raced to create the row; the other one won,
-            // which is just as good for "seen".
+            // which is just as good for "seen" (and `mark_completed`
+            // completes the winner's row).
             Ok(_) | Err(StoreError::Conflict) => Ok(()),
             Err(e) => Err(e),
         }
@@ -183,4 +189,101 @@ pub fn choose_program(conn: &mut DbConn, account: &Id, slug: &str) -> Result<boo
     .set(accounts::program_slug.eq(Some(slug)))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+    use diesel::prelude::*;
+    use mestring_domain::id::Id;
+
+    use super::ProgressRow;
+    use crate::conn::transaction_on;
+    use crate::schema::accounts;
+    use crate::{DatabaseUrl, Store, to_db};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000 + secs, 0).expect("a valid time")
+    }
+
+    /// A step completed inside the questionnaire's transaction while
+    /// another request (opening the step) creates its row: the completing
+    /// insert loses the race on PostgreSQL. The step ends completed and
+    /// the questionnaire's transaction commits; before, the failed insert
+    /// aborted the transaction and the answer was lost with a 500.
+    #[test]
+    fn completing_a_step_whose_row_another_request_creates_on_postgres() {
+        let Some(admin) = std::env::var("MESTRING_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+        else {
+            return;
+        };
+        let name = format!("mestring_progress_race_{}", Id::generate().as_str());
+        let url = crate::testing::create_postgres_database(&admin, &name).expect("database");
+        let store = Store::connect(&DatabaseUrl::parse(&url).expect("url"), 4).expect("store");
+        store.migrate().expect("migrations");
+        let account = Id::generate();
+        let acc = account.clone();
+        store
+            .run_blocking(move |conn| {
+                diesel::insert_into(accounts::table)
+                    .values((
+                        accounts::id.eq(acc.as_str()),
+                        accounts::code_hash.eq("hash"),
+                        accounts::created_at.eq(to_db(at(0))),
+                    ))
+                    .execute(conn)
+                    .map_err(crate::StoreError::from)
+            })
+            .expect("account");
+
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        let completer = {
+            let (store, account) = (store.clone(), account.clone());
+            std::thread::spawn(move || {
+                ready_rx.recv().expect("the other request is in flight");
+                store.run_blocking(move |conn| {
+                    transaction_on(conn, |conn| {
+                        ProgressRow::mark_completed(conn, &account, "p", "s", at(2))?;
+                        // The rest of the questionnaire's transaction.
+                        ProgressRow::mark_seen(conn, &account, "p", "next", at(2))
+                    })
+                })
+            })
+        };
+        let acc = account.clone();
+        store
+            .run_blocking(move |conn| {
+                transaction_on(conn, |conn| {
+                    ProgressRow::mark_seen(conn, &acc, "p", "s", at(1))?;
+                    ready_tx.send(()).expect("start the completion");
+                    crate::testing::until_someone_waits(conn, Duration::from_secs(10));
+                    Ok(())
+                })
+            })
+            .expect("the step opened");
+        completer
+            .join()
+            .expect("the completing thread")
+            .expect("the questionnaire's transaction commits");
+        let acc = account.clone();
+        let rows = store
+            .run_blocking(move |conn| ProgressRow::list_for_account(conn, &acc))
+            .expect("progress");
+        let step = rows
+            .iter()
+            .find(|r| r.step_id == "s")
+            .expect("the step's row");
+        assert_eq!(step.completed_at, Some(at(2)), "completed");
+        assert!(
+            rows.iter().any(|r| r.step_id == "next"),
+            "the rest committed"
+        );
+        drop(store);
+        crate::testing::drop_postgres_database(&admin, &name).expect("drop");
+    }
 }

@@ -23,6 +23,35 @@ pub fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), String>
         .map_err(|e| e.to_string())
 }
 
+/// Whether another connection to this database waits for a lock
+/// (PostgreSQL); `None` on SQLite, which cannot tell. Clears the
+/// statistics snapshot first: PostgreSQL reads `pg_stat_activity` once per
+/// transaction, and callers ask from inside one, repeatedly.
+pub fn someone_waits(conn: &mut crate::DbConn) -> Option<bool> {
+    use diesel::RunQueryDsl;
+    let crate::DbConn::Pg(pg) = conn else {
+        return None;
+    };
+    diesel::sql_query("SELECT pg_stat_clear_snapshot()")
+        .execute(pg)
+        .ok()?;
+    let waiting: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock')",
+    ))
+    .get_result(pg)
+    .ok()?;
+    Some(waiting > 0)
+}
+
+/// Polls [`someone_waits`] until it says yes or `limit` passes.
+pub fn until_someone_waits(conn: &mut crate::DbConn, limit: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while someone_waits(conn) != Some(true) && start.elapsed() < limit {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 fn check_identifier(name: &str) -> Result<(), String> {
     if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         Ok(())
