@@ -53,6 +53,17 @@ pub async fn run(state: &AppState) -> Result<Pass, mestring_store::StoreError> {
             pass.failed += 1;
             continue;
         };
+        // One sender per receipt: the webhook's pass, the success page's
+        // and another node's sweep can all find it pending at once.
+        let id = row.id.clone();
+        let today = now.date_naive();
+        if !state
+            .store
+            .run(move |conn| PurchaseRow::claim_receipt(conn, id.as_str(), today))
+            .await?
+        {
+            continue;
+        }
         let (subject, body) = compose(state, &row);
         match state.mail.send(address, subject, body).await {
             Ok(()) => {
@@ -66,6 +77,11 @@ pub async fn run(state: &AppState) -> Result<Pass, mestring_store::StoreError> {
             Err(e) => {
                 // MailError never quotes the address.
                 tracing::warn!(purchase = %row.id, error = %e, "receipt not sent yet");
+                let id = row.id.clone();
+                state
+                    .store
+                    .run(move |conn| PurchaseRow::release_receipt(conn, id.as_str()))
+                    .await?;
                 pass.failed += 1;
             }
         }

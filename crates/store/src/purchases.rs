@@ -361,12 +361,46 @@ impl PurchaseRow {
             .map_err(StoreError::from)
     }
 
+    /// Claims `id`'s pending receipt for one sender on `today`: `true` when
+    /// the caller may send it now, `false` when it is sent, erased, or
+    /// claimed today by another sender. A claim from an earlier day is
+    /// stale (its sender stopped mid-send) and is taken over.
+    pub fn claim_receipt(
+        conn: &mut DbConn,
+        id: &str,
+        today: NaiveDate,
+    ) -> Result<bool, StoreError> {
+        let today = day_text(today);
+        let claimed = diesel::update(
+            purchases::table
+                .find(id)
+                .filter(purchases::receipt.eq(ReceiptState::Pending))
+                .filter(
+                    purchases::receipt_claimed_on
+                        .is_null()
+                        .or(purchases::receipt_claimed_on.lt(&today)),
+                ),
+        )
+        .set(purchases::receipt_claimed_on.eq(Some(&today)))
+        .execute(conn)?;
+        Ok(claimed == 1)
+    }
+
+    /// Gives up a claim after a failed send, so the next pass tries again.
+    pub fn release_receipt(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
+        diesel::update(purchases::table.find(id))
+            .set(purchases::receipt_claimed_on.eq(None::<String>))
+            .execute(conn)?;
+        Ok(())
+    }
+
     /// The receipt was sent: the address is erased.
     pub fn receipt_sent(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
         diesel::update(purchases::table.find(id))
             .set((
                 purchases::receipt_sealed.eq(None::<Vec<u8>>),
                 purchases::receipt.eq(ReceiptState::Sent),
+                purchases::receipt_claimed_on.eq(None::<String>),
             ))
             .execute(conn)?;
         Ok(())
@@ -383,6 +417,7 @@ impl PurchaseRow {
         .set((
             purchases::receipt_sealed.eq(None::<Vec<u8>>),
             purchases::receipt.eq(ReceiptState::Erased),
+            purchases::receipt_claimed_on.eq(None::<String>),
         ))
         .execute(conn)?)
     }
@@ -423,4 +458,56 @@ pub fn purge_events_until(conn: &mut DbConn, cutoff: NaiveDate) -> Result<usize,
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use diesel::prelude::*;
+
+    use super::{PurchaseRow, PurchaseStatus, ReceiptState};
+    use crate::schema::purchases;
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, d).expect("a valid day")
+    }
+
+    /// One sender at a time per receipt; a claim left from an earlier day
+    /// (a sender that stopped mid-send) is taken over; nothing sent or
+    /// erased is claimed again.
+    #[test]
+    fn a_receipt_is_claimed_once_a_day_until_sent() {
+        let mut conn = crate::conn::memory_db();
+        diesel::insert_into(purchases::table)
+            .values((
+                purchases::id.eq("p1"),
+                purchases::stripe_session.eq("cs_1"),
+                purchases::program_slug.eq("prog"),
+                purchases::amount_ore.eq(49_000),
+                purchases::day.eq("2026-12-04"),
+                purchases::status.eq(PurchaseStatus::Paid),
+                purchases::code_shown.eq(false),
+                purchases::receipt_sealed.eq(Some(vec![1u8, 2, 3])),
+                purchases::receipt.eq(ReceiptState::Pending),
+            ))
+            .execute(&mut conn)
+            .expect("purchase");
+        let claim =
+            |conn: &mut _, d| PurchaseRow::claim_receipt(conn, "p1", day(d)).expect("claim");
+        assert!(claim(&mut conn, 4), "the first sender");
+        assert!(!claim(&mut conn, 4), "a second sender the same day");
+        assert!(
+            claim(&mut conn, 5),
+            "a stale claim, taken over the next day"
+        );
+        PurchaseRow::release_receipt(&mut conn, "p1").expect("release");
+        assert!(claim(&mut conn, 5), "released after a failed send");
+        PurchaseRow::receipt_sent(&mut conn, "p1").expect("sent");
+        assert!(!claim(&mut conn, 5), "sent: never again");
+        assert!(!claim(&mut conn, 6), "not even another day");
+        assert!(
+            !claim(&mut conn, 4)
+                && !PurchaseRow::claim_receipt(&mut conn, "p2", day(4)).expect("claim")
+        );
+    }
 }

@@ -407,6 +407,7 @@ diesel::table! {
         payment_ref -> Nullable<Text>,
         receipt_sealed -> Nullable<Binary>,
         receipt -> Text,
+        receipt_claimed_on -> Nullable<Text>,
     }
 }
 

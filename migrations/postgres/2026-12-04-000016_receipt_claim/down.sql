@@ -1,0 +1,1 @@
+ALTER TABLE purchases DROP COLUMN receipt_claimed_on;
