@@ -8,7 +8,6 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use mestring_domain::policy::throttle::{STAFF_FAILURE_WINDOW, STAFF_FAILURES_PER_HOUR};
 use mestring_ipcrypt::RequestIp;
 use mestring_store::staff::StaffRow;
 use mestring_store::staff_sessions::StaffSessionRow;
@@ -134,39 +133,32 @@ async fn first_step(
     password: String,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    let window = STAFF_FAILURE_WINDOW;
     let lookup_email = email.clone();
+    // The attempt is counted before the password is checked (and forgiven
+    // when it was right), so guesses sent at once cannot all pass the
+    // per-account limit while each waits for its hash.
     let found = state
         .store
-        .run(move |conn| {
+        .transaction(move |conn| {
             let Some(person) = StaffRow::find_by_email(conn, &lookup_email)? else {
                 return Ok(None);
             };
-            let recent = StaffRow::recent_failures(conn, &person.id(), window, now)?;
-            Ok(Some((person, recent)))
+            let attempt = StaffRow::reserve_attempt(conn, &person.id(), now)?;
+            Ok(Some((person, attempt)))
         })
         .await?;
     let stored = found.as_ref().and_then(|(p, _)| p.password_hash.clone());
     // Always hash, so an unknown e-mail costs the same time as a known one.
     let password_ok = crate::password::verify(password, stored).await;
     let ok = match &found {
-        Some((person, recent)) => {
-            password_ok && person.is_active() && *recent < STAFF_FAILURES_PER_HOUR
-        }
-        None => false,
+        Some((person, Some(_))) => password_ok && person.is_active(),
+        _ => false,
     };
     if !ok {
-        if let Some((person, recent)) = &found {
-            let id = person.id();
-            tracing::info!(staff = %id, "staff login failed at the password step");
-            // Past the limit the account is refused anyway; not recording
-            // more keeps a flood from growing the table.
-            if *recent < STAFF_FAILURES_PER_HOUR {
-                state
-                    .store
-                    .run(move |conn| StaffRow::record_failure(conn, &id, window, now))
-                    .await?;
-            }
+        if let Some((person, _)) = &found {
+            // Counted already (past the limit nothing more is recorded, so
+            // a flood does not grow the table).
+            tracing::info!(staff = %person.id(), "staff login failed at the password step");
         } else {
             tracing::info!("staff login failed: unknown account");
         }
@@ -174,6 +166,13 @@ async fn first_step(
             return throttled(ctx, retry.seconds());
         }
         return failed(&state, ctx, false, email);
+    }
+    if let Some((_, Some(attempt))) = &found {
+        let attempt = attempt.clone();
+        state
+            .store
+            .run(move |conn| StaffRow::forgive_attempt(conn, &attempt))
+            .await?;
     }
     let Some((person, _)) = found else {
         return failed(&state, ctx, false, email);
@@ -200,32 +199,33 @@ async fn second_step(
         return Ok(see_other(session::start_page(&person)));
     }
     let now = state.clock.now();
-    let window = STAFF_FAILURE_WINDOW;
     let id = person.id();
     let secret = TotpSecret::open_sealed(&state.seal, id.as_str(), person.totp_secret.as_deref());
     let step = secret.and_then(|s| s.verify(&code, now));
     let check_id = id.clone();
+    let active = person.is_active();
+    // Counted, claimed and (when right) forgiven in one transaction: two
+    // codes sent at once take turns on the staff row.
     let accepted = state
         .store
         .transaction(move |conn| {
-            let recent = StaffRow::recent_failures(conn, &check_id, window, now)?;
-            if recent >= STAFF_FAILURES_PER_HOUR {
+            let Some(attempt) = StaffRow::reserve_attempt(conn, &check_id, now)? else {
                 return Ok(false);
+            };
+            let accepted = active
+                && match step {
+                    // Claiming the step refuses a code already used once.
+                    Some(step) => StaffRow::claim_totp_step(conn, &check_id, step)?,
+                    None => false,
+                };
+            if accepted {
+                StaffRow::forgive_attempt(conn, &attempt)?;
             }
-            match step {
-                // Claiming the step refuses a code already used once.
-                Some(step) => StaffRow::claim_totp_step(conn, &check_id, step),
-                None => Ok(false),
-            }
+            Ok(accepted)
         })
         .await?;
-    if !accepted || !person.is_active() {
+    if !accepted {
         tracing::info!(staff = %id, "staff login failed at the TOTP step");
-        let fail_id = id.clone();
-        state
-            .store
-            .run(move |conn| StaffRow::record_failure(conn, &fail_id, window, now))
-            .await?;
         if let Err(retry) = mestring_web::throttle::record_failed_login(&state, &ip).await? {
             return throttled(ctx, retry.seconds());
         }

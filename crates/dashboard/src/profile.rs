@@ -7,7 +7,6 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use mestring_domain::policy::throttle::{STAFF_FAILURE_WINDOW, STAFF_FAILURES_PER_HOUR};
 use mestring_store::channels::ChannelRow;
 use mestring_store::organisations::OrganisationRow;
 use mestring_store::staff::{StaffHome, StaffRole, StaffRow};
@@ -244,14 +243,16 @@ async fn check_factors(
 ) -> Result<Option<i64>, AppError> {
     let id = staff.id();
     let now = state.clock.now();
+    // Counted before the slow password check, forgiven when both factors
+    // were right (see `login::first_step`).
     let check_id = id.clone();
-    let recent = state
+    let Some(attempt) = state
         .store
-        .run(move |conn| StaffRow::recent_failures(conn, &check_id, STAFF_FAILURE_WINDOW, now))
-        .await?;
-    if recent >= STAFF_FAILURES_PER_HOUR {
+        .transaction(move |conn| StaffRow::reserve_attempt(conn, &check_id, now))
+        .await?
+    else {
         return Ok(None);
-    }
+    };
     let password_ok =
         password::verify(password.to_owned(), staff.person.password_hash.clone()).await;
     let step = TotpSecret::open_sealed(
@@ -265,7 +266,13 @@ async fn check_factors(
         (true, Some(step)) => {
             state
                 .store
-                .run(move |conn| StaffRow::claim_totp_step(conn, &claim_id, step))
+                .transaction(move |conn| {
+                    let claimed = StaffRow::claim_totp_step(conn, &claim_id, step)?;
+                    if claimed {
+                        StaffRow::forgive_attempt(conn, &attempt)?;
+                    }
+                    Ok(claimed)
+                })
                 .await?
         }
         _ => false,
@@ -274,10 +281,6 @@ async fn check_factors(
         return Ok(step);
     }
     tracing::info!(staff = %id, "staff profile: current factors refused");
-    state
-        .store
-        .run(move |conn| StaffRow::record_failure(conn, &id, STAFF_FAILURE_WINDOW, now))
-        .await?;
     Ok(None)
 }
 

@@ -14,7 +14,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use mestring_crypto::shred::{DataKey, KekRing, SharedKekRing};
 use mestring_domain::id::Id;
@@ -92,19 +91,6 @@ pub fn for_reading_many(
     Ok(out)
 }
 
-/// Whether `conn` is inside a transaction (or a savepoint).
-fn in_transaction(conn: &mut DbConn) -> Result<bool, StoreError> {
-    let depth = match conn {
-        DbConn::Pg(c) => {
-            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
-        }
-        DbConn::Sqlite(c) => {
-            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
-        }
-    }?;
-    Ok(depth.is_some())
-}
-
 /// Takes the account's key row for this transaction, so that a sealed
 /// write and a [`rekey`] of the same account take turns: whoever comes
 /// second waits until the first has committed and then reads what it
@@ -127,7 +113,7 @@ fn in_transaction(conn: &mut DbConn) -> Result<bool, StoreError> {
 ///
 /// Must run inside a transaction; the lock is held until it ends.
 fn lock_key(conn: &mut DbConn, account: &Id) -> Result<(), StoreError> {
-    if !in_transaction(conn)? {
+    if !crate::conn::in_transaction(conn)? {
         return Err(StoreError::Query(diesel::result::Error::NotInTransaction));
     }
     if let DbConn::Pg(pg) = conn {

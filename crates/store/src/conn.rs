@@ -449,6 +449,19 @@ impl Drop for TurnScope {
     }
 }
 
+/// Whether `conn` is inside a transaction (or a savepoint).
+pub(crate) fn in_transaction(conn: &mut DbConn) -> Result<bool, StoreError> {
+    let depth = match conn {
+        DbConn::Pg(c) => {
+            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+        }
+        DbConn::Sqlite(c) => {
+            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+        }
+    }?;
+    Ok(depth.is_some())
+}
+
 /// Runs `f` in a transaction on `conn`: see [`Store::transaction`].
 ///
 /// On SQLite the outermost transaction also waits for this process's turn

@@ -392,6 +392,16 @@ impl StaffRow {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        Self::insert_failure(conn, &Id::generate(), id, window, now)
+    }
+
+    fn insert_failure(
+        conn: &mut DbConn,
+        failure: &Id,
+        id: &Id,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         diesel::delete(
             staff_login_failures::table
                 .filter(staff_login_failures::staff_id.eq(id.as_str()))
@@ -400,11 +410,54 @@ impl StaffRow {
         .execute(conn)?;
         diesel::insert_into(staff_login_failures::table)
             .values((
-                staff_login_failures::id.eq(Id::generate().as_str()),
+                staff_login_failures::id.eq(failure.as_str()),
                 staff_login_failures::staff_id.eq(id.as_str()),
                 staff_login_failures::at.eq(to_db(now)),
             ))
             .execute(conn)?;
+        Ok(())
+    }
+
+    /// Takes one attempt at `id`'s password or TOTP code before it is
+    /// checked: `Some(attempt)` while the account is under
+    /// [`STAFF_FAILURES_PER_HOUR`](policy::throttle::STAFF_FAILURES_PER_HOUR)
+    /// failures in the window, the attempt counted as a failure until
+    /// [`StaffRow::forgive_attempt`] removes it; `None` at the limit (nothing
+    /// is recorded, and the caller refuses without checking). Counting and
+    /// recording under the staff row's lock keeps concurrent guesses
+    /// within the limit; counted only after a slow password check, every
+    /// guess in flight saw the same count. Run inside a transaction.
+    pub fn reserve_attempt(
+        conn: &mut DbConn,
+        id: &Id,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Id>, StoreError> {
+        use mestring_domain::policy::throttle::{STAFF_FAILURE_WINDOW, STAFF_FAILURES_PER_HOUR};
+        if !crate::conn::in_transaction(conn)? {
+            return Err(StoreError::Query(diesel::result::Error::NotInTransaction));
+        }
+        if let DbConn::Pg(pg) = conn {
+            // NO KEY UPDATE: the failure rows' foreign key takes KEY SHARE
+            // on the staff row, which this must not wait for.
+            staff::table
+                .find(id.as_str())
+                .select(staff::id)
+                .for_no_key_update()
+                .first::<String>(pg)
+                .optional()?;
+        }
+        if Self::recent_failures(conn, id, STAFF_FAILURE_WINDOW, now)? >= STAFF_FAILURES_PER_HOUR {
+            return Ok(None);
+        }
+        let attempt = Id::generate();
+        Self::insert_failure(conn, &attempt, id, STAFF_FAILURE_WINDOW, now)?;
+        Ok(Some(attempt))
+    }
+
+    /// Removes an attempt [`StaffRow::reserve_attempt`] took, once it
+    /// succeeded.
+    pub fn forgive_attempt(conn: &mut DbConn, attempt: &Id) -> Result<(), StoreError> {
+        diesel::delete(staff_login_failures::table.find(attempt.as_str())).execute(conn)?;
         Ok(())
     }
 
@@ -693,4 +746,141 @@ pub fn org_account(
         .first(conn)
         .optional()
         .map_err(StoreError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration as StdDuration;
+
+    use chrono::{DateTime, Duration, Utc};
+    use diesel::prelude::*;
+    use mestring_domain::id::Id;
+    use mestring_domain::policy::throttle::{STAFF_FAILURE_WINDOW, STAFF_FAILURES_PER_HOUR};
+
+    use super::StaffRow;
+    use crate::conn::transaction_on;
+    use crate::schema::{organisations, staff};
+    use crate::{DatabaseUrl, Store, to_db};
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000, 0).expect("a valid time")
+    }
+
+    /// One attempt short of the limit, an attempt in flight (counted, not
+    /// yet committed) and a second one at the same moment: the second
+    /// waits for the first and is refused. Counted without the lock, both
+    /// saw one below the limit and both were checked.
+    fn the_last_attempt_is_taken_once(url: &str) {
+        let store = Store::connect(&DatabaseUrl::parse(url).expect("url"), 4).expect("store");
+        store.migrate().expect("migrations");
+        let person = Id::generate();
+        let p = person.clone();
+        store
+            .run_blocking(move |conn| {
+                let org = Id::generate();
+                diesel::insert_into(organisations::table)
+                    .values((
+                        organisations::id.eq(org.as_str()),
+                        organisations::name.eq("Klinikk"),
+                        organisations::created_at.eq(to_db(now())),
+                    ))
+                    .execute(conn)?;
+                diesel::insert_into(staff::table)
+                    .values((
+                        staff::id.eq(p.as_str()),
+                        staff::org_id.eq(Some(org.as_str())),
+                        staff::email.eq("kari@example.org"),
+                        staff::name.eq("Kari"),
+                        staff::role.eq("clinician"),
+                        staff::created_at.eq(to_db(now())),
+                    ))
+                    .execute(conn)?;
+                for _ in 1..STAFF_FAILURES_PER_HOUR {
+                    StaffRow::record_failure(conn, &p, STAFF_FAILURE_WINDOW, now())?;
+                }
+                Ok(())
+            })
+            .expect("a staff member one failure short of the limit");
+
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        let second = {
+            let (store, person) = (store.clone(), person.clone());
+            std::thread::spawn(move || {
+                ready_rx.recv().expect("the first attempt is in flight");
+                store.run_blocking(move |conn| {
+                    transaction_on(conn, |conn| StaffRow::reserve_attempt(conn, &person, now()))
+                })
+            })
+        };
+        let p = person.clone();
+        let first = store
+            .run_blocking(move |conn| {
+                transaction_on(conn, |conn| {
+                    let attempt = StaffRow::reserve_attempt(conn, &p, now())?;
+                    ready_tx.send(()).expect("start the second");
+                    // PostgreSQL: until the second waits on the staff row;
+                    // SQLite cannot tell, and its second waits for the
+                    // write lock anyway.
+                    let limit = match conn {
+                        crate::DbConn::Pg(_) => StdDuration::from_secs(10),
+                        crate::DbConn::Sqlite(_) => StdDuration::from_millis(300),
+                    };
+                    crate::testing::until_someone_waits(conn, limit);
+                    Ok(attempt)
+                })
+            })
+            .expect("the first attempt");
+        let second = second
+            .join()
+            .expect("the second attempt's thread")
+            .expect("the second attempt");
+        assert!(first.is_some(), "the last attempt under the limit");
+        assert_eq!(second, None, "the limit is reached");
+        let p = person.clone();
+        let counted = store
+            .run_blocking(move |conn| {
+                StaffRow::recent_failures(conn, &p, STAFF_FAILURE_WINDOW, now())
+            })
+            .expect("count");
+        assert_eq!(counted, STAFF_FAILURES_PER_HOUR);
+        // A forgiven attempt frees its place; outside a transaction
+        // nothing is taken.
+        let (p, attempt) = (person.clone(), first.expect("checked above"));
+        store
+            .run_blocking(move |conn| StaffRow::forgive_attempt(conn, &attempt))
+            .expect("forgive");
+        let again = store
+            .run_blocking(move |conn| {
+                let outside = StaffRow::reserve_attempt(conn, &p, now() + Duration::seconds(1));
+                assert!(outside.is_err(), "needs a transaction");
+                transaction_on(conn, |conn| {
+                    StaffRow::reserve_attempt(conn, &p, now() + Duration::seconds(1))
+                })
+            })
+            .expect("reserve again");
+        assert!(again.is_some());
+        drop(store);
+    }
+
+    #[test]
+    fn the_last_attempt_is_taken_once_on_sqlite() {
+        let dir = crate::conn::test_dir("staff-attempts");
+        the_last_attempt_is_taken_once(&format!("sqlite://{}/db.sqlite", dir.display()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_last_attempt_is_taken_once_on_postgres() {
+        let Some(admin) = std::env::var("MESTRING_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+        else {
+            return;
+        };
+        let name = format!("mestring_staff_attempts_{}", Id::generate().as_str());
+        let url = crate::testing::create_postgres_database(&admin, &name).expect("database");
+        the_last_attempt_is_taken_once(&url);
+        crate::testing::drop_postgres_database(&admin, &name).expect("drop");
+    }
 }
