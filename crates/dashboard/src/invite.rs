@@ -292,10 +292,14 @@ pub async fn submit_password(
     let sealed = state
         .seal
         .seal(SEAL_PURPOSE, id.as_str(), secret.as_bytes());
-    state
+    let stored = state
         .store
-        .run(move |conn| StaffRow::set_credentials(conn, &id, &phc, &sealed))
+        .run(move |conn| StaffRow::set_invited_credentials(conn, &id, &phc, &sealed))
         .await?;
+    if !stored {
+        // Activated (in another tab) since the invitation was opened.
+        return Err(AppError::NotFound);
+    }
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, format!("/staff/invite/{token}/totp")))
         .finish())
@@ -376,18 +380,33 @@ pub async fn submit_totp(
         ));
     };
     let id = person.id();
+    let verified = person.totp_secret.clone().unwrap_or_default();
+    // Activated only with the secret the code was checked against: a
+    // password step in another tab since then replaced it, and the
+    // owner's authenticator would not match the stored one.
     let used = state
         .store
         .transaction(move |conn| {
-            if !InvitationRow::mark_used(conn, &inv.token_hash, now)? {
+            if !StaffRow::activate_invited(conn, &id, &verified, step, now)? {
                 return Ok(false);
             }
-            StaffRow::activate(conn, &id, step, now)?;
+            if !InvitationRow::mark_used(conn, &inv.token_hash, now)? {
+                // Used meanwhile: undo the activation with the rest.
+                return Err(StoreError::Conflict);
+            }
             Ok(true)
         })
-        .await?;
-    if !used {
-        return Err(AppError::NotFound);
+        .await;
+    match used {
+        Ok(true) => {}
+        Ok(false) | Err(StoreError::Conflict) => {
+            // Back to the TOTP step: it shows the secret now stored, or
+            // says the invitation is gone.
+            return Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("/staff/invite/{token}/totp")))
+                .finish());
+        }
+        Err(e) => return Err(e.into()),
     }
     tracing::info!(staff = %person.id, "staff account activated");
     Ok(HttpResponse::SeeOther()

@@ -315,8 +315,9 @@ impl StaffRow {
             .map_err(StoreError::from)
     }
 
-    /// Stores the chosen password and a new sealed TOTP secret (the
-    /// invitation's first step); the account is not active yet.
+    /// Stores a password and a new sealed TOTP secret, replacing any (the
+    /// demo and test fixtures; an invitation uses
+    /// [`StaffRow::set_invited_credentials`]).
     pub fn set_credentials(
         conn: &mut DbConn,
         id: &Id,
@@ -333,7 +334,33 @@ impl StaffRow {
         Ok(())
     }
 
-    /// Marks the account active (TOTP confirmed with `step`).
+    /// The invitation's first step: stores the chosen password and a new
+    /// sealed TOTP secret while the account is not active yet; `false`
+    /// once it is. The check is part of the update, so a second tab's
+    /// password step cannot replace the secret of an account activated a
+    /// moment before (which would lock its owner out).
+    pub fn set_invited_credentials(
+        conn: &mut DbConn,
+        id: &Id,
+        password_hash: &str,
+        sealed_totp: &[u8],
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            staff::table
+                .find(id.as_str())
+                .filter(staff::activated_at.is_null()),
+        )
+        .set((
+            staff::password_hash.eq(Some(password_hash)),
+            staff::totp_secret.eq(Some(sealed_totp)),
+            staff::totp_last_step.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Marks the account active (TOTP confirmed with `step`), whatever
+    /// its state (fixtures; an invitation uses [`StaffRow::activate_invited`]).
     pub fn activate(
         conn: &mut DbConn,
         id: &Id,
@@ -347,6 +374,31 @@ impl StaffRow {
             ))
             .execute(conn)?;
         Ok(())
+    }
+
+    /// The invitation's last step: activates the account only while it is
+    /// inactive and its stored secret is still `verified_totp`, the one
+    /// the code was checked against; `false` otherwise (a password step in
+    /// another tab replaced the secret since).
+    pub fn activate_invited(
+        conn: &mut DbConn,
+        id: &Id,
+        verified_totp: &[u8],
+        step: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            staff::table
+                .find(id.as_str())
+                .filter(staff::activated_at.is_null())
+                .filter(staff::totp_secret.eq(Some(verified_totp))),
+        )
+        .set((
+            staff::activated_at.eq(Some(to_db(now))),
+            staff::totp_last_step.eq(Some(step)),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
     }
 
     /// Records the TOTP step just used, only if it is newer than the last
@@ -767,13 +819,8 @@ mod tests {
         DateTime::from_timestamp(1_780_000_000, 0).expect("a valid time")
     }
 
-    /// One attempt short of the limit, an attempt in flight (counted, not
-    /// yet committed) and a second one at the same moment: the second
-    /// waits for the first and is refused. Counted without the lock, both
-    /// saw one below the limit and both were checked.
-    fn the_last_attempt_is_taken_once(url: &str) {
-        let store = Store::connect(&DatabaseUrl::parse(url).expect("url"), 4).expect("store");
-        store.migrate().expect("migrations");
+    /// An invited clinician, not active yet.
+    fn staff_member(store: &Store) -> Id {
         let person = Id::generate();
         let p = person.clone();
         store
@@ -790,12 +837,69 @@ mod tests {
                     .values((
                         staff::id.eq(p.as_str()),
                         staff::org_id.eq(Some(org.as_str())),
-                        staff::email.eq("kari@example.org"),
+                        staff::email.eq(format!("{}@example.org", p.as_str())),
                         staff::name.eq("Kari"),
                         staff::role.eq("clinician"),
                         staff::created_at.eq(to_db(now())),
                     ))
-                    .execute(conn)?;
+                    .execute(conn)
+                    .map_err(crate::StoreError::from)
+            })
+            .expect("a staff member");
+        person
+    }
+
+    /// The invitation's steps change an account only in the state they
+    /// were checked in: no new secret once active, no activation with a
+    /// secret that was replaced after the code was checked.
+    #[test]
+    fn invitation_steps_act_only_on_what_they_checked() {
+        let dir = crate::conn::test_dir("staff-invite");
+        let url = format!("sqlite://{}/db.sqlite", dir.display());
+        let store = Store::connect(&DatabaseUrl::parse(&url).expect("url"), 2).expect("store");
+        store.migrate().expect("migrations");
+        let person = staff_member(&store);
+        let p = person.clone();
+        let (first, second, stale, current, again, replaced) = store
+            .run_blocking(move |conn| {
+                let first = StaffRow::set_invited_credentials(conn, &p, "phc-a", b"secret-a")?;
+                let second = StaffRow::set_invited_credentials(conn, &p, "phc-b", b"secret-b")?;
+                let stale = StaffRow::activate_invited(conn, &p, b"secret-a", 5, now())?;
+                let current = StaffRow::activate_invited(conn, &p, b"secret-b", 5, now())?;
+                let again = StaffRow::activate_invited(conn, &p, b"secret-b", 6, now())?;
+                let replaced = StaffRow::set_invited_credentials(conn, &p, "phc-c", b"secret-c")?;
+                Ok((first, second, stale, current, again, replaced))
+            })
+            .expect("steps");
+        assert!(
+            first && second,
+            "before activation the password step may repeat"
+        );
+        assert!(!stale, "not with the secret a later step replaced");
+        assert!(current, "with the secret stored");
+        assert!(!again, "once");
+        assert!(!replaced, "no new secret for an active account");
+        let p = person.clone();
+        let row = store
+            .run_blocking(move |conn| StaffRow::find(conn, &p))
+            .expect("the member");
+        assert_eq!(row.totp_secret.as_deref(), Some(&b"secret-b"[..]));
+        assert_eq!(row.password_hash.as_deref(), Some("phc-b"));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// One attempt short of the limit, an attempt in flight (counted, not
+    /// yet committed) and a second one at the same moment: the second
+    /// waits for the first and is refused. Counted without the lock, both
+    /// saw one below the limit and both were checked.
+    fn the_last_attempt_is_taken_once(url: &str) {
+        let store = Store::connect(&DatabaseUrl::parse(url).expect("url"), 4).expect("store");
+        store.migrate().expect("migrations");
+        let person = staff_member(&store);
+        let p = person.clone();
+        store
+            .run_blocking(move |conn| {
                 for _ in 1..STAFF_FAILURES_PER_HOUR {
                     StaffRow::record_failure(conn, &p, STAFF_FAILURE_WINDOW, now())?;
                 }
