@@ -415,7 +415,6 @@ mod tests {
     use chrono::{DateTime, Utc};
     use diesel::prelude::*;
     use mestring_domain::channel::ChannelSlug;
-    use mestring_domain::id::Id;
     use mestring_domain::periods::last_months;
 
     use super::refresh;
@@ -432,53 +431,46 @@ mod tests {
     /// unique violation (a 500 page for a tool manager).
     #[test]
     fn a_snapshot_stored_by_a_concurrent_view_is_not_an_error_on_postgres() {
-        let Some(admin) = std::env::var("MESTRING_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-        else {
-            return;
-        };
-        let name = format!("mestring_snapshot_race_{}", Id::generate().as_str());
-        let url = crate::testing::create_postgres_database(&admin, &name).expect("database");
-        let store = Store::connect(&DatabaseUrl::parse(&url).expect("url"), 4).expect("store");
-        store.migrate().expect("migrations");
-        let channel = ChannelSlug::from_trusted("direct".to_owned());
+        crate::testing::with_postgres_database("mestring_snapshot_race", |url| {
+            let store = Store::connect(&DatabaseUrl::parse(url).expect("url"), 4).expect("store");
+            store.migrate().expect("migrations");
+            let channel = ChannelSlug::from_trusted("direct".to_owned());
 
-        let (ready_tx, ready_rx) = mpsc::channel::<()>();
-        let viewer = {
-            let (store, channel) = (store.clone(), channel.clone());
-            std::thread::spawn(move || {
-                ready_rx.recv().expect("the other view is in flight");
-                store.run_blocking(move |conn| {
-                    refresh(conn, &channel, &last_months(now(), 2), &[], &[], now())
+            let (ready_tx, ready_rx) = mpsc::channel::<()>();
+            let viewer = {
+                let (store, channel) = (store.clone(), channel.clone());
+                std::thread::spawn(move || {
+                    ready_rx.recv().expect("the other view is in flight");
+                    store.run_blocking(move |conn| {
+                        refresh(conn, &channel, &last_months(now(), 2), &[], &[], now())
+                    })
                 })
-            })
-        };
-        let ch = channel.clone();
-        store
-            .run_blocking(move |conn| {
-                crate::conn::transaction_on(conn, |conn| {
-                    diesel::insert_into(aggregate_snapshots::table)
-                        .values((
-                            aggregate_snapshots::channel.eq(ch.as_str()),
-                            aggregate_snapshots::scope_key.eq("other view"),
-                            aggregate_snapshots::computed_at.eq(to_db(now())),
-                            aggregate_snapshots::counts.eq("{}"),
-                        ))
-                        .execute(conn)?;
-                    ready_tx.send(()).expect("start the view");
-                    // Commit once the view waits on our row's key.
-                    crate::testing::until_someone_waits(conn, StdDuration::from_secs(10));
-                    Ok(())
+            };
+            let ch = channel.clone();
+            store
+                .run_blocking(move |conn| {
+                    crate::conn::transaction_on(conn, |conn| {
+                        diesel::insert_into(aggregate_snapshots::table)
+                            .values((
+                                aggregate_snapshots::channel.eq(ch.as_str()),
+                                aggregate_snapshots::scope_key.eq("other view"),
+                                aggregate_snapshots::computed_at.eq(to_db(now())),
+                                aggregate_snapshots::counts.eq("{}"),
+                            ))
+                            .execute(conn)?;
+                        ready_tx.send(()).expect("start the view");
+                        // Commit once the view waits on our row's key.
+                        crate::testing::until_someone_waits(conn, StdDuration::from_secs(10));
+                        Ok(())
+                    })
                 })
-            })
-            .expect("the other view's snapshot");
-        let snapshot = viewer
-            .join()
-            .expect("the view's thread")
-            .expect("the view gets its counts");
-        assert_eq!(snapshot.computed_at, now());
-        drop(store);
-        crate::testing::drop_postgres_database(&admin, &name).expect("drop");
+                .expect("the other view's snapshot");
+            let snapshot = viewer
+                .join()
+                .expect("the view's thread")
+                .expect("the view gets its counts");
+            assert_eq!(snapshot.computed_at, now());
+            drop(store);
+        });
     }
 }

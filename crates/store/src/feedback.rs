@@ -462,15 +462,8 @@ pub(crate) mod tests {
 
     #[test]
     fn a_submit_waits_for_a_rekey_in_flight_on_postgres() {
-        let Some(admin) = std::env::var("MESTRING_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-        else {
-            return;
-        };
-        let name = format!("mestring_feedback_race_{}", Id::generate().as_str());
-        let url = crate::testing::create_postgres_database(&admin, &name).expect("database");
-        a_submit_waits_for_a_rekey_in_flight(&url);
-        crate::testing::drop_postgres_database(&admin, &name).expect("drop");
+        crate::testing::with_postgres_database("mestring_feedback_race", |url| {
+            a_submit_waits_for_a_rekey_in_flight(url);
+        });
     }
 }

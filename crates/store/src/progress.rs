@@ -216,74 +216,67 @@ mod tests {
     /// aborted the transaction and the answer was lost with a 500.
     #[test]
     fn completing_a_step_whose_row_another_request_creates_on_postgres() {
-        let Some(admin) = std::env::var("MESTRING_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-        else {
-            return;
-        };
-        let name = format!("mestring_progress_race_{}", Id::generate().as_str());
-        let url = crate::testing::create_postgres_database(&admin, &name).expect("database");
-        let store = Store::connect(&DatabaseUrl::parse(&url).expect("url"), 4).expect("store");
-        store.migrate().expect("migrations");
-        let account = Id::generate();
-        let acc = account.clone();
-        store
-            .run_blocking(move |conn| {
-                diesel::insert_into(accounts::table)
-                    .values((
-                        accounts::id.eq(acc.as_str()),
-                        accounts::code_hash.eq("hash"),
-                        accounts::created_at.eq(to_db(at(0))),
-                    ))
-                    .execute(conn)
-                    .map_err(crate::StoreError::from)
-            })
-            .expect("account");
+        crate::testing::with_postgres_database("mestring_progress_race", |url| {
+            let store = Store::connect(&DatabaseUrl::parse(url).expect("url"), 4).expect("store");
+            store.migrate().expect("migrations");
+            let account = Id::generate();
+            let acc = account.clone();
+            store
+                .run_blocking(move |conn| {
+                    diesel::insert_into(accounts::table)
+                        .values((
+                            accounts::id.eq(acc.as_str()),
+                            accounts::code_hash.eq("hash"),
+                            accounts::created_at.eq(to_db(at(0))),
+                        ))
+                        .execute(conn)
+                        .map_err(crate::StoreError::from)
+                })
+                .expect("account");
 
-        let (ready_tx, ready_rx) = mpsc::channel::<()>();
-        let completer = {
-            let (store, account) = (store.clone(), account.clone());
-            std::thread::spawn(move || {
-                ready_rx.recv().expect("the other request is in flight");
-                store.run_blocking(move |conn| {
-                    transaction_on(conn, |conn| {
-                        ProgressRow::mark_completed(conn, &account, "p", "s", at(2))?;
-                        // The rest of the questionnaire's transaction.
-                        ProgressRow::mark_seen(conn, &account, "p", "next", at(2))
+            let (ready_tx, ready_rx) = mpsc::channel::<()>();
+            let completer = {
+                let (store, account) = (store.clone(), account.clone());
+                std::thread::spawn(move || {
+                    ready_rx.recv().expect("the other request is in flight");
+                    store.run_blocking(move |conn| {
+                        transaction_on(conn, |conn| {
+                            ProgressRow::mark_completed(conn, &account, "p", "s", at(2))?;
+                            // The rest of the questionnaire's transaction.
+                            ProgressRow::mark_seen(conn, &account, "p", "next", at(2))
+                        })
                     })
                 })
-            })
-        };
-        let acc = account.clone();
-        store
-            .run_blocking(move |conn| {
-                transaction_on(conn, |conn| {
-                    ProgressRow::mark_seen(conn, &acc, "p", "s", at(1))?;
-                    ready_tx.send(()).expect("start the completion");
-                    crate::testing::until_someone_waits(conn, Duration::from_secs(10));
-                    Ok(())
+            };
+            let acc = account.clone();
+            store
+                .run_blocking(move |conn| {
+                    transaction_on(conn, |conn| {
+                        ProgressRow::mark_seen(conn, &acc, "p", "s", at(1))?;
+                        ready_tx.send(()).expect("start the completion");
+                        crate::testing::until_someone_waits(conn, Duration::from_secs(10));
+                        Ok(())
+                    })
                 })
-            })
-            .expect("the step opened");
-        completer
-            .join()
-            .expect("the completing thread")
-            .expect("the questionnaire's transaction commits");
-        let acc = account.clone();
-        let rows = store
-            .run_blocking(move |conn| ProgressRow::list_for_account(conn, &acc))
-            .expect("progress");
-        let step = rows
-            .iter()
-            .find(|r| r.step_id == "s")
-            .expect("the step's row");
-        assert_eq!(step.completed_at, Some(at(2)), "completed");
-        assert!(
-            rows.iter().any(|r| r.step_id == "next"),
-            "the rest committed"
-        );
-        drop(store);
-        crate::testing::drop_postgres_database(&admin, &name).expect("drop");
+                .expect("the step opened");
+            completer
+                .join()
+                .expect("the completing thread")
+                .expect("the questionnaire's transaction commits");
+            let acc = account.clone();
+            let rows = store
+                .run_blocking(move |conn| ProgressRow::list_for_account(conn, &acc))
+                .expect("progress");
+            let step = rows
+                .iter()
+                .find(|r| r.step_id == "s")
+                .expect("the step's row");
+            assert_eq!(step.completed_at, Some(at(2)), "completed");
+            assert!(
+                rows.iter().any(|r| r.step_id == "next"),
+                "the rest committed"
+            );
+            drop(store);
+        });
     }
 }

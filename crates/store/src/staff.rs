@@ -976,15 +976,8 @@ mod tests {
 
     #[test]
     fn the_last_attempt_is_taken_once_on_postgres() {
-        let Some(admin) = std::env::var("MESTRING_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-        else {
-            return;
-        };
-        let name = format!("mestring_staff_attempts_{}", Id::generate().as_str());
-        let url = crate::testing::create_postgres_database(&admin, &name).expect("database");
-        the_last_attempt_is_taken_once(&url);
-        crate::testing::drop_postgres_database(&admin, &name).expect("drop");
+        crate::testing::with_postgres_database("mestring_staff_attempts", |url| {
+            the_last_attempt_is_taken_once(url);
+        });
     }
 }

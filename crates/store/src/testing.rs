@@ -23,6 +23,23 @@ pub fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), String>
         .map_err(|e| e.to_string())
 }
 
+/// Runs `f` with the URL of a fresh PostgreSQL database named after
+/// `prefix`, created through `MESTRING_TEST_POSTGRES_URL` and dropped
+/// afterwards; does nothing when that variable is unset (the SQLite-only
+/// run).
+pub fn with_postgres_database(prefix: &str, f: impl FnOnce(&str)) {
+    let Some(admin) = std::env::var("MESTRING_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    else {
+        return;
+    };
+    let name = format!("{prefix}_{}", mestring_domain::id::Id::generate().as_str());
+    let url = create_postgres_database(&admin, &name).expect("a test database");
+    f(&url);
+    drop_postgres_database(&admin, &name).expect("drop the test database");
+}
+
 /// Whether another connection to this database waits for a lock
 /// (PostgreSQL); `None` on SQLite, which cannot tell. Clears the
 /// statistics snapshot first: PostgreSQL reads `pg_stat_activity` once per
