@@ -35,7 +35,7 @@ async fn account_of(app: &TestApp, code: &str) -> (Id, Id) {
         .await
         .expect("read")
         .expect("account");
-    (row.org_id.clone().expect("org"), row.id())
+    (row.org_id.clone().expect("org"), row.id.clone())
 }
 
 /// Whether staff of `org` could read the account now (the single
@@ -46,7 +46,9 @@ async fn staff_can_read(app: &TestApp, org: &Id, account: &Id) -> bool {
     let read = app
         .state
         .store
-        .run(move |conn| read_shared_account(conn, &org, &account, now, |_, row| Ok(row.id())))
+        .run(move |conn| {
+            read_shared_account(conn, &org, &account, now, |_, row| Ok(row.id.clone()))
+        })
         .await
         .expect("read");
     matches!(read, SharedRead::Shared(_))

@@ -833,7 +833,7 @@ impl TestApp {
             .store
             .run(move |conn| {
                 mestring_store::accounts::AccountRow::find_by_code_hash(conn, &hash)
-                    .map(|a| a.expect("account").id())
+                    .map(|a| a.expect("account").id.clone())
             })
             .await
             .expect("lookup")

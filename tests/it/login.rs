@@ -315,7 +315,7 @@ async fn recording_a_code_login_refuses_a_replaced_code() {
             .store
             .run(move |conn| {
                 let row = AccountRow::find_by_code_hash(conn, &old)?.expect("account");
-                let id = row.id();
+                let id = row.id.clone();
                 AccountRow::replace_code(conn, &id, &new)?;
                 let stale = AccountRow::record_code_login(conn, &id, &old, now)?;
                 let replaced = AccountRow::find(conn, &id)?;

@@ -152,7 +152,7 @@ async fn item_9_alone_raises_the_flag_and_it_is_stored() {
             .store
             .run(move |conn| {
                 let account = AccountRow::find_by_code_hash(conn, &hash)?.expect("account");
-                mestring_store::responses::ResponseRow::list_for_account(conn, &account.id())
+                mestring_store::responses::ResponseRow::list_for_account(conn, &account.id)
             })
             .await
             .expect("responses");
@@ -271,7 +271,7 @@ async fn after_logging_out_mid_module_the_user_is_offered_to_continue() {
             .store
             .run(move |conn| {
                 let account = AccountRow::find_by_code_hash(conn, &hash)?.expect("account");
-                ActivityDayRow::list_for_account(conn, &account.id())
+                ActivityDayRow::list_for_account(conn, &account.id)
             })
             .await
             .expect("activity");

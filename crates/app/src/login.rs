@@ -131,7 +131,7 @@ pub async fn submit_login(
     let destination = state
         .store
         .transaction(move |conn| {
-            let id = account.id();
+            let id = account.id.clone();
             if !account.can_log_in(now) {
                 // Expired by age: make it permanent so the daily job and
                 // the dashboard agree.

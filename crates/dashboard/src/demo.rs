@@ -72,7 +72,7 @@ pub async fn login_for(
     store
         .transaction(move |conn| {
             let id = match StaffRow::find_by_email(conn, &email)? {
-                Some(p) => p.id(),
+                Some(p) => p.id.clone(),
                 None => StaffRow::insert(
                     conn,
                     &NewStaff {

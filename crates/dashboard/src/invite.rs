@@ -287,7 +287,7 @@ pub async fn submit_password(
     let phc = password::hash(form.password)
         .await
         .map_err(|e| AppError::internal(e.to_string()))?;
-    let id = person.id();
+    let id = person.id.clone();
     let secret = TotpSecret::generate();
     let sealed = state
         .seal
@@ -379,7 +379,7 @@ pub async fn submit_totp(
             totp_page(ctx, token, &person, &secret, error)?,
         ));
     };
-    let id = person.id();
+    let id = person.id.clone();
     let verified = person.totp_secret.clone().unwrap_or_default();
     // Activated only with the secret the code was checked against: a
     // password step in another tab since then replaced it, and the

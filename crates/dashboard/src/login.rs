@@ -143,7 +143,7 @@ async fn first_step(
             let Some(person) = StaffRow::find_by_email(conn, &lookup_email)? else {
                 return Ok(None);
             };
-            let attempt = StaffRow::reserve_attempt(conn, &person.id(), now)?;
+            let attempt = StaffRow::reserve_attempt(conn, &person.id, now)?;
             Ok(Some((person, attempt)))
         })
         .await?;
@@ -158,7 +158,7 @@ async fn first_step(
         if let Some((person, _)) = &found {
             // Counted already (past the limit nothing more is recorded, so
             // a flood does not grow the table).
-            tracing::info!(staff = %person.id(), "staff login failed at the password step");
+            tracing::info!(staff = %person.id, "staff login failed at the password step");
         } else {
             tracing::info!("staff login failed: unknown account");
         }
@@ -177,7 +177,7 @@ async fn first_step(
     let Some((person, _)) = found else {
         return failed(&state, ctx, false, email);
     };
-    let token = session::start(&state, person.id(), false).await?;
+    let token = session::start(&state, person.id.clone(), false).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/staff/login"))
         .cookie(session::cookie(&token, state.config.secure_cookies))
@@ -199,7 +199,7 @@ async fn second_step(
         return Ok(see_other(session::start_page(&person)));
     }
     let now = state.clock.now();
-    let id = person.id();
+    let id = person.id.clone();
     let secret = TotpSecret::open_sealed(&state.seal, id.as_str(), person.totp_secret.as_deref());
     let step = secret.and_then(|s| s.verify(&code, now));
     let check_id = id.clone();

@@ -91,7 +91,7 @@ pub struct AnyStaff {
 impl AnyStaff {
     /// The staff id.
     pub fn id(&self) -> Id {
-        self.person.id()
+        self.person.id.clone()
     }
 }
 
@@ -122,7 +122,7 @@ impl Staff {
 
     /// The staff id.
     pub fn id(&self) -> Id {
-        self.person.id()
+        self.person.id.clone()
     }
 
     /// The organisation.

@@ -106,7 +106,7 @@ pub async fn callback(
     let Some(person) = person.filter(|p| p.deactivated_at.is_none()) else {
         return refuse(ctx, Refusal::UnknownStaff);
     };
-    let id = person.id();
+    let id = person.id.clone();
     let login_id = id.clone();
     state
         .store

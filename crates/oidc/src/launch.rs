@@ -149,8 +149,8 @@ pub async fn callback(
     let key = LaunchKey::derive(&state.pepper, &launch.channel, &subject);
     drop(subject);
     let account = enter(&state, key, launch.channel.clone(), &returned.pending).await?;
-    let token = session::start(&state, account.id()).await?;
-    let id = account.id();
+    let token = session::start(&state, account.id.clone()).await?;
+    let id = account.id.clone();
     let has_org = account.org_id.is_some();
     let destination = state
         .store
@@ -188,11 +188,11 @@ async fn enter(
         .transaction(move |conn| {
             if let Some(account) = links::account_for_launch(conn, &key)? {
                 if account.can_log_in(now) {
-                    mestring_app::record_login(conn, &account.id(), now)?;
-                    return AccountRow::find(conn, &account.id());
+                    mestring_app::record_login(conn, &account.id, now)?;
+                    return AccountRow::find(conn, &account.id);
                 }
-                AccountRow::deactivate(conn, &account.id(), now)?;
-                links::unlink(conn, &account.id())?;
+                AccountRow::deactivate(conn, &account.id, now)?;
+                links::unlink(conn, &account.id)?;
             }
             // The account's code is drawn and forgotten: nobody knows it
             // until the citizen asks for one in settings (which replaces

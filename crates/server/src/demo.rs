@@ -21,7 +21,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<AccessCode>> {
             if OrganisationRow::count(conn)? == 0 {
                 return OrganisationRow::insert(conn, DEMO_ORG, now).map(Some);
             }
-            OrganisationRow::find_by_name(conn, DEMO_ORG).map(|o| o.map(|o| o.id()))
+            OrganisationRow::find_by_name(conn, DEMO_ORG).map(|o| o.map(|o| o.id.clone()))
         })
         .await?;
     let Some(org) = org else {
@@ -54,7 +54,7 @@ pub async fn seed_staff(
     let Some(org) = org else {
         return Ok(None);
     };
-    let staff = mestring_dashboard::demo::seed(state, &org.id())
+    let staff = mestring_dashboard::demo::seed(state, &org.id)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Some(staff))

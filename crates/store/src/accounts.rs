@@ -56,11 +56,6 @@ pub struct NewAccount<'a> {
 }
 
 impl AccountRow {
-    /// The account's id.
-    pub fn id(&self) -> Id {
-        self.id.clone()
-    }
-
     /// Whether the code may log in at `now`: not deactivated and within
     /// its lifetime.
     pub fn can_log_in(&self, now: DateTime<Utc>) -> bool {
@@ -201,7 +196,7 @@ impl AccountRow {
             .load(conn)?;
         let mut n = 0;
         for row in candidates.iter().filter(|r| !r.can_log_in(now)) {
-            Self::deactivate(conn, &row.id(), now)?;
+            Self::deactivate(conn, &row.id, now)?;
             n += 1;
         }
         Ok(n)

@@ -198,7 +198,7 @@ pub fn set_staff_hpr(
 ) -> Result<bool, StoreError> {
     if let Some(h) = hpr
         && let Some(other) = staff_by_hpr(conn, h)?
-        && other.id() != *id
+        && other.id != *id
     {
         return Ok(false);
     }

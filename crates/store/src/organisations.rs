@@ -102,11 +102,6 @@ impl OrganisationRow {
 }
 
 impl OrganisationRow {
-    /// The organisation's id.
-    pub fn id(&self) -> Id {
-        self.id.clone()
-    }
-
     /// Finds an organisation by exact name (the demo uses this).
     pub fn find_by_name(conn: &mut DbConn, name: &str) -> Result<Option<Self>, StoreError> {
         organisations::table

@@ -139,11 +139,6 @@ pub fn normalise_email(email: &str) -> String {
 }
 
 impl StaffRow {
-    /// The staff id.
-    pub fn id(&self) -> Id {
-        self.id.clone()
-    }
-
     /// The organisation id (none for a tool manager).
     pub fn org(&self) -> Option<Id> {
         self.org_id.clone()

@@ -83,7 +83,7 @@ impl StaffSessionRow {
             return Ok(None);
         };
         if person.deactivated_at.is_some() {
-            Self::delete_for_staff(conn, &person.id())?;
+            Self::delete_for_staff(conn, &person.id)?;
             return Ok(None);
         }
         if !session.is_live(limits, now) {

@@ -94,7 +94,7 @@ pub struct UserSession {
 impl UserSession {
     /// The account's id.
     pub fn account_id(&self) -> Id {
-        self.account.id()
+        self.account.id.clone()
     }
 }
 

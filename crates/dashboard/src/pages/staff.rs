@@ -78,7 +78,7 @@ async fn staff_page(
             } else {
                 ctx.t("dashboard.staff_invited").to_owned()
             },
-            can_deactivate: p.deactivated_at.is_none() && p.id() != me,
+            can_deactivate: p.deactivated_at.is_none() && p.id != me,
             can_edit: p.role() == StaffRole::Clinician,
         })
         .collect();
@@ -261,7 +261,7 @@ pub async fn staff_edit_form(
 }
 
 async fn stored_hpr(state: &AppState, row: &StaffRow) -> Result<String, AppError> {
-    let id = row.id();
+    let id = row.id.clone();
     Ok(state
         .store
         .run(move |conn| mestring_store::oidc::staff_hpr(conn, &id))
@@ -306,7 +306,7 @@ pub async fn staff_hpr(
             Err(_) => return again(ctx, "oidc.hpr_invalid"),
         }
     };
-    let id = row.id();
+    let id = row.id.clone();
     let saved = state
         .store
         .run(move |conn| mestring_store::oidc::set_staff_hpr(conn, &id, hpr.as_ref()))
@@ -356,7 +356,7 @@ pub async fn staff_edit(
         return again(ctx, "dashboard.staff_email_invalid");
     }
     let email = mestring_store::staff::normalise_email(&form.email);
-    let (org, id) = (staff.org(), row.id());
+    let (org, id) = (staff.org(), row.id.clone());
     let result = state
         .store
         .transaction(move |conn| {

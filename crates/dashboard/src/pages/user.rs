@@ -233,7 +233,7 @@ pub async fn user(
         .store
         .run(move |conn| {
             let read = read_shared_account(conn, &read_org, &account, now, |conn, row| {
-                let id = row.id();
+                let id = row.id.clone();
                 Ok(UserData {
                     account: row.clone(),
                     responses: ResponseRow::list_for_account(conn, &id)?,
