@@ -94,9 +94,20 @@ impl CuttableProxy {
                 let Ok(server) = TcpStream::connect(&target) else {
                     continue;
                 };
-                for s in [&client, &server] {
-                    if let Ok(s) = s.try_clone() {
-                        o.lock().expect("proxy list").push(s);
+                {
+                    // Checked again under the list's lock, which `cut`
+                    // holds while it sets `down` and closes the list: a
+                    // connection accepted just before a cut is either in
+                    // the list when it is closed or refused here, never
+                    // left open through the outage.
+                    let mut open = o.lock().expect("proxy list");
+                    if d.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    for s in [&client, &server] {
+                        if let Ok(s) = s.try_clone() {
+                            open.push(s);
+                        }
                     }
                 }
                 pipe(&client, &server);
@@ -108,8 +119,9 @@ impl CuttableProxy {
 
     /// Cuts every open connection and refuses new ones.
     fn cut(&self) {
+        let mut open = self.open.lock().expect("proxy list");
         self.down.store(true, Ordering::SeqCst);
-        for s in self.open.lock().expect("proxy list").drain(..) {
+        for s in open.drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
     }
