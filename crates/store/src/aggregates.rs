@@ -409,8 +409,6 @@ pub fn refresh(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
-    use std::time::Duration as StdDuration;
 
     use chrono::{DateTime, Utc};
     use diesel::prelude::*;
@@ -436,39 +434,25 @@ mod tests {
             store.migrate().expect("migrations");
             let channel = ChannelSlug::from_trusted("direct".to_owned());
 
-            let (ready_tx, ready_rx) = mpsc::channel::<()>();
-            let viewer = {
-                let (store, channel) = (store.clone(), channel.clone());
-                std::thread::spawn(move || {
-                    ready_rx.recv().expect("the other view is in flight");
-                    store.run_blocking(move |conn| {
-                        refresh(conn, &channel, &last_months(now(), 2), &[], &[], now())
-                    })
-                })
-            };
-            let ch = channel.clone();
-            store
-                .run_blocking(move |conn| {
-                    crate::conn::transaction_on(conn, |conn| {
-                        diesel::insert_into(aggregate_snapshots::table)
-                            .values((
-                                aggregate_snapshots::channel.eq(ch.as_str()),
-                                aggregate_snapshots::scope_key.eq("other view"),
-                                aggregate_snapshots::computed_at.eq(to_db(now())),
-                                aggregate_snapshots::counts.eq("{}"),
-                            ))
-                            .execute(conn)?;
-                        ready_tx.send(()).expect("start the view");
-                        // Commit once the view waits on our row's key.
-                        crate::testing::until_someone_waits(conn, StdDuration::from_secs(10));
-                        Ok(())
-                    })
-                })
-                .expect("the other view's snapshot");
-            let snapshot = viewer
-                .join()
-                .expect("the view's thread")
-                .expect("the view gets its counts");
+            let (ch, view) = (channel.clone(), channel.clone());
+            let (held, viewed) = crate::testing::while_held(
+                &store,
+                move |conn| {
+                    // The other view's snapshot, not committed yet.
+                    diesel::insert_into(aggregate_snapshots::table)
+                        .values((
+                            aggregate_snapshots::channel.eq(ch.as_str()),
+                            aggregate_snapshots::scope_key.eq("other view"),
+                            aggregate_snapshots::computed_at.eq(to_db(now())),
+                            aggregate_snapshots::counts.eq("{}"),
+                        ))
+                        .execute(conn)
+                        .map_err(crate::StoreError::from)
+                },
+                move |conn| refresh(conn, &view, &last_months(now(), 2), &[], &[], now()),
+            );
+            held.expect("the other view's snapshot");
+            let snapshot = viewed.expect("the view gets its counts");
             assert_eq!(snapshot.computed_at, now());
             drop(store);
         });

@@ -193,8 +193,6 @@ pub fn choose_program(conn: &mut DbConn, account: &Id, slug: &str) -> Result<boo
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
-    use std::time::Duration;
 
     use chrono::{DateTime, Utc};
     use diesel::prelude::*;
@@ -234,35 +232,20 @@ mod tests {
                 })
                 .expect("account");
 
-            let (ready_tx, ready_rx) = mpsc::channel::<()>();
-            let completer = {
-                let (store, account) = (store.clone(), account.clone());
-                std::thread::spawn(move || {
-                    ready_rx.recv().expect("the other request is in flight");
-                    store.run_blocking(move |conn| {
-                        transaction_on(conn, |conn| {
-                            ProgressRow::mark_completed(conn, &account, "p", "s", at(2))?;
-                            // The rest of the questionnaire's transaction.
-                            ProgressRow::mark_seen(conn, &account, "p", "next", at(2))
-                        })
-                    })
-                })
-            };
-            let acc = account.clone();
-            store
-                .run_blocking(move |conn| {
+            let (acc, account2) = (account.clone(), account.clone());
+            let (opened, completed) = crate::testing::while_held(
+                &store,
+                move |conn| ProgressRow::mark_seen(conn, &acc, "p", "s", at(1)),
+                move |conn| {
                     transaction_on(conn, |conn| {
-                        ProgressRow::mark_seen(conn, &acc, "p", "s", at(1))?;
-                        ready_tx.send(()).expect("start the completion");
-                        crate::testing::until_someone_waits(conn, Duration::from_secs(10));
-                        Ok(())
+                        ProgressRow::mark_completed(conn, &account2, "p", "s", at(2))?;
+                        // The rest of the questionnaire's transaction.
+                        ProgressRow::mark_seen(conn, &account2, "p", "next", at(2))
                     })
-                })
-                .expect("the step opened");
-            completer
-                .join()
-                .expect("the completing thread")
-                .expect("the questionnaire's transaction commits");
+                },
+            );
+            opened.expect("the step opened");
+            completed.expect("the questionnaire's transaction commits");
             let acc = account.clone();
             let rows = store
                 .run_blocking(move |conn| ProgressRow::list_for_account(conn, &acc))

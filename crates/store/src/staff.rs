@@ -797,8 +797,6 @@ pub fn org_account(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
-    use std::time::Duration as StdDuration;
 
     use chrono::{DateTime, Duration, Utc};
     use diesel::prelude::*;
@@ -902,38 +900,14 @@ mod tests {
             })
             .expect("a staff member one failure short of the limit");
 
-        let (ready_tx, ready_rx) = mpsc::channel::<()>();
-        let second = {
-            let (store, person) = (store.clone(), person.clone());
-            std::thread::spawn(move || {
-                ready_rx.recv().expect("the first attempt is in flight");
-                store.run_blocking(move |conn| {
-                    transaction_on(conn, |conn| StaffRow::reserve_attempt(conn, &person, now()))
-                })
-            })
-        };
-        let p = person.clone();
-        let first = store
-            .run_blocking(move |conn| {
-                transaction_on(conn, |conn| {
-                    let attempt = StaffRow::reserve_attempt(conn, &p, now())?;
-                    ready_tx.send(()).expect("start the second");
-                    // PostgreSQL: until the second waits on the staff row;
-                    // SQLite cannot tell, and its second waits for the
-                    // write lock anyway.
-                    let limit = match conn {
-                        crate::DbConn::Pg(_) => StdDuration::from_secs(10),
-                        crate::DbConn::Sqlite(_) => StdDuration::from_millis(300),
-                    };
-                    crate::testing::until_someone_waits(conn, limit);
-                    Ok(attempt)
-                })
-            })
-            .expect("the first attempt");
-        let second = second
-            .join()
-            .expect("the second attempt's thread")
-            .expect("the second attempt");
+        let (p, q) = (person.clone(), person.clone());
+        let (first, second) = crate::testing::while_held(
+            &store,
+            move |conn| StaffRow::reserve_attempt(conn, &p, now()),
+            move |conn| transaction_on(conn, |conn| StaffRow::reserve_attempt(conn, &q, now())),
+        );
+        let first = first.expect("the first attempt");
+        let second = second.expect("the second attempt");
         assert!(first.is_some(), "the last attempt under the limit");
         assert_eq!(second, None, "the limit is reached");
         let p = person.clone();

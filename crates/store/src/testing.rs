@@ -69,6 +69,44 @@ pub fn until_someone_waits(conn: &mut crate::DbConn, limit: std::time::Duration)
     }
 }
 
+/// A race set up on purpose: `first` runs inside a transaction on `store`
+/// and, once its writes are made, `second` starts on another thread
+/// (`second` runs as given: wrap it in a transaction if it needs one).
+/// `first` commits only when `second` waits for one of its locks
+/// (PostgreSQL) or after 300 ms (SQLite, which cannot tell, and whose
+/// `second` waits for the write lock anyway). Returns both results.
+pub fn while_held<A, B>(
+    store: &crate::Store,
+    first: impl FnOnce(&mut crate::DbConn) -> Result<A, crate::StoreError> + Send + 'static,
+    second: impl FnOnce(&mut crate::DbConn) -> Result<B, crate::StoreError> + Send + 'static,
+) -> (Result<A, crate::StoreError>, Result<B, crate::StoreError>)
+where
+    A: Send + 'static,
+    B: Send + 'static,
+{
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let other = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            ready_rx.recv().expect("the first is in flight");
+            store.run_blocking(second)
+        })
+    };
+    let held = store.run_blocking(move |conn| {
+        crate::conn::transaction_on(conn, |conn| {
+            let out = first(conn)?;
+            ready_tx.send(()).expect("start the second");
+            let limit = match conn {
+                crate::DbConn::Pg(_) => std::time::Duration::from_secs(10),
+                crate::DbConn::Sqlite(_) => std::time::Duration::from_millis(300),
+            };
+            until_someone_waits(conn, limit);
+            Ok(out)
+        })
+    });
+    (held, other.join().expect("the second's thread"))
+}
+
 fn check_identifier(name: &str) -> Result<(), String> {
     if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         Ok(())
