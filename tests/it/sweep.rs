@@ -8,7 +8,18 @@ use mestring_domain::policy::retention;
 use mestring_store::account_keys;
 use mestring_store::feedback::{FeedbackOutcome, FeedbackRow, NewFeedback};
 
-use crate::helpers::{TestApp, backends};
+use crate::helpers::{Backend, TestApp, backends};
+
+fn suggestion(account: &mestring_domain::id::Id) -> NewFeedback<'_> {
+    NewFeedback {
+        account,
+        kind: "suggestion",
+        topic: Some("other"),
+        helpful: None,
+        ease: None,
+        body: "a suggestion",
+    }
+}
 
 /// The newest key-encryption key on disk.
 fn current_kek(app: &TestApp) -> u32 {
@@ -19,35 +30,36 @@ fn current_kek(app: &TestApp) -> u32 {
         .0
 }
 
-/// A feedback item sealed under a key its account does not have (what the
-/// races fixed in `FeedbackRow::submit` and `account_keys::rotate` used to
-/// leave) makes the purge of the account's handled feedback fail on every
-/// pass: the rekey after it cannot re-seal that item. The pass still rotates the key-encryption
-/// keys (and runs its other steps), and says which step failed.
+/// A purge of handled feedback that fails on every pass (here a trigger
+/// refuses the delete, as a damaged table might) does not stop the pass:
+/// it still rotates the key-encryption keys (and runs its other steps),
+/// and says which step failed.
 #[actix_web::test]
 async fn a_step_that_keeps_failing_does_not_stop_key_rotation() {
+    use diesel::connection::SimpleConnection;
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         let code = app.issue_code().await;
         let account = app.account_of(&code).await;
         let (keks, now) = (app.state.keks.clone(), app.clock.now());
+        let refuse = match backend {
+            Backend::Sqlite => {
+                "CREATE TRIGGER refuse_purge BEFORE DELETE ON feedback \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+            }
+            Backend::Postgres => {
+                "CREATE FUNCTION refuse_purge() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+                 CREATE TRIGGER refuse_purge BEFORE DELETE ON feedback FOR EACH ROW \
+                 EXECUTE FUNCTION refuse_purge();"
+            }
+        };
         app.state
             .store
             .run(move |conn| {
-                let new = NewFeedback {
-                    account: &account,
-                    kind: "suggestion",
-                    topic: Some("other"),
-                    helpful: None,
-                    ease: None,
-                    body: "sealed under a key nobody has",
-                };
-                // A handled item (its purge re-keys the account), and an
-                // open one sealed under another key than the account's,
-                // which that rekey cannot open.
-                let handled = FeedbackRow::submit(conn, &keks, &new, now)?;
+                let handled = FeedbackRow::submit(conn, &keks, &suggestion(&account), now)?;
                 FeedbackRow::mark_handled(conn, handled.as_str(), FeedbackOutcome::Closed, now)?;
-                FeedbackRow::insert(conn, &DataKey::generate(), &new, now)?;
+                conn.batch_execute(refuse)?;
                 Ok(())
             })
             .await
@@ -64,7 +76,7 @@ async fn a_step_that_keeps_failing_does_not_stop_key_rotation() {
             current_kek(&app) > before,
             "{backend:?}: the key-encryption keys rotated all the same"
         );
-        let err = pass.expect_err("the purge cannot re-key the account");
+        let err = pass.expect_err("the purge cannot delete");
         assert!(
             err.to_string().contains("handled feedback"),
             "{backend:?}: {err}"
@@ -83,5 +95,52 @@ async fn a_step_that_keeps_failing_does_not_stop_key_rotation() {
             Some(current_kek(&app)),
             "{backend:?}"
         );
+    }
+}
+
+/// A feedback item that does not open under its account's key (what the
+/// races fixed in `FeedbackRow::submit` and `account_keys::rotate` used to
+/// leave) does not stop the purge of the account's handled feedback: the
+/// pass succeeds, the handled item is gone, and the item that does not
+/// open is left as it was.
+#[actix_web::test]
+async fn an_item_that_does_not_open_does_not_stop_the_purge() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let code = app.issue_code().await;
+        let account = app.account_of(&code).await;
+        let (keks, now) = (app.state.keks.clone(), app.clock.now());
+        let a = account.clone();
+        let stray = app
+            .state
+            .store
+            .run(move |conn| {
+                let handled = FeedbackRow::submit(conn, &keks, &suggestion(&a), now)?;
+                FeedbackRow::mark_handled(conn, handled.as_str(), FeedbackOutcome::Closed, now)?;
+                FeedbackRow::insert(conn, &DataKey::generate(), &suggestion(&a), now)
+            })
+            .await
+            .expect("fixture");
+
+        app.clock
+            .advance(retention::HANDLED_FEEDBACK + Duration::days(1));
+        let data = app.db.dir.path().join("data");
+        mestring_server::jobs::run_once(&app.state, 30, &data)
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        let left = app
+            .state
+            .store
+            .run(move |conn| {
+                use diesel::prelude::*;
+                use mestring_store::schema::feedback;
+                Ok(feedback::table
+                    .filter(feedback::account_id.eq(account.as_str()))
+                    .select(feedback::id)
+                    .load::<String>(conn)?)
+            })
+            .await
+            .expect("read");
+        assert_eq!(left, [stray.as_str()], "{backend:?}");
     }
 }

@@ -445,10 +445,12 @@ pub async fn confirm_totp(
         ));
     };
     let (id, keep) = (staff.id(), staff.token_hash.clone());
+    // Checked above against this sealed secret: only it may be promoted.
+    let checked = staff.person.pending_totp_secret.clone().unwrap_or_default();
     let swapped = state
         .store
         .transaction(move |conn| {
-            let swapped = StaffRow::confirm_pending_totp(conn, &id, step)?;
+            let swapped = StaffRow::confirm_pending_totp(conn, &id, &checked, step)?;
             if swapped {
                 StaffSessionRow::delete_others(conn, &id, &keep)?;
             }
@@ -456,7 +458,9 @@ pub async fn confirm_totp(
         })
         .await?;
     if !swapped {
-        return Ok(see_other("/dashboard/profile"));
+        // Another tab confirmed it or started again: show what is pending
+        // now (the profile, if nothing is).
+        return Ok(see_other("/dashboard/profile/totp"));
     }
     tracing::info!(staff = %staff.id(), "staff re-enrolled TOTP");
     Ok(see_other("/dashboard/profile?done=totp"))

@@ -15,8 +15,8 @@ use mestring_ipcrypt::{
     IpState, IpStateConfig, KeyId, SealingKeyRing, SecurityEvent, SecurityEventKind,
     SecurityEventSink, TagKey, TagKeys,
 };
-use mestring_store::Store;
 use mestring_store::security::{AuditRow, IpBlocks, NewAudit, SecurityEventRow, TagKeyRow};
+use mestring_store::{Store, StoreError};
 use mestring_web::AppState;
 use rand::RngCore;
 
@@ -405,9 +405,21 @@ pub async fn run_keys_command(
             let path = keyring_path(&config.data_dir);
             let mut ring = SealingKeyRing::load_or_create(&path)
                 .context("failed to load the IP sealing key file")?;
-            let id = ring.rotate(&path)?;
-            let now = clock.now();
-            audit_operator(&store, now, "ip_key_rotate", "operator rotation".into(), 1).await?;
+            let id = audited_change(
+                &store,
+                Audited {
+                    at: clock.now(),
+                    action: "ip_key_rotate",
+                    reason: "operator rotation".into(),
+                },
+                move |_| {
+                    let id = ring
+                        .rotate(&path)
+                        .map_err(|e| StoreError::Keys(e.to_string()))?;
+                    Ok((id, 1))
+                },
+            )
+            .await?;
             eprintln!(
                 "new current IP sealing key: {id}; running servers pick it up within a minute"
             );
@@ -417,17 +429,30 @@ pub async fn run_keys_command(
             let store = crate::db::open_cli_store(config).await?;
             let now = clock.now();
             let keks = crate::keys::keks(&config.data_dir, now)?;
-            let report = crate::keys::rotate_keks(&store, &keks, now, true).await?;
-            let rewrapped = i64::try_from(report.rewrapped).unwrap_or(i64::MAX);
-            audit_operator(
+            let ring = keks.clone();
+            // The new KEK and the audit row first, together; the re-wrap
+            // is the same pass the maintenance runs, and is resumable.
+            let created = audited_change(
                 &store,
-                now,
-                "data_key_rotate",
-                "operator rotation".into(),
-                rewrapped,
+                Audited {
+                    at: now,
+                    action: "data_key_rotate",
+                    reason: "operator rotation".into(),
+                },
+                move |conn| {
+                    // Every data key is wrapped under an older KEK once
+                    // the new one exists: all of them are to be re-wrapped.
+                    let to_rewrap = mestring_store::account_keys::count(conn)?;
+                    let created = ring
+                        .reload()
+                        .and_then(|snapshot| snapshot.create_next(now.timestamp()))
+                        .map_err(|e| StoreError::Keys(e.to_string()))?;
+                    Ok((created, to_rewrap))
+                },
             )
             .await?;
-            match report.created {
+            let report = crate::keys::rotate_keks(&store, &keks, now, false).await?;
+            match created {
                 Some(id) => eprintln!("new current key-encryption key: {id}"),
                 None => eprintln!("another process started a new key-encryption key first"),
             }
@@ -482,6 +507,72 @@ async fn audit_operator(
     Ok(())
 }
 
+/// The operator audit row of a command whose change is outside the
+/// database (a key file).
+struct Audited {
+    at: DateTime<Utc>,
+    action: &'static str,
+    reason: String,
+}
+
+/// Runs `change` (which returns its result and the audit row's row count)
+/// and writes its operator audit row, so that no change goes unrecorded
+/// and no row records a change that did not happen.
+///
+/// A key file cannot share a transaction with a row, so the file is
+/// changed inside the transaction that then inserts the row: a change that
+/// fails leaves no row. If the insert or the commit fails after the change,
+/// the row is written again in a transaction of its own; if that fails
+/// too, the command fails saying the change was made. Only a crash between
+/// the change and the commit leaves a change without its row (the key file
+/// itself dates the change).
+async fn audited_change<T, F>(store: &Store, audit: Audited, change: F) -> anyhow::Result<T>
+where
+    T: Clone + Send + 'static,
+    F: FnOnce(&mut mestring_store::DbConn) -> Result<(T, i64), StoreError> + Send + 'static,
+{
+    let actor = crate::corrections::operator();
+    let done = Arc::new(std::sync::Mutex::new(None));
+    let attempt = {
+        let (actor, reason, done) = (actor.clone(), audit.reason.clone(), Arc::clone(&done));
+        store
+            .transaction(move |conn| {
+                let (value, row_count) = change(conn)?;
+                *done.lock().unwrap_or_else(|p| p.into_inner()) = Some((value.clone(), row_count));
+                AuditRow::insert(
+                    conn,
+                    &NewAudit {
+                        at: audit.at,
+                        actor: &actor,
+                        action: audit.action,
+                        subject: "",
+                        reason: &reason,
+                        row_count,
+                    },
+                )?;
+                Ok(value)
+            })
+            .await
+    };
+    let failed = match attempt {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let Some((value, row_count)) = done.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        // Nothing changed.
+        return Err(failed.into());
+    };
+    audit_operator(store, audit.at, audit.action, audit.reason, row_count)
+        .await
+        .with_context(|| {
+            format!(
+                "the change was made but its audit row could not be written ({failed}); \
+                 record it by hand"
+            )
+        })?;
+    Ok(value)
+}
+
 /// `mestring audit list`.
 pub async fn list_audit(config: &Config) -> anyhow::Result<()> {
     let store = crate::db::open_cli_store(config).await?;
@@ -518,5 +609,88 @@ mod tests {
         assert!(parse_duration("24").is_err());
         assert!(parse_duration("-1h").is_err());
         assert!(parse_duration("h").is_err());
+    }
+
+    /// A key change and its audit row: a failed change leaves no row; a
+    /// row that fails after the change is written again; a row that
+    /// cannot be written at all fails the command saying the change was
+    /// made.
+    #[test]
+    fn a_change_outside_the_database_is_audited_exactly_when_it_happens() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = mestring_store::DatabaseUrl::parse(&format!(
+            "sqlite://{}/db.sqlite",
+            dir.path().display()
+        ))
+        .expect("url");
+        let store = Store::connect(&url, 1).expect("store");
+        store.migrate().expect("migrate");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let audit = || Audited {
+            at: Utc::now(),
+            action: "ip_key_rotate",
+            reason: "operator rotation".into(),
+        };
+        let rows = || {
+            store
+                .run_blocking(AuditRow::list)
+                .expect("list")
+                .into_iter()
+                .map(|row| (row.action, row.row_count))
+                .collect::<Vec<_>>()
+        };
+        // A refusal that SQLite rolls back with the transaction that
+        // created it: only the first insert meets it.
+        let refuse_in_transaction = |conn: &mut mestring_store::DbConn| {
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.audit_log \
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )
+            .map_err(StoreError::from)
+        };
+
+        let failed = runtime.block_on(audited_change(&store, audit(), |_| {
+            Err::<(u32, i64), _>(StoreError::Keys("the key file is not writable".into()))
+        }));
+        assert!(failed.is_err());
+        assert!(rows().is_empty(), "a failed change leaves no row");
+
+        let id = runtime
+            .block_on(audited_change(&store, audit(), |_| Ok((7u32, 3))))
+            .expect("changed");
+        assert_eq!(id, 7);
+        assert_eq!(rows(), vec![("ip_key_rotate".to_owned(), 3)]);
+
+        let id = runtime
+            .block_on(audited_change(&store, audit(), move |conn| {
+                refuse_in_transaction(conn)?;
+                Ok((8u32, 1))
+            }))
+            .expect("the row is written again after the change");
+        assert_eq!(id, 8);
+        assert_eq!(rows().len(), 2, "{:?}", rows());
+
+        store
+            .run_blocking(|conn| {
+                use diesel::connection::SimpleConnection;
+                conn.batch_execute(
+                    "CREATE TRIGGER refuse_always BEFORE INSERT ON audit_log \
+                     BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                )
+                .map_err(StoreError::from)
+            })
+            .expect("trigger");
+        let unrecorded = runtime
+            .block_on(audited_change(&store, audit(), |_| Ok((9u32, 1))))
+            .expect_err("no row can be written");
+        assert!(
+            format!("{unrecorded:#}").contains("the change was made"),
+            "{unrecorded:#}"
+        );
+        assert_eq!(rows().len(), 2);
     }
 }

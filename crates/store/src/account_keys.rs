@@ -51,9 +51,13 @@ pub(crate) struct AccountKeyRow {
     created_at: DateTime<Utc>,
 }
 
+/// The column named by [`StoreError::Sealed`] when an account's data key
+/// does not open (its KEK is gone or the bytes were altered).
+pub const WRAPPED_KEY: &str = "account_keys.wrapped";
+
 fn open_row(ring: &SharedKekRing, row: &AccountKeyRow) -> Result<DataKey, StoreError> {
     ring.unwrap_key(&row.account_id, &row.wrapped)?
-        .ok_or(StoreError::Sealed("account_keys.wrapped"))
+        .ok_or(StoreError::Sealed(WRAPPED_KEY))
 }
 
 /// The account's data key if it has one (it has none until it first
@@ -177,7 +181,7 @@ pub fn for_writing(
         Err(StoreError::Conflict) => {
             // The winner's row now exists: lock it as above before reading.
             lock_key(conn, account)?;
-            for_reading(conn, ring, account)?.ok_or(StoreError::Sealed("account_keys.wrapped"))
+            for_reading(conn, ring, account)?.ok_or(StoreError::Sealed(WRAPPED_KEY))
         }
         Err(e) => Err(e),
     }
@@ -323,6 +327,11 @@ pub fn rotate(
     Ok(report)
 }
 
+/// How many accounts have a data key (each one's data key is one row).
+pub fn count(conn: &mut DbConn) -> Result<i64, StoreError> {
+    Ok(account_keys::table.count().get_result(conn)?)
+}
+
 /// The next [`shredding::REWRAP_BATCH`] data keys not wrapped under the
 /// KEK `current`, in account id order after `after`. Read outside the
 /// transaction that re-wraps them, so by then any of them may have
@@ -401,7 +410,8 @@ pub(crate) fn rewrap_batch(
 }
 
 /// Gives the account a new data key: every sealed value it has is opened
-/// with the old key and sealed again under the new one, and the new key
+/// with the old key and sealed again under the new one (a value the old
+/// key does not open is left as it is, and logged as a count), and the new key
 /// replaces the old in `account_keys` (call inside a transaction). Used
 /// after an edit or deletion of part of an account's data: the removed
 /// values' old bytes may linger in PostgreSQL pages and the WAL, sealed
@@ -427,10 +437,19 @@ pub fn rekey(
         return Ok(None);
     };
     let new = DataKey::generate();
-    let reseal = |purpose: &'static str, row_id: &str, sealed: &[u8]| {
-        old.open(purpose, row_id, sealed)
-            .map(|clear| new.seal(purpose, row_id, &clear))
-            .ok_or(StoreError::Sealed(purpose))
+    // A value that does not open under the account's own key was altered
+    // (or sealed under a key that is gone): no key opens it, before this
+    // rekey or after. It is left as it is and counted, not deleted (that
+    // would be a deletion nobody asked for) and not allowed to stop the
+    // rekey, which would keep the user from editing or deleting anything
+    // else and the hourly purge from removing anyone's handled feedback.
+    let mut unopenable = 0usize;
+    let mut reseal = |purpose: &'static str, row_id: &str, sealed: &[u8]| {
+        let again = old
+            .open(purpose, row_id, sealed)
+            .map(|clear| new.seal(purpose, row_id, &clear));
+        unopenable += usize::from(again.is_none());
+        again
     };
     let rows: Vec<(String, Option<Vec<u8>>)> = feedback::table
         .filter(feedback::account_id.eq(account.as_str()))
@@ -439,7 +458,9 @@ pub fn rekey(
         .load(conn)?;
     for (id, sealed) in rows {
         let Some(sealed) = sealed else { continue };
-        let again = reseal(FEEDBACK_BODY, &id, &sealed)?;
+        let Some(again) = reseal(FEEDBACK_BODY, &id, &sealed) else {
+            continue;
+        };
         diesel::update(feedback::table.filter(feedback::id.eq(&id)))
             .set(feedback::body_sealed.eq(Some(again)))
             .execute(conn)?;
@@ -456,7 +477,9 @@ pub fn rekey(
     for (entry, field, sealed) in rows {
         let Some(sealed) = sealed else { continue };
         let row_id = note_row_id(&entry, &field);
-        let again = reseal(REGISTRATION_NOTE, &row_id, &sealed)?;
+        let Some(again) = reseal(REGISTRATION_NOTE, &row_id, &sealed) else {
+            continue;
+        };
         diesel::update(
             registration_values::table
                 .filter(registration_values::entry_id.eq(&entry))
@@ -476,10 +499,18 @@ pub fn rekey(
         .load(conn)?;
     for (id, sealed) in rows {
         let Some(sealed) = sealed else { continue };
-        let again = reseal(RESPONSE_ANSWERS, &id, &sealed)?;
+        let Some(again) = reseal(RESPONSE_ANSWERS, &id, &sealed) else {
+            continue;
+        };
         diesel::update(questionnaire_responses::table.find(&id))
             .set(questionnaire_responses::answers_sealed.eq(Some(again)))
             .execute(conn)?;
+    }
+    if unopenable > 0 {
+        tracing::error!(
+            values = unopenable,
+            "a rekey left values that do not open under their account's data key as they are"
+        );
     }
     let (kek, wrapped) = ring
         .snapshot()?

@@ -214,8 +214,24 @@ impl FeedbackRow {
             senders.sort();
             senders.dedup();
             let n = diesel::delete(due).execute(conn)?;
+            let mut keyless = 0usize;
             for account in senders {
-                account_keys::rekey(conn, ring, &Id::from_trusted(account), now)?;
+                match account_keys::rekey(conn, ring, &Id::from_trusted(account), now) {
+                    // The sender's data key opens nowhere (its KEK is
+                    // gone): the deleted rows were already unreadable, so
+                    // there is no key to replace, and one such account
+                    // must not keep everyone's handled feedback stored.
+                    Err(StoreError::Sealed(account_keys::WRAPPED_KEY)) => keyless += 1,
+                    other => {
+                        other?;
+                    }
+                }
+            }
+            if keyless > 0 {
+                tracing::error!(
+                    accounts = keyless,
+                    "handled feedback purged from accounts whose data key does not open"
+                );
             }
             Ok(n)
         })

@@ -138,3 +138,118 @@ fn a_key_for_writing_needs_a_transaction() {
     .expect("inside a transaction");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The feedback rows of `account`: (id, sealed body).
+fn sealed_feedback(conn: &mut DbConn, account: &Id) -> Vec<(String, Vec<u8>)> {
+    use crate::schema::feedback;
+    use diesel::prelude::*;
+    feedback::table
+        .filter(feedback::account_id.eq(account.as_str()))
+        .select((feedback::id, feedback::body_sealed.assume_not_null()))
+        .order(feedback::id.asc())
+        .load(conn)
+        .expect("read")
+}
+
+/// Flips the last byte of a sealed feedback body, as a disk or a hand
+/// edit might: the value no longer opens under any key.
+fn alter_feedback(conn: &mut DbConn, id: &str, sealed: &[u8]) {
+    use crate::schema::feedback;
+    use diesel::prelude::*;
+    let mut altered = sealed.to_vec();
+    if let Some(last) = altered.last_mut() {
+        *last ^= 1;
+    }
+    diesel::update(feedback::table.filter(feedback::id.eq(id)))
+        .set(feedback::body_sealed.eq(Some(altered)))
+        .execute(conn)
+        .expect("altered");
+}
+
+/// A value that does not open under its account's key does not stop a
+/// rekey (which would keep the user from editing or deleting anything
+/// else): it is left as it was, and every other value is re-sealed under
+/// the new key.
+#[test]
+fn a_value_that_does_not_open_is_left_as_it_is_and_the_rekey_goes_on() {
+    let dir = crate::conn::test_dir("rekey-unopenable");
+    let ring = SharedKekRing::open(&dir, at(0).timestamp(), Duration::from_secs(60)).expect("ring");
+    let mut conn = crate::conn::memory_db();
+    let account = Id::generate();
+    write_feedback(&mut conn, &ring, &account, "first text");
+    write_feedback(&mut conn, &ring, &account, "second text");
+    let before = sealed_feedback(&mut conn, &account);
+    let (bad_id, bad_sealed) = before[0].clone();
+    alter_feedback(&mut conn, &bad_id, &bad_sealed);
+    let altered = sealed_feedback(&mut conn, &account)[0].1.clone();
+
+    let new = transaction_on(&mut conn, |conn| rekey(conn, &ring, &account, at(1)))
+        .expect("the rekey goes on")
+        .expect("the account had a key");
+
+    let after = sealed_feedback(&mut conn, &account);
+    assert_eq!(
+        after[0].1, altered,
+        "the unopenable value is left as it was"
+    );
+    assert!(
+        new.open(crate::account_keys::FEEDBACK_BODY, &after[0].0, &after[0].1)
+            .is_none()
+    );
+    let good = new
+        .open(crate::account_keys::FEEDBACK_BODY, &after[1].0, &after[1].1)
+        .expect("the other value is sealed under the new key");
+    let good = String::from_utf8(good).expect("text");
+    assert!(
+        ["first text", "second text"].contains(&good.as_str()),
+        "{good}"
+    );
+    assert_ne!(after[1].1, before[1].1, "and was re-sealed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One sender whose data key opens nowhere (its wrapped copy altered, or
+/// its KEK lost) does not keep the hourly purge from removing anyone's
+/// handled feedback: the purge goes on, and the other senders are
+/// re-keyed.
+#[test]
+fn the_purge_goes_on_past_a_sender_whose_key_does_not_open() {
+    use crate::feedback::FeedbackOutcome;
+    use crate::schema::account_keys;
+    use diesel::prelude::*;
+    let dir = crate::conn::test_dir("purge-keyless");
+    let ring = SharedKekRing::open(&dir, at(0).timestamp(), Duration::from_secs(60)).expect("ring");
+    let mut conn = crate::conn::memory_db();
+    let (keyless, other) = (Id::generate(), Id::generate());
+    for account in [&keyless, &other] {
+        write_feedback(&mut conn, &ring, account, "handled text");
+        for (id, _) in sealed_feedback(&mut conn, account) {
+            FeedbackRow::mark_handled(&mut conn, &id, FeedbackOutcome::Closed, at(1))
+                .expect("handled");
+        }
+    }
+    let mut wrapped = wrapped_of(&mut conn, &keyless)
+        .expect("read")
+        .expect("a key");
+    if let Some(last) = wrapped.last_mut() {
+        *last ^= 1;
+    }
+    diesel::update(account_keys::table.find(keyless.as_str()))
+        .set(account_keys::wrapped.eq(&wrapped))
+        .execute(&mut conn)
+        .expect("altered");
+    let other_before = wrapped_of(&mut conn, &other).expect("read");
+
+    let purged = FeedbackRow::purge_handled_before(&mut conn, &ring, at(10), at(10))
+        .expect("the purge goes on");
+
+    assert_eq!(purged, 2);
+    assert!(sealed_feedback(&mut conn, &keyless).is_empty());
+    assert!(sealed_feedback(&mut conn, &other).is_empty());
+    assert_ne!(
+        wrapped_of(&mut conn, &other).expect("read"),
+        other_before,
+        "the other sender's key was replaced"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

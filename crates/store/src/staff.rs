@@ -233,12 +233,21 @@ impl StaffRow {
     }
 
     /// Makes the pending TOTP secret the active one, confirmed with `step`
-    /// of the new secret; false when nothing was pending.
-    pub fn confirm_pending_totp(conn: &mut DbConn, id: &Id, step: i64) -> Result<bool, StoreError> {
+    /// of it, if it is still `checked` (the sealed secret the code was
+    /// checked against); false when nothing, or another secret, is pending.
+    /// A second tab that started re-enrolment again after the code was
+    /// checked replaced the pending secret: promoting that one would lock
+    /// out a person whose authenticator holds the first.
+    pub fn confirm_pending_totp(
+        conn: &mut DbConn,
+        id: &Id,
+        checked: &[u8],
+        step: i64,
+    ) -> Result<bool, StoreError> {
         let n = diesel::update(
             staff::table
                 .find(id.as_str())
-                .filter(staff::pending_totp_secret.is_not_null()),
+                .filter(staff::pending_totp_secret.eq(checked)),
         )
         .set((
             staff::totp_secret.eq(staff::pending_totp_secret),
@@ -878,6 +887,44 @@ mod tests {
             .expect("the member");
         assert_eq!(row.totp_secret.as_deref(), Some(&b"secret-b"[..]));
         assert_eq!(row.password_hash.as_deref(), Some("phc-b"));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Re-enrolment confirms only the pending secret its code was checked
+    /// against, once.
+    #[test]
+    fn re_enrolment_confirms_only_the_secret_it_checked() {
+        let dir = crate::conn::test_dir("staff-reenrol");
+        let url = format!("sqlite://{}/db.sqlite", dir.display());
+        let store = Store::connect(&DatabaseUrl::parse(&url).expect("url"), 2).expect("store");
+        store.migrate().expect("migrations");
+        let person = staff_member(&store);
+        let p = person.clone();
+        let (stale, current, again) = store
+            .run_blocking(move |conn| {
+                StaffRow::set_invited_credentials(conn, &p, "phc", b"secret-old")?;
+                StaffRow::activate_invited(conn, &p, b"secret-old", 5, now())?;
+                StaffRow::set_pending_totp(conn, &p, Some(b"secret-a"))?;
+                // Another tab starts again before the first tab's code,
+                // checked against secret-a, is stored.
+                StaffRow::set_pending_totp(conn, &p, Some(b"secret-b"))?;
+                let stale = StaffRow::confirm_pending_totp(conn, &p, b"secret-a", 7)?;
+                let current = StaffRow::confirm_pending_totp(conn, &p, b"secret-b", 7)?;
+                let again = StaffRow::confirm_pending_totp(conn, &p, b"secret-b", 8)?;
+                Ok((stale, current, again))
+            })
+            .expect("steps");
+        assert!(!stale, "not a secret replaced since its code was checked");
+        assert!(current, "the secret still pending");
+        assert!(!again, "once");
+        let p = person.clone();
+        let row = store
+            .run_blocking(move |conn| StaffRow::find(conn, &p))
+            .expect("the member");
+        assert_eq!(row.totp_secret.as_deref(), Some(&b"secret-b"[..]));
+        assert_eq!(row.pending_totp_secret, None);
+        assert_eq!(row.totp_last_step, Some(7));
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
