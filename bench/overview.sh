@@ -30,7 +30,7 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 field() { grep "^$1" "$dir/seed.txt" | sed "s/^$1 //"; }
 cookie=$(python3 bench/staff_cookie.py "http://127.0.0.1:$port" "$(field 'staff email:')" "$(field 'staff password:')" "$(field 'staff totp secret:')")
-for path in /healthz /dashboard "/dashboard?filter=sharing&sort=phq9" "/dashboard?filter=item9"; do
+for path in /healthz /dashboard "/dashboard?filter=sharing&sort=phq9" "/dashboard?filter=item9" "/dashboard?filter=deteriorated" "/dashboard?sort=inactive"; do
   echo "== $path"
   for c in 1 8; do
     echo "-- $c connection(s)"

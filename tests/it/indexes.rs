@@ -122,6 +122,8 @@ async fn the_everyday_journeys_scan_no_large_table() {
     for page in [
         "/dashboard?filter=sharing&sort=phq9",
         "/dashboard?filter=item9",
+        "/dashboard?filter=deteriorated",
+        "/dashboard?filter=inactive&sort=inactive",
     ] {
         assert_eq!(s.get(page).await.status, 200, "{page}");
     }

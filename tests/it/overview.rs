@@ -300,15 +300,19 @@ async fn the_stored_sharing_windows_agree_with_the_consent_histories() {
                     .run(move |conn| {
                         let mut gate: Vec<String> =
                             mestring_store::consent::read_shared_org(conn, &org, at, |conn, s| {
-                                mestring_store::overview::summary_rows_for_org(
+                                use mestring_store::overview::{NarrowedOrder, Narrowing};
+                                mestring_store::overview::narrowed_page_for_org(
                                     conn,
                                     s,
-                                    at,
-                                    mestring_store::overview::Wanted::ALL,
+                                    Narrowing::Sharing,
+                                    NarrowedOrder::Newest,
+                                    i64::MAX,
+                                    0,
                                 )
                             })?
+                            .0
                             .into_iter()
-                            .map(|r| r.account.id.into_string())
+                            .map(mestring_domain::id::Id::into_string)
                             .collect();
                         gate.sort();
                         let histories = mestring_store::consent::ConsentRow::histories(conn, &ids)?;

@@ -261,6 +261,18 @@ pub fn trajectory(q: &Questionnaire, first: u32, latest: u32, count: usize) -> O
     })
 }
 
+/// The least worsening (up for [`Direction::HigherIsWorse`], down for
+/// [`Direction::HigherIsBetter`]) from the first total to the latest that
+/// [`trajectory`] calls [`Trajectory::Deteriorated`], given two or more
+/// measurements. Lets a query over stored first and latest totals select
+/// the deteriorated without the rule written a second time (a property
+/// test holds it to [`trajectory`]).
+pub fn deterioration_bound(q: &Questionnaire) -> u32 {
+    // With a zero threshold no change is an improvement: the least
+    // worsening is one point.
+    q.scoring.reliable_change.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +291,35 @@ mod tests {
         assert_eq!(trajectory(&q, 5, 11, 2), Some(Trajectory::Deteriorated));
         // Out of caseness but by less than the reliable change: not recovered.
         assert_eq!(trajectory(&q, 11, 8, 2), Some(Trajectory::NoReliableChange));
+    }
+
+    /// `deterioration_bound` selects exactly the trajectories called
+    /// deteriorated, for either direction, every threshold up to 12 and
+    /// every pair of totals up to 40 (all of them: a zero threshold with
+    /// no change is one case in thousands).
+    #[test]
+    fn the_deterioration_bound_is_the_trajectory_rule() {
+        let mut q = Questionnaire::from_toml(PHQ9).expect("phq9");
+        for threshold in 0..=12 {
+            for direction in [Direction::HigherIsWorse, Direction::HigherIsBetter] {
+                q.scoring.reliable_change = threshold;
+                q.scoring.direction = direction;
+                let bound = i64::from(deterioration_bound(&q));
+                for (first, latest) in (0..=40).flat_map(|f| (0..=40).map(move |l| (f, l))) {
+                    let worsening = match direction {
+                        Direction::HigherIsWorse => i64::from(latest) - i64::from(first),
+                        Direction::HigherIsBetter => i64::from(first) - i64::from(latest),
+                    };
+                    for count in 1..=3 {
+                        assert_eq!(
+                            trajectory(&q, first, latest, count) == Some(Trajectory::Deteriorated),
+                            count >= 2 && worsening >= bound,
+                            "threshold {threshold}, {direction:?}, {first} → {latest}, {count}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     const PHQ9: &str = include_str!("../../../content/questionnaires/phq9.toml");

@@ -265,7 +265,7 @@ pub fn read_shared_accounts<T>(
 
 /// What [`read_shared_org`] lets through: every account of one
 /// organisation that shares with it at one instant. Only the gate makes
-/// one; `crate::overview::summary_rows_for_org` reads through it.
+/// one; `crate::overview::narrowed_page_for_org` reads through it.
 #[derive(Debug)]
 pub struct SharedOrg {
     org: Id,

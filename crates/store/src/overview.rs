@@ -16,6 +16,7 @@ use crate::schema::{
 use crate::stored_id::StoredId;
 use crate::time::{StoredOptionalTime, StoredTime};
 use crate::{DbConn, StoreError, to_db};
+use diesel::sql_types::{Bool, Text};
 
 /// One questionnaire answer as the overview needs it (no answers, no
 /// step, one timestamp: loading thousands of these must stay cheap).
@@ -340,23 +341,209 @@ pub fn summary_rows(
     rest(conn, out.rows, ids, since, wanted)
 }
 
-/// [`summary_rows`] for every account [`crate::consent::read_shared_org`]
-/// let through: the accounts (with their answer summaries) are selected
-/// by the gate's own indexed condition, not by a list of thousands of ids.
-pub fn summary_rows_for_org(
+/// Which of the sharing accounts the overview lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Narrowing<'a> {
+    /// Every sharing account.
+    Sharing,
+    /// Those whose latest answer to any of `questionnaires` raised `flag`
+    /// (as [`MeasureSummary::latest_has_flag`]).
+    Flagged {
+        /// The questionnaires looked at.
+        questionnaires: &'a [&'a str],
+        /// The flag id.
+        flag: &'a str,
+    },
+    /// Those with two or more answers to one of these questionnaires that
+    /// worsened from the first to the latest by at least its bound.
+    Deteriorated(&'a [Worsening<'a>]),
+    /// Those with neither a login nor an answer after `cutoff` (the
+    /// latest answer to any questionnaire).
+    InactiveSince(DateTime<Utc>),
+}
+
+/// When one questionnaire's change counts as a deterioration
+/// (`scoring::deterioration_bound` in the domain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Worsening<'a> {
+    /// The questionnaire.
+    pub questionnaire: &'a str,
+    /// Whether a higher total is worse (a symptom scale).
+    pub higher_is_worse: bool,
+    /// The least worsening that counts.
+    pub bound: i64,
+}
+
+/// The order of the overview's narrowed list. Every order ends newest code
+/// first, then by account id, so it is total and pages neither overlap
+/// nor skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NarrowedOrder<'a> {
+    /// Newest code first.
+    Newest,
+    /// Highest latest total of this questionnaire first; accounts that
+    /// have not answered it last.
+    LatestTotal(&'a str),
+    /// Longest since the latest login or answer first; accounts with
+    /// neither first of all.
+    LeastRecentActivity,
+}
+
+/// A condition on `accounts` (with correlated subqueries).
+type Condition = Box<dyn BoxableExpression<accounts::table, crate::conn::Db, SqlType = Bool>>;
+
+diesel::alias!(measure_summaries as summaries: Summaries);
+
+/// The condition `narrowing` puts on the sharing accounts.
+fn condition(narrowing: Narrowing<'_>) -> Condition {
+    use diesel::dsl::{exists, not};
+    let of_account = || {
+        summaries.filter(
+            summaries
+                .field(measure_summaries::account_id)
+                .eq(accounts::id),
+        )
+    };
+    match narrowing {
+        Narrowing::Sharing => Box::new(true.into_sql::<Bool>()),
+        Narrowing::Flagged {
+            questionnaires,
+            flag,
+        } => {
+            // Flags are stored space-separated: a whole word of the list,
+            // with LIKE's wildcards in the id taken literally.
+            let escaped: String = flag
+                .chars()
+                .flat_map(|c| match c {
+                    '%' | '_' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            let questionnaires: Vec<String> =
+                questionnaires.iter().map(|&q| q.to_owned()).collect();
+            Box::new(exists(
+                of_account()
+                    .filter(
+                        summaries
+                            .field(measure_summaries::questionnaire_id)
+                            .eq_any(questionnaires),
+                    )
+                    .filter(
+                        " ".into_sql::<Text>()
+                            .concat(summaries.field(measure_summaries::latest_flags))
+                            .concat(" ")
+                            .like(format!("% {escaped} %"))
+                            .escape('\\'),
+                    ),
+            ))
+        }
+        Narrowing::Deteriorated(bounds) => {
+            let (first, latest) = (
+                summaries.field(measure_summaries::first_total),
+                summaries.field(measure_summaries::latest_total),
+            );
+            bounds
+                .iter()
+                .fold(Box::new(false.into_sql::<Bool>()) as Condition, |any, w| {
+                    let answered = of_account()
+                        .filter(
+                            summaries
+                                .field(measure_summaries::questionnaire_id)
+                                .eq(w.questionnaire.to_owned()),
+                        )
+                        .filter(summaries.field(measure_summaries::answers).ge(2));
+                    let worse: Condition = if w.higher_is_worse {
+                        Box::new(exists(answered.filter((latest - first).ge(w.bound))))
+                    } else {
+                        Box::new(exists(answered.filter((first - latest).ge(w.bound))))
+                    };
+                    Box::new(any.or(worse))
+                })
+        }
+        Narrowing::InactiveSince(cutoff) => {
+            let cutoff = to_db(cutoff);
+            Box::new(
+                accounts::last_login_at
+                    .is_null()
+                    .or(accounts::last_login_at.le(cutoff).assume_not_null())
+                    .and(not(exists(of_account().filter(
+                        summaries.field(measure_summaries::latest_at).gt(cutoff),
+                    )))),
+            )
+        }
+    }
+}
+
+/// One page (`limit` from `offset`) of the sharing accounts that
+/// `narrowing` keeps, in `order`, and how many it keeps in all: decided,
+/// ordered and counted by the database, so that a page does not load
+/// every sharing account of the organisation.
+pub fn narrowed_page_for_org(
     conn: &mut DbConn,
     shared: &crate::consent::SharedOrg,
-    since: DateTime<Utc>,
-    wanted: Wanted,
-) -> Result<Vec<SharedSummaryRows>, StoreError> {
-    let mut out = Slots::new(wanted);
-    load_accounts!(conn, out, shared.filter());
-    let ids: Vec<String> = out
-        .rows
-        .iter()
-        .map(|r| r.account.id.as_str().to_owned())
-        .collect();
-    rest(conn, out.rows, &ids, since, wanted)
+    narrowing: Narrowing<'_>,
+    order: NarrowedOrder<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Id>, i64), StoreError> {
+    let total: i64 = accounts::table
+        .filter(shared.filter())
+        .filter(condition(narrowing))
+        .count()
+        .get_result(conn)?;
+    let page = accounts::table
+        .filter(shared.filter())
+        .filter(condition(narrowing))
+        .select(accounts::id)
+        .into_boxed();
+    let page = match order {
+        NarrowedOrder::Newest => page.order(accounts::created_at.desc()),
+        NarrowedOrder::LatestTotal(q) => {
+            let latest = || {
+                summaries
+                    .filter(
+                        summaries
+                            .field(measure_summaries::account_id)
+                            .eq(accounts::id),
+                    )
+                    .filter(
+                        summaries
+                            .field(measure_summaries::questionnaire_id)
+                            .eq(q.to_owned()),
+                    )
+                    .select(summaries.field(measure_summaries::latest_total))
+                    .single_value()
+            };
+            // Unanswered last on both databases (PostgreSQL puts NULLs
+            // first in a descending order, SQLite last).
+            page.order(latest().is_null().asc())
+                .then_order_by(latest().desc())
+                .then_order_by(accounts::created_at.desc())
+        }
+        NarrowedOrder::LeastRecentActivity => {
+            // The later of the login and the latest answer. SQLite's
+            // two-argument MAX is NULL if either is; PostgreSQL's
+            // GREATEST ignores NULLs. Never-active accounts first.
+            let latest_answer = "(SELECT MAX(s.latest_at) FROM measure_summaries s \
+                                 WHERE s.account_id = accounts.id)";
+            let activity = match conn {
+                DbConn::Sqlite(_) => format!(
+                    "MAX(COALESCE(accounts.last_login_at, ''), COALESCE({latest_answer}, ''))"
+                ),
+                DbConn::Pg(_) => {
+                    format!("GREATEST(accounts.last_login_at, {latest_answer}) ASC NULLS FIRST")
+                }
+            };
+            page.order(diesel::dsl::sql::<Text>(&activity))
+                .then_order_by(accounts::created_at.desc())
+        }
+    };
+    let ids: Vec<StoredId> = page
+        .then_order_by(accounts::id.asc())
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((ids.into_iter().map(Into::into).collect(), total))
 }
 
 /// The accounts as they arrive, one [`SharedSummaryRows`] each.
@@ -512,7 +699,7 @@ mod tests {
     use chrono::{DateTime, Utc};
     use diesel::prelude::*;
 
-    use super::{MeasureSummary, add_to_measure, refresh_measure};
+    use super::{MeasureSummary, Narrowing, add_to_measure, refresh_measure};
     use crate::DbConn;
     use crate::schema::{measure_summaries, questionnaire_responses};
 
@@ -582,5 +769,295 @@ mod tests {
             (last.first_total, last.latest_total, last.answers),
             (20, 4, 6)
         );
+    }
+
+    /// A small deterministic generator (no seed-dependent flakiness, the
+    /// same cases on both databases).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    /// One generated answer summary.
+    #[derive(Debug)]
+    struct GeneratedMeasure {
+        first: i64,
+        latest: i64,
+        answers: i64,
+        flags: &'static str,
+        latest_at: i64,
+    }
+
+    /// One generated account.
+    #[derive(Debug)]
+    struct Generated {
+        id: String,
+        issued: i64,
+        sharing: bool,
+        login: Option<i64>,
+        phq9: Option<GeneratedMeasure>,
+        gad7: Option<GeneratedMeasure>,
+    }
+
+    const DAY: i64 = 86_400;
+
+    /// Writes `n` accounts of a new organisation (codes issued in batches,
+    /// so many share a time; some not sharing now; some without answers
+    /// or logins; flags that are, contain or only resemble the one
+    /// filtered on; activity on both sides of 14 days ago, and at it) and
+    /// a few of another organisation; returns the organisation's.
+    fn generate(
+        conn: &mut DbConn,
+        rng: &mut Lcg,
+        n: usize,
+    ) -> (mestring_domain::id::Id, Vec<Generated>) {
+        use crate::schema::{accounts, organisations};
+        let org = mestring_domain::id::Id::generate();
+        let other = mestring_domain::id::Id::generate();
+        for o in [&org, &other] {
+            diesel::insert_into(organisations::table)
+                .values((
+                    organisations::id.eq(o.as_str()),
+                    organisations::name.eq("Klinikk"),
+                    organisations::created_at.eq(crate::to_db(at(0))),
+                ))
+                .execute(conn)
+                .expect("organisation");
+        }
+        let flags = [
+            "",
+            "suicidal-ideation",
+            "other suicidal-ideation",
+            "suicidal-ideationx",
+            "x-suicidal-ideation other",
+        ];
+        // Days ago, 14 (the cut-off) among them.
+        let when = |rng: &mut Lcg| -i64::try_from(rng.below(30)).unwrap_or(0) * DAY;
+        let mut out = Vec::new();
+        let mut issued = -60 * DAY;
+        for i in 0..n + 5 {
+            let id = mestring_domain::id::Id::generate().into_string();
+            // Batches of codes issued in the same instant.
+            if rng.below(4) == 0 {
+                issued += 60;
+            }
+            let sharing = rng.below(5) != 0;
+            let (since, until) = if sharing {
+                (at(-100 * DAY), at(10_000))
+            } else if rng.below(2) == 0 {
+                (at(-100 * DAY), at(-10))
+            } else {
+                (at(10), at(10_000))
+            };
+            let login = (rng.below(3) != 0).then(|| when(rng));
+            let owner = if i < n { &org } else { &other };
+            diesel::insert_into(accounts::table)
+                .values((
+                    accounts::id.eq(&id),
+                    accounts::code_hash.eq(format!("hash-{id}")),
+                    accounts::org_id.eq(Some(owner.as_str())),
+                    accounts::created_at.eq(crate::to_db(at(issued))),
+                    accounts::last_login_at.eq(login.map(|l| crate::to_db(at(l)))),
+                    accounts::sharing_since.eq(Some(crate::to_db(since))),
+                    accounts::sharing_until.eq(Some(crate::to_db(until))),
+                ))
+                .execute(conn)
+                .expect("account");
+            let mut measure = |q: &str, rng: &mut Lcg| {
+                if rng.below(4) == 0 {
+                    return None;
+                }
+                let m = GeneratedMeasure {
+                    first: i64::try_from(rng.below(28)).unwrap_or(0),
+                    latest: i64::try_from(rng.below(28)).unwrap_or(0),
+                    answers: 1 + i64::try_from(rng.below(3)).unwrap_or(0),
+                    flags: flags[usize::try_from(rng.below(5)).unwrap_or(0)],
+                    latest_at: when(rng),
+                };
+                diesel::insert_into(measure_summaries::table)
+                    .values((
+                        measure_summaries::account_id.eq(&id),
+                        measure_summaries::questionnaire_id.eq(q),
+                        measure_summaries::first_total.eq(m.first),
+                        measure_summaries::latest_total.eq(m.latest),
+                        measure_summaries::latest_band.eq("band"),
+                        measure_summaries::latest_flags.eq(m.flags),
+                        measure_summaries::answers.eq(m.answers),
+                        measure_summaries::latest_at.eq(crate::to_db(at(m.latest_at))),
+                    ))
+                    .execute(conn)
+                    .expect("summary");
+                Some(m)
+            };
+            let phq9 = measure("phq9", rng);
+            let gad7 = measure("gad7", rng);
+            if i < n {
+                out.push(Generated {
+                    id,
+                    issued,
+                    sharing,
+                    login,
+                    phq9,
+                    gad7,
+                });
+            }
+        }
+        (org, out)
+    }
+
+    /// Whether the generated account is kept by `narrowing` (the rules as
+    /// the dashboard states them, written out here independently).
+    fn kept(g: &Generated, narrowing: Narrowing<'_>) -> bool {
+        let measures = || g.phq9.iter().chain(&g.gad7);
+        match narrowing {
+            Narrowing::Sharing => true,
+            Narrowing::Flagged { flag, .. } => {
+                measures().any(|m| m.flags.split_whitespace().any(|w| w == flag))
+            }
+            Narrowing::Deteriorated(bounds) => bounds.iter().any(|w| {
+                let m = if w.questionnaire == "phq9" {
+                    &g.phq9
+                } else {
+                    &g.gad7
+                };
+                m.as_ref().is_some_and(|m| {
+                    let worse = if w.higher_is_worse {
+                        m.latest - m.first
+                    } else {
+                        m.first - m.latest
+                    };
+                    m.answers >= 2 && worse >= w.bound
+                })
+            }),
+            Narrowing::InactiveSince(cutoff) => activity(g).is_none_or(|t| at(t) <= cutoff),
+        }
+    }
+
+    /// The latest login or answer, in seconds from [`at`]'s origin.
+    fn activity(g: &Generated) -> Option<i64> {
+        g.login
+            .into_iter()
+            .chain(g.phq9.iter().chain(&g.gad7).map(|m| m.latest_at))
+            .max()
+    }
+
+    /// The database's narrowed pages, read one after another, are the
+    /// sharing accounts the overview's rules keep, in the order they give
+    /// (newest code first, ties by id; then stably by the order's key),
+    /// and its count is theirs.
+    fn narrowed_pages_follow_the_rules(conn: &mut DbConn) {
+        use super::{NarrowedOrder, Worsening, narrowed_page_for_org};
+        let questionnaires = ["phq9", "gad7"];
+        let flag = "suicidal-ideation";
+        let bounds = [
+            Worsening {
+                questionnaire: "phq9",
+                higher_is_worse: true,
+                bound: 6,
+            },
+            Worsening {
+                questionnaire: "gad7",
+                higher_is_worse: false,
+                bound: 4,
+            },
+        ];
+        let mut rng = Lcg(7);
+        for case in 0..5 {
+            let (org, generated) = generate(conn, &mut rng, 40 + 23 * case);
+            for narrowing in [
+                Narrowing::Sharing,
+                Narrowing::Flagged {
+                    questionnaires: &questionnaires,
+                    flag,
+                },
+                Narrowing::Deteriorated(&bounds),
+                Narrowing::InactiveSince(at(-14 * DAY)),
+            ] {
+                for order in [
+                    NarrowedOrder::Newest,
+                    NarrowedOrder::LatestTotal("phq9"),
+                    NarrowedOrder::LatestTotal("gad7"),
+                    NarrowedOrder::LeastRecentActivity,
+                ] {
+                    let mut expected: Vec<&Generated> = generated
+                        .iter()
+                        .filter(|g| g.sharing && kept(g, narrowing))
+                        .collect();
+                    expected.sort_by(|a, b| b.issued.cmp(&a.issued).then_with(|| a.id.cmp(&b.id)));
+                    match order {
+                        NarrowedOrder::Newest => {}
+                        NarrowedOrder::LatestTotal(q) => expected.sort_by_key(|g| {
+                            let m = if q == "phq9" { &g.phq9 } else { &g.gad7 };
+                            std::cmp::Reverse(m.as_ref().map(|m| m.latest))
+                        }),
+                        NarrowedOrder::LeastRecentActivity => expected.sort_by_key(|g| activity(g)),
+                    }
+                    let expected: Vec<&str> = expected.iter().map(|g| g.id.as_str()).collect();
+                    assert!(
+                        case == 0 || !expected.is_empty(),
+                        "the generated cases select something: {narrowing:?}"
+                    );
+                    let mut got = Vec::new();
+                    let mut offset = 0;
+                    loop {
+                        let (page, total) =
+                            crate::consent::read_shared_org(conn, &org, at(0), |conn, shared| {
+                                narrowed_page_for_org(conn, shared, narrowing, order, 17, offset)
+                            })
+                            .expect("a page");
+                        assert_eq!(
+                            usize::try_from(total).ok(),
+                            Some(expected.len()),
+                            "{narrowing:?} {order:?}"
+                        );
+                        if page.is_empty() {
+                            break;
+                        }
+                        got.extend(page.into_iter().map(mestring_domain::id::Id::into_string));
+                        offset += 17;
+                    }
+                    assert_eq!(got, expected, "case {case}, {narrowing:?}, {order:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn narrowed_pages_follow_the_rules_on_sqlite() {
+        let dir = crate::conn::test_dir("narrowed");
+        let url = crate::DatabaseUrl::parse(&format!("sqlite://{}/db.sqlite", dir.display()))
+            .expect("url");
+        let store = crate::Store::connect(&url, 1).expect("store");
+        store.migrate().expect("migrations");
+        store
+            .run_blocking(|conn| {
+                narrowed_pages_follow_the_rules(conn);
+                Ok(())
+            })
+            .expect("run");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn narrowed_pages_follow_the_rules_on_postgres() {
+        crate::testing::with_postgres_database("narrowed", |url| {
+            let store = crate::Store::connect(&crate::DatabaseUrl::parse(url).expect("url"), 1)
+                .expect("store");
+            store.migrate().expect("migrations");
+            store
+                .run_blocking(|conn| {
+                    narrowed_pages_follow_the_rules(conn);
+                    Ok(())
+                })
+                .expect("run");
+        });
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use mestring_domain::content::{Lang, StepId};
-use mestring_domain::policy::clinician::{ITEM9_FLAG, OVERVIEW_QUESTIONNAIRES, RECENT_DAYS};
+use mestring_domain::policy::clinician::{ITEM9_FLAG, OVERVIEW_QUESTIONNAIRES};
 use mestring_domain::scoring::{Trajectory, trajectory};
 use mestring_store::overview::SharedSummaryRows;
 use mestring_web::{AppState, Ctx};
@@ -31,8 +31,6 @@ pub struct Measure {
 /// What the overview shows of one sharing user.
 #[derive(Debug, Clone)]
 pub struct Clinical {
-    /// When the code was issued (the overview's default order).
-    pub issued: DateTime<Utc>,
     /// One per questionnaire in [`OVERVIEW_QUESTIONNAIRES`] answered.
     pub measures: Vec<Measure>,
     /// Whether the latest PHQ-9 had item 9 above 0.
@@ -40,7 +38,8 @@ pub struct Clinical {
     /// Modules completed and the program's total (`None` without a
     /// program, or when the steps were not loaded).
     pub modules: Option<(usize, usize)>,
-    /// Registrations in the last [`RECENT_DAYS`] days.
+    /// Registrations in the last
+    /// [`RECENT_DAYS`](mestring_domain::policy::clinician::RECENT_DAYS) days.
     pub recent_registrations: usize,
     /// The latest sign of use: login, answer, and (when loaded) registration
     /// or completed step. A session lasts at most 12 hours, so the login
@@ -49,27 +48,9 @@ pub struct Clinical {
 }
 
 impl Clinical {
-    /// The latest total of questionnaire `id`, if answered.
-    pub fn total(&self, id: &str) -> Option<i64> {
-        self.measure(id).map(|m| m.total)
-    }
-
     /// The measure of questionnaire `id`, if answered.
     pub fn measure(&self, id: &str) -> Option<&Measure> {
         self.measures.iter().find(|m| m.id == id)
-    }
-
-    /// Whether any measure reliably deteriorated.
-    pub fn deteriorated(&self) -> bool {
-        self.measures
-            .iter()
-            .any(|m| m.trajectory == Some(Trajectory::Deteriorated))
-    }
-
-    /// Whether nothing happened in the last [`RECENT_DAYS`] days.
-    pub fn inactive(&self, now: DateTime<Utc>) -> bool {
-        self.last_activity
-            .is_none_or(|t| now - t >= chrono::Duration::days(RECENT_DAYS))
     }
 }
 
@@ -127,7 +108,6 @@ pub fn summarise(state: &AppState, lang: Lang, rows: &SharedSummaryRows) -> Clin
     .flatten()
     .max();
     Clinical {
-        issued: rows.account.created_at,
         measures,
         item9,
         modules,

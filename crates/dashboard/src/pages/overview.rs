@@ -19,7 +19,14 @@ use super::clinical::{Clinical, modules_text, summarise, trajectory_text};
 use crate::codes::{MAX_PER_SHEET, masked_pseudonym, open_pseudonym};
 use crate::session::Staff;
 use crate::{fmt_date, fmt_date_time, html_status};
-use mestring_store::overview::Wanted;
+use mestring_domain::content::Direction;
+use mestring_domain::id::Id;
+use mestring_domain::policy::clinician::{ITEM9_FLAG, OVERVIEW_QUESTIONNAIRES, RECENT_DAYS};
+use mestring_domain::scoring::deterioration_bound;
+use mestring_store::consent::read_shared_org;
+use mestring_store::overview::{
+    NarrowedOrder, Narrowing, Wanted, Worsening, narrowed_page_for_org,
+};
 
 /// Rows per overview page.
 pub const PAGE_SIZE: i64 = 50;
@@ -79,17 +86,6 @@ enum Filter {
 }
 
 impl Filter {
-    /// What choosing among sharing users by this filter needs loaded.
-    fn wanted(self) -> Wanted {
-        Wanted {
-            measurements: matches!(self, Self::Item9 | Self::Deteriorated | Self::Inactive),
-            answers: false,
-            activity: false,
-            steps: false,
-            recent: false,
-        }
-    }
-
     const ALL: [(Self, &'static str, &'static str); 5] = [
         (Self::All, "", "dashboard.filter_all"),
         (Self::Sharing, "sharing", "dashboard.filter_sharing"),
@@ -108,15 +104,6 @@ impl Filter {
             .find(|(_, v, _)| *v == s)
             .map(|(f, _, _)| *f)
     }
-
-    fn keep(self, c: &Clinical, now: chrono::DateTime<chrono::Utc>) -> bool {
-        match self {
-            Self::All | Self::Sharing => true,
-            Self::Item9 => c.item9,
-            Self::Deteriorated => c.deteriorated(),
-            Self::Inactive => c.inactive(now),
-        }
-    }
 }
 
 /// The overview's order.
@@ -133,17 +120,6 @@ enum Sort {
 }
 
 impl Sort {
-    /// What ordering sharing users this way needs loaded.
-    fn wanted(self) -> Wanted {
-        Wanted {
-            measurements: matches!(self, Self::Phq9 | Self::Gad7 | Self::Inactive),
-            answers: false,
-            activity: false,
-            steps: false,
-            recent: false,
-        }
-    }
-
     const ALL: [(Self, &'static str, &'static str); 4] = [
         (Self::Newest, "", "dashboard.sort_newest"),
         (Self::Phq9, "phq9", "dashboard.sort_phq9"),
@@ -195,37 +171,24 @@ fn cells(ctx: &Ctx, c: &Clinical) -> ClinicalCells {
     }
 }
 
-/// The clinical summaries of those of `ids` (all of the organisation's
-/// accounts with `None`) that share with `org` now, keyed by account id
-/// (read through the consent gate).
+/// The clinical summaries of those of `ids` that share with `org` now,
+/// keyed by account id (read through the consent gate).
 async fn summaries(
     state: &AppState,
     ctx: &Ctx,
-    org: &mestring_domain::id::Id,
-    ids: Option<Vec<String>>,
+    org: &Id,
+    ids: Vec<String>,
     now: chrono::DateTime<chrono::Utc>,
     wanted: Wanted,
-) -> Result<std::collections::HashMap<mestring_domain::id::Id, Clinical>, AppError> {
+) -> Result<std::collections::HashMap<Id, Clinical>, AppError> {
     let org = org.clone();
-    let since = now - chrono::Duration::days(mestring_domain::policy::clinician::RECENT_DAYS);
+    let since = now - chrono::Duration::days(RECENT_DAYS);
     let rows = state
         .store
         .run(move |conn| {
-            use mestring_store::overview::{summary_rows, summary_rows_for_org};
-            match &ids {
-                Some(ids) => mestring_store::consent::read_shared_accounts(
-                    conn,
-                    &org,
-                    ids,
-                    now,
-                    |conn, shared| summary_rows(conn, shared, since, wanted),
-                ),
-                None => {
-                    mestring_store::consent::read_shared_org(conn, &org, now, |conn, shared| {
-                        summary_rows_for_org(conn, shared, since, wanted)
-                    })
-                }
-            }
+            mestring_store::consent::read_shared_accounts(conn, &org, &ids, now, |conn, shared| {
+                mestring_store::overview::summary_rows(conn, shared, since, wanted)
+            })
         })
         .await?;
     Ok(rows
@@ -339,44 +302,28 @@ pub async fn home(
     let page = q.page.unwrap_or(1).max(1);
     let filter = Filter::parse(q.filter.trim()).unwrap_or(Filter::All);
     let sort = Sort::parse(q.sort.trim()).unwrap_or(Sort::Newest);
-    // A filter or an order by clinical measures looks at every sharing
-    // user of the organisation, then pages through the result.
+    // A filter or an order by clinical measures: the database chooses,
+    // orders, pages and counts among every sharing user of the
+    // organisation.
     let narrowed = !searched && (filter != Filter::All || sort != Sort::Newest);
-    let chosen: Option<Vec<String>> = if narrowed {
-        // Only what the filter and the order need, for every sharing user;
-        // the page's rows get everything below.
-        let (f, o) = (filter.wanted(), sort.wanted());
-        // Inactivity is judged on the login and the latest answer here:
-        // a session lasts at most 12 hours, so it is off by under a day.
-        let wanted = Wanted {
-            measurements: f.measurements || o.measurements,
-            answers: false,
-            activity: false,
-            steps: false,
-            recent: false,
-        };
-        let light = summaries(&state, &ctx, &org, None, now, wanted).await?;
-        // Newest code first, as the plain overview.
-        let mut kept: Vec<(&mestring_domain::id::Id, &Clinical)> =
-            light.iter().filter(|(_, c)| filter.keep(c, now)).collect();
-        kept.sort_by(|(a, ca), (b, cb)| cb.issued.cmp(&ca.issued).then_with(|| a.cmp(b)));
-        let mut ids: Vec<String> = kept
-            .into_iter()
-            .map(|(id, _)| id.as_str().to_owned())
-            .collect();
-        // Stable: ties keep the newest-first order.
-        match sort {
-            Sort::Newest => {}
-            Sort::Phq9 | Sort::Gad7 => {
-                let q = if sort == Sort::Phq9 { "phq9" } else { "gad7" };
-                ids.sort_by_key(|id| std::cmp::Reverse(light[id.as_str()].total(q)));
-            }
-            Sort::Inactive => ids.sort_by_key(|id| light[id.as_str()].last_activity),
-        }
-        Some(ids)
-    } else {
-        None
-    };
+    // The overview questionnaires this installation's content has (the
+    // clinical summary skips the others), and when each one's change
+    // counts as a deterioration.
+    let measured: Vec<&'static str> = OVERVIEW_QUESTIONNAIRES
+        .into_iter()
+        .filter(|id| state.content.questionnaire(id).is_some())
+        .collect();
+    let bounds: Vec<Worsening<'static>> = OVERVIEW_QUESTIONNAIRES
+        .into_iter()
+        .filter_map(|id| {
+            let q = state.content.questionnaire(id)?;
+            Some(Worsening {
+                questionnaire: id,
+                higher_is_worse: q.scoring.direction == Direction::HigherIsWorse,
+                bound: i64::from(deterioration_bound(q)),
+            })
+        })
+        .collect();
     let load_org = org.clone();
     // The list is every existing account, newest first, followed by the
     // codes whose users deleted everything (deletion records, newest
@@ -385,18 +332,40 @@ pub async fn home(
         .store
         .run(move |conn| {
             let deleted = DeletionRecordRow::count_for_org(conn, &load_org)?;
-            let (accounts, deleted_rows, total) = if let Some(ids) = &chosen {
-                let offset =
-                    usize::try_from((page - 1).saturating_mul(PAGE_SIZE)).unwrap_or(usize::MAX);
-                let slice: Vec<String> = ids
-                    .iter()
-                    .skip(offset)
-                    .take(usize::try_from(PAGE_SIZE).unwrap_or(50))
-                    .cloned()
-                    .collect();
-                let rows = org_accounts_by_ids(conn, &load_org, &slice)?;
-                let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-                (rows, Vec::new(), n)
+            let (accounts, deleted_rows, total) = if narrowed {
+                let narrowing = match filter {
+                    Filter::All | Filter::Sharing => Narrowing::Sharing,
+                    Filter::Item9 => Narrowing::Flagged {
+                        questionnaires: &measured,
+                        flag: ITEM9_FLAG,
+                    },
+                    Filter::Deteriorated => Narrowing::Deteriorated(&bounds),
+                    // Judged on the login and the latest answer: a session
+                    // lasts at most 12 hours, so it is off by under a day.
+                    Filter::Inactive => {
+                        Narrowing::InactiveSince(now - chrono::Duration::days(RECENT_DAYS))
+                    }
+                };
+                let order = match sort {
+                    Sort::Newest => NarrowedOrder::Newest,
+                    Sort::Phq9 | Sort::Gad7 => {
+                        let q = if sort == Sort::Phq9 { "phq9" } else { "gad7" };
+                        // Without the questionnaire nobody has its total.
+                        if measured.contains(&q) {
+                            NarrowedOrder::LatestTotal(q)
+                        } else {
+                            NarrowedOrder::Newest
+                        }
+                    }
+                    Sort::Inactive => NarrowedOrder::LeastRecentActivity,
+                };
+                // Saturating: a page far past the end shows an empty page.
+                let offset = (page - 1).saturating_mul(PAGE_SIZE);
+                let (ids, n) = read_shared_org(conn, &load_org, now, |conn, shared| {
+                    narrowed_page_for_org(conn, shared, narrowing, order, PAGE_SIZE, offset)
+                })?;
+                let ids: Vec<String> = ids.into_iter().map(Id::into_string).collect();
+                (org_accounts_by_ids(conn, &load_org, &ids)?, Vec::new(), n)
             } else if searched {
                 let found = match &search_hash {
                     Some(h) => match CodeBatchRow::account_by_issued_hash(conn, &load_org, h)? {
@@ -452,7 +421,7 @@ pub async fn home(
             answers: false,
             ..Wanted::ALL
         };
-        summaries(&state, &ctx, &org, Some(ids), now, page).await?
+        summaries(&state, &ctx, &org, ids, now, page).await?
     };
     let deleted_line = |pseudonym: String, r: &DeletionRecordRow| CodeLine {
         account_id: String::new(),
