@@ -517,6 +517,24 @@ impl Client {
 }
 
 /// The workspace root (where `content/` and `target/` live).
+/// SQL that makes every `operation` (`INSERT`, `DELETE`, …) on `table`
+/// fail from now on, as a damaged table or a full disk might: a trigger
+/// named `refuse_{table}`.
+pub fn refusing_trigger(backend: Backend, table: &str, operation: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER refuse_{table} BEFORE {operation} ON {table} \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        ),
+        Backend::Postgres => format!(
+            "CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+             CREATE TRIGGER refuse_{table} BEFORE {operation} ON {table} FOR EACH ROW \
+             EXECUTE FUNCTION refuse_{table}();"
+        ),
+    }
+}
+
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -1,7 +1,7 @@
 //! The IP layer end to end: throttling per address, sealed security log,
 //! break-glass reveal, blocks.
 
-use crate::helpers::{Backend, ServerProcess, TestApp, TestDb, backends, run_cli};
+use crate::helpers::{ServerProcess, TestApp, TestDb, backends, run_cli};
 
 #[actix_web::test]
 async fn twenty_failures_from_one_address_throttle_it_but_not_another() {
@@ -170,21 +170,10 @@ async fn a_block_change_without_its_audit_row_changes_nothing() {
         );
         let url = mestring_store::DatabaseUrl::parse(&db.url).expect("url");
         let store = mestring_store::Store::connect(&url, 1).expect("connect");
-        let refuse = match backend {
-            Backend::Sqlite => {
-                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log \
-                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
-            }
-            Backend::Postgres => {
-                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
-                 $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
-                 CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW \
-                 EXECUTE FUNCTION refuse_audit();"
-            }
-        };
+        let refuse = crate::helpers::refusing_trigger(backend, "audit_log", "INSERT");
         store
             .run(move |conn| {
-                conn.batch_execute(refuse)
+                conn.batch_execute(&refuse)
                     .map_err(mestring_store::StoreError::from)
             })
             .await

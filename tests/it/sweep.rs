@@ -8,7 +8,7 @@ use mestring_domain::policy::retention;
 use mestring_store::account_keys;
 use mestring_store::feedback::{FeedbackOutcome, FeedbackRow, NewFeedback};
 
-use crate::helpers::{Backend, TestApp, backends};
+use crate::helpers::{TestApp, backends};
 
 fn suggestion(account: &mestring_domain::id::Id) -> NewFeedback<'_> {
     NewFeedback {
@@ -42,24 +42,13 @@ async fn a_step_that_keeps_failing_does_not_stop_key_rotation() {
         let code = app.issue_code().await;
         let account = app.account_of(&code).await;
         let (keks, now) = (app.state.keks.clone(), app.clock.now());
-        let refuse = match backend {
-            Backend::Sqlite => {
-                "CREATE TRIGGER refuse_purge BEFORE DELETE ON feedback \
-                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
-            }
-            Backend::Postgres => {
-                "CREATE FUNCTION refuse_purge() RETURNS trigger LANGUAGE plpgsql AS \
-                 $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
-                 CREATE TRIGGER refuse_purge BEFORE DELETE ON feedback FOR EACH ROW \
-                 EXECUTE FUNCTION refuse_purge();"
-            }
-        };
+        let refuse = crate::helpers::refusing_trigger(backend, "feedback", "DELETE");
         app.state
             .store
             .run(move |conn| {
                 let handled = FeedbackRow::submit(conn, &keks, &suggestion(&account), now)?;
                 FeedbackRow::mark_handled(conn, handled.as_str(), FeedbackOutcome::Closed, now)?;
-                conn.batch_execute(refuse)?;
+                conn.batch_execute(&refuse)?;
                 Ok(())
             })
             .await

@@ -1029,12 +1029,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn narrowed_pages_follow_the_rules_on_sqlite() {
-        let dir = crate::conn::test_dir("narrowed");
-        let url = crate::DatabaseUrl::parse(&format!("sqlite://{}/db.sqlite", dir.display()))
-            .expect("url");
-        let store = crate::Store::connect(&url, 1).expect("store");
+    /// [`narrowed_pages_follow_the_rules`] on a migrated database at `url`.
+    fn narrowed_pages_follow_the_rules_at(url: &str) {
+        let store =
+            crate::Store::connect(&crate::DatabaseUrl::parse(url).expect("url"), 1).expect("store");
         store.migrate().expect("migrations");
         store
             .run_blocking(|conn| {
@@ -1042,22 +1040,17 @@ mod tests {
                 Ok(())
             })
             .expect("run");
-        drop(store);
+    }
+
+    #[test]
+    fn narrowed_pages_follow_the_rules_on_sqlite() {
+        let dir = crate::conn::test_dir("narrowed");
+        narrowed_pages_follow_the_rules_at(&format!("sqlite://{}/db.sqlite", dir.display()));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn narrowed_pages_follow_the_rules_on_postgres() {
-        crate::testing::with_postgres_database("narrowed", |url| {
-            let store = crate::Store::connect(&crate::DatabaseUrl::parse(url).expect("url"), 1)
-                .expect("store");
-            store.migrate().expect("migrations");
-            store
-                .run_blocking(|conn| {
-                    narrowed_pages_follow_the_rules(conn);
-                    Ok(())
-                })
-                .expect("run");
-        });
+        crate::testing::with_postgres_database("narrowed", narrowed_pages_follow_the_rules_at);
     }
 }
