@@ -763,11 +763,13 @@ pub fn org_accounts_by_ids(
 ) -> Result<Vec<crate::accounts::AccountRow>, StoreError> {
     use crate::accounts::AccountRow;
     use crate::schema::accounts;
+    // The organisation is checked on the rows, not in the query: see
+    // `consent::read_shared_accounts` (SQLite would walk its index).
     let mut rows: Vec<AccountRow> = accounts::table
-        .filter(accounts::org_id.eq(org.as_str()))
         .filter(accounts::id.eq_any(ids))
         .select(AccountRow::as_select())
         .load(conn)?;
+    rows.retain(|r| r.org_id.as_ref().is_some_and(|o| o == org));
     let position: std::collections::HashMap<&str, usize> = ids
         .iter()
         .enumerate()

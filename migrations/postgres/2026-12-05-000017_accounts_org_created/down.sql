@@ -1,0 +1,2 @@
+DROP INDEX accounts_org_created;
+CREATE INDEX accounts_org ON accounts (org_id);
