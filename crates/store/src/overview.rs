@@ -254,11 +254,11 @@ pub struct SharedSummaryRows {
     pub account: SharedAccount,
     /// One row per questionnaire answered.
     pub measures: Vec<MeasureSummary>,
-    /// Its answers that were not voided, oldest first (only when
-    /// [`Wanted::answers`]).
+    /// Its answers that were not voided, oldest first (only with
+    /// [`Answers::Every`]).
     pub responses: Vec<Measurement>,
-    /// Steps completed: (program, step); `None` when not asked for.
-    pub completed_steps: Option<Vec<(String, String)>>,
+    /// Steps completed: (program, step).
+    pub completed_steps: Vec<(String, String)>,
     /// When the latest step was completed.
     pub last_step: Option<DateTime<Utc>>,
     /// Registrations made since the cut-off the caller gave.
@@ -267,78 +267,41 @@ pub struct SharedSummaryRows {
     pub last_registration: Option<DateTime<Utc>>,
 }
 
-/// Which parts of [`SharedSummaryRows`] to load: a filter or a sort over
-/// every sharing user needs only some, and each part costs a query over
-/// all of them; the rows shown need all.
+/// Whether [`summary_rows`] also loads every answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Wanted {
-    /// The one-row-per-questionnaire summaries.
-    pub measurements: bool,
-    /// Every answer (the journal summary's table).
-    pub answers: bool,
-    /// The latest registration and completed step (for "last activity").
-    pub activity: bool,
-    /// The completed steps (for modules completed).
-    pub steps: bool,
-    /// Registrations since the cut-off.
-    pub recent: bool,
-}
-
-impl Wanted {
-    /// Everything.
-    pub const ALL: Self = Self {
-        measurements: true,
-        answers: true,
-        activity: true,
-        steps: true,
-        recent: true,
-    };
-}
-
-/// Loads the accounts that match `$filter` (a condition on `accounts`)
-/// into the [`Slots`] `$out`, joined with their answer summaries when
-/// `$out` wants measurements.
-macro_rules! load_accounts {
-    ($conn:expr, $out:expr, $filter:expr) => {
-        if $out.wanted.measurements {
-            $out.measured(
-                accounts::table
-                    .left_join(measure_summaries::table)
-                    .filter($filter)
-                    .select((
-                        SharedAccount::as_select(),
-                        Option::<MeasureSummary>::as_select(),
-                    ))
-                    .load($conn)?,
-            );
-        } else {
-            $out.plain(
-                accounts::table
-                    .filter($filter)
-                    .select(SharedAccount::as_select())
-                    .load($conn)?,
-            );
-        }
-    };
+pub enum Answers {
+    /// Only the one-row-per-questionnaire summaries (the overview's rows).
+    Summaries,
+    /// Every answer too (the journal summary's table).
+    Every,
 }
 
 /// Loads [`SharedSummaryRows`] for the accounts `ids` in a few queries (one
 /// per table, not one per account; the accounts with their answer
-/// summaries in one joined query), only the parts `wanted`; registrations
-/// are counted from `since`. Call only with the ids a consent gate handed
-/// out ([`crate::consent::read_shared_accounts`],
+/// summaries in one joined query); registrations are counted from
+/// `since`. Call only with the ids a consent gate handed out
+/// ([`crate::consent::read_shared_accounts`],
 /// [`crate::consent::read_shared_account`]).
 pub fn summary_rows(
     conn: &mut DbConn,
     ids: &[String],
     since: DateTime<Utc>,
-    wanted: Wanted,
+    answers: Answers,
 ) -> Result<Vec<SharedSummaryRows>, StoreError> {
-    let mut out = Slots::new(wanted);
+    let mut out = Slots::default();
     for chunk in ids.chunks(crate::consent::MAX_IDS_PER_QUERY) {
-        load_accounts!(conn, out, accounts::id.eq_any(chunk));
+        out.measured(
+            accounts::table
+                .left_join(measure_summaries::table)
+                .filter(accounts::id.eq_any(chunk))
+                .select((
+                    SharedAccount::as_select(),
+                    Option::<MeasureSummary>::as_select(),
+                ))
+                .load(conn)?,
+        );
     }
-    rest(conn, out.rows, ids, since, wanted)
+    rest(conn, out, ids, since, answers)
 }
 
 /// Which of the sharing accounts the overview lists.
@@ -558,22 +521,15 @@ pub fn narrowed_page_for_org(
     Ok((rows.into_iter().map(|(id, _)| id.into()).collect(), total))
 }
 
-/// The accounts as they arrive, one [`SharedSummaryRows`] each.
+/// The accounts as they arrive, one [`SharedSummaryRows`] each, and where
+/// each one's is.
+#[derive(Default)]
 struct Slots {
     rows: Vec<SharedSummaryRows>,
     index: HashMap<String, usize>,
-    wanted: Wanted,
 }
 
 impl Slots {
-    fn new(wanted: Wanted) -> Self {
-        Self {
-            rows: Vec::new(),
-            index: HashMap::new(),
-            wanted,
-        }
-    }
-
     fn slot(&mut self, account: SharedAccount) -> usize {
         if let Some(&i) = self.index.get(account.id.as_str()) {
             return i;
@@ -584,7 +540,7 @@ impl Slots {
             account,
             measures: Vec::new(),
             responses: Vec::new(),
-            completed_steps: self.wanted.steps.then(Vec::new),
+            completed_steps: Vec::new(),
             last_step: None,
             recent_registrations: 0,
             last_registration: None,
@@ -598,31 +554,24 @@ impl Slots {
             self.rows[i].measures.extend(measure);
         }
     }
-
-    fn plain(&mut self, rows: Vec<SharedAccount>) {
-        for account in rows {
-            self.slot(account);
-        }
-    }
 }
 
 /// Everything but the accounts and their answer summaries, for the
-/// accounts in `out` (whose ids are `ids`).
+/// accounts in `slots` (whose ids are `ids`).
 fn rest(
     conn: &mut DbConn,
-    mut out: Vec<SharedSummaryRows>,
+    slots: Slots,
     ids: &[String],
     since: DateTime<Utc>,
-    wanted: Wanted,
+    answers: Answers,
 ) -> Result<Vec<SharedSummaryRows>, StoreError> {
-    let index: HashMap<String, usize> = out
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.account.id.as_str().to_owned(), i))
-        .collect();
+    let Slots {
+        rows: mut out,
+        index,
+    } = slots;
     for chunk in ids.chunks(crate::consent::MAX_IDS_PER_QUERY) {
         let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        if wanted.answers {
+        if answers == Answers::Every {
             let responses: Vec<Measurement> = questionnaire_responses::table
                 .filter(questionnaire_responses::account_id.eq_any(&ids))
                 .filter(questionnaire_responses::voided_at.is_null())
@@ -638,68 +587,59 @@ fn rest(
                 }
             }
         }
-        if wanted.steps {
-            // Which steps, without their times (thousands of timestamps to
-            // parse add up); the latest time comes from one grouped query.
-            let steps: Vec<(String, String, String)> = step_progress::table
-                .filter(step_progress::account_id.eq_any(&ids))
-                .filter(step_progress::completed_at.is_not_null())
-                .select((
-                    step_progress::account_id,
-                    step_progress::program_slug,
-                    step_progress::step_id,
-                ))
-                .load(conn)?;
-            for (account, program, step) in steps {
-                if let Some(done) = index
-                    .get(&account)
-                    .and_then(|&i| out[i].completed_steps.as_mut())
-                {
-                    done.push((program, step));
-                }
+        // Which steps, without their times (thousands of timestamps to
+        // parse add up); the latest time comes from one grouped query.
+        let steps: Vec<(String, String, String)> = step_progress::table
+            .filter(step_progress::account_id.eq_any(&ids))
+            .filter(step_progress::completed_at.is_not_null())
+            .select((
+                step_progress::account_id,
+                step_progress::program_slug,
+                step_progress::step_id,
+            ))
+            .load(conn)?;
+        for (account, program, step) in steps {
+            if let Some(&i) = index.get(&account) {
+                out[i].completed_steps.push((program, step));
             }
         }
-        if wanted.activity {
-            let last_steps: Vec<(String, Option<StoredTime>)> = step_progress::table
-                .filter(step_progress::account_id.eq_any(&ids))
-                .group_by(step_progress::account_id)
-                .select((
-                    step_progress::account_id,
-                    diesel::dsl::max(step_progress::completed_at),
-                ))
-                .load(conn)?;
-            for (account, at) in last_steps {
-                if let Some(&i) = index.get(&account) {
-                    out[i].last_step = at.map(DateTime::from);
-                }
-            }
-            // Counted and maxed in the database: registrations pile up over
-            // the years, and only two numbers per account are needed.
-            let latest: Vec<(String, Option<StoredTime>)> = registration_entries::table
-                .filter(registration_entries::account_id.eq_any(&ids))
-                .group_by(registration_entries::account_id)
-                .select((
-                    registration_entries::account_id,
-                    diesel::dsl::max(registration_entries::created_at),
-                ))
-                .load(conn)?;
-            for (account, at) in latest {
-                if let Some(&i) = index.get(&account) {
-                    out[i].last_registration = at.map(DateTime::from);
-                }
+        let last_steps: Vec<(String, Option<StoredTime>)> = step_progress::table
+            .filter(step_progress::account_id.eq_any(&ids))
+            .group_by(step_progress::account_id)
+            .select((
+                step_progress::account_id,
+                diesel::dsl::max(step_progress::completed_at),
+            ))
+            .load(conn)?;
+        for (account, at) in last_steps {
+            if let Some(&i) = index.get(&account) {
+                out[i].last_step = at.map(DateTime::from);
             }
         }
-        if wanted.recent {
-            let recent: Vec<(String, i64)> = registration_entries::table
-                .filter(registration_entries::account_id.eq_any(&ids))
-                .filter(registration_entries::created_at.ge(to_db(since)))
-                .group_by(registration_entries::account_id)
-                .select((registration_entries::account_id, diesel::dsl::count_star()))
-                .load(conn)?;
-            for (account, n) in recent {
-                if let Some(&i) = index.get(&account) {
-                    out[i].recent_registrations = usize::try_from(n).unwrap_or(0);
-                }
+        // Counted and maxed in the database: registrations pile up over
+        // the years, and only two numbers per account are needed.
+        let latest: Vec<(String, Option<StoredTime>)> = registration_entries::table
+            .filter(registration_entries::account_id.eq_any(&ids))
+            .group_by(registration_entries::account_id)
+            .select((
+                registration_entries::account_id,
+                diesel::dsl::max(registration_entries::created_at),
+            ))
+            .load(conn)?;
+        for (account, at) in latest {
+            if let Some(&i) = index.get(&account) {
+                out[i].last_registration = at.map(DateTime::from);
+            }
+        }
+        let recent: Vec<(String, i64)> = registration_entries::table
+            .filter(registration_entries::account_id.eq_any(&ids))
+            .filter(registration_entries::created_at.ge(to_db(since)))
+            .group_by(registration_entries::account_id)
+            .select((registration_entries::account_id, diesel::dsl::count_star()))
+            .load(conn)?;
+        for (account, n) in recent {
+            if let Some(&i) = index.get(&account) {
+                out[i].recent_registrations = usize::try_from(n).unwrap_or(0);
             }
         }
     }

@@ -36,14 +36,13 @@ pub struct Clinical {
     /// Whether the latest PHQ-9 had item 9 above 0.
     pub item9: bool,
     /// Modules completed and the program's total (`None` without a
-    /// program, or when the steps were not loaded).
+    /// program).
     pub modules: Option<(usize, usize)>,
     /// Registrations in the last
     /// [`RECENT_DAYS`](mestring_domain::policy::clinician::RECENT_DAYS) days.
     pub recent_registrations: usize,
-    /// The latest sign of use: login, answer, and (when loaded) registration
-    /// or completed step. A session lasts at most 12 hours, so the login
-    /// alone is within a day of any use.
+    /// The latest sign of use: login, answer, registration or completed
+    /// step.
     pub last_activity: Option<DateTime<Utc>>,
 }
 
@@ -89,9 +88,9 @@ pub fn summarise(state: &AppState, lang: Lang, rows: &SharedSummaryRows) -> Clin
         .program_slug
         .as_deref()
         .and_then(|slug| state.content.program(slug))
-        .zip(rows.completed_steps.as_ref())
-        .map(|(p, steps)| {
-            let done: BTreeSet<StepId> = steps
+        .map(|p| {
+            let done: BTreeSet<StepId> = rows
+                .completed_steps
                 .iter()
                 .filter(|(program, _)| program == p.slug.as_str())
                 .map(|(_, step)| StepId::new(step.clone()))

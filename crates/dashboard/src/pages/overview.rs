@@ -25,7 +25,7 @@ use mestring_domain::policy::clinician::{ITEM9_FLAG, OVERVIEW_QUESTIONNAIRES, RE
 use mestring_domain::scoring::deterioration_bound;
 use mestring_store::consent::read_shared_org;
 use mestring_store::overview::{
-    NarrowedOrder, Narrowing, Wanted, Worsening, narrowed_page_for_org,
+    Answers, NarrowedOrder, Narrowing, Worsening, narrowed_page_for_org,
 };
 
 /// Rows per overview page.
@@ -179,7 +179,6 @@ async fn summaries(
     org: &Id,
     ids: Vec<String>,
     now: chrono::DateTime<chrono::Utc>,
-    wanted: Wanted,
 ) -> Result<std::collections::HashMap<Id, Clinical>, AppError> {
     let org = org.clone();
     let since = now - chrono::Duration::days(RECENT_DAYS);
@@ -187,7 +186,7 @@ async fn summaries(
         .store
         .run(move |conn| {
             mestring_store::consent::read_shared_accounts(conn, &org, &ids, now, |conn, shared| {
-                mestring_store::overview::summary_rows(conn, shared, since, wanted)
+                mestring_store::overview::summary_rows(conn, shared, since, Answers::Summaries)
             })
         })
         .await?;
@@ -417,11 +416,7 @@ pub async fn home(
     let clinical = if ids.is_empty() {
         std::collections::HashMap::new()
     } else {
-        let page = Wanted {
-            answers: false,
-            ..Wanted::ALL
-        };
-        summaries(&state, &ctx, &org, ids, now, page).await?
+        summaries(&state, &ctx, &org, ids, now).await?
     };
     let deleted_line = |pseudonym: String, r: &DeletionRecordRow| CodeLine {
         account_id: String::new(),

@@ -11,7 +11,7 @@ use mestring_domain::consent::SharingState;
 use mestring_domain::id::Id;
 use mestring_domain::policy::clinician::RECENT_DAYS;
 use mestring_store::consent::{ConsentRow, SharedRead, read_shared_account};
-use mestring_store::overview::{Wanted, summary_rows};
+use mestring_store::overview::{Answers, summary_rows};
 use mestring_store::staff_views::StaffViewRow;
 use mestring_web::{AppError, AppState, Ctx};
 
@@ -75,7 +75,7 @@ pub async fn summary(
         .run(move |conn| {
             let read = read_shared_account(conn, &org, &account, now, |conn, row| {
                 let mut rows =
-                    summary_rows(conn, &[row.id.as_str().to_owned()], since, Wanted::ALL)?;
+                    summary_rows(conn, &[row.id.as_str().to_owned()], since, Answers::Every)?;
                 Ok(rows.pop())
             })?;
             if matches!(read, SharedRead::NotFound) {
