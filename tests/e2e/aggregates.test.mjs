@@ -68,6 +68,20 @@ describe('a tool manager and the channel view', () => {
     assert.equal(await page.locator('table#ch-users').count(), 1);
     assert.equal(await page.locator('table#ch-started').count(), 1);
     assert.ok((await page.locator('svg.bars[role=img]').count()) > 5, 'a chart beside the tables');
+    // Each chart is named by its own title and the page's one note on
+    // charts: every id it names exists, and the note is on the page.
+    const names = await page.locator('svg.bars').evaluateAll((svgs) =>
+      svgs.map((svg) =>
+        svg
+          .getAttribute('aria-labelledby')
+          .split(' ')
+          .map((id) => document.getElementById(id)?.textContent.trim() ?? null),
+      ),
+    );
+    for (const [title, note] of names) {
+      assert.ok(title, 'a chart has its title');
+      assert.match(note ?? '', /Søylene viser summen per kolonne/);
+    }
     assert.equal(await page.locator('table#per-org tbody tr').count(), 2, 'two organisations');
     // No published count describes 1 to 4 people.
     const numbers = await page.locator('table td').allTextContents();

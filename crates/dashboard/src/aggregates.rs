@@ -572,12 +572,20 @@ fn table_view(ctx: &Ctx, m: &Measure, scope: &Scope, prefix: &str) -> TableView 
             .zip(t.cells.first().cloned().unwrap_or_default())
             .collect()
     };
-    view.chart = bar_chart(ctx, &id, &m.title, &bars);
+    view.chart = bar_chart(&id, &m.title, &bars, ctx.t("aggregates.hidden"));
     view
 }
 
-/// A bar chart as accessible SVG (no script, no inline style).
-fn bar_chart(ctx: &Ctx, id: &str, title: &str, bars: &[(String, Cell)]) -> String {
+/// The id of the page's one paragraph that says what every chart shows;
+/// each chart's accessible name ends with it.
+const CHARTS_NOTE_ID: &str = "charts-d";
+
+/// A bar chart as accessible SVG (no script, no inline style). Its name is
+/// its title and the page's note on charts ([`CHARTS_NOTE_ID`]), which the
+/// page shows once instead of every chart carrying the same description.
+/// Inline in HTML, so no `xmlns`: the HTML parser puts `<svg>` in the SVG
+/// namespace.
+fn bar_chart(id: &str, title: &str, bars: &[(String, Cell)], hidden: &str) -> String {
     const W: usize = 600;
     const H: usize = 180;
     const BOTTOM: usize = 36;
@@ -595,9 +603,8 @@ fn bar_chart(ctx: &Ctx, id: &str, title: &str, bars: &[(String, Cell)]) -> Strin
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r##"<svg class="bars" viewBox="0 0 {W} {H}" role="img" aria-labelledby="{id}-t {id}-d" xmlns="http://www.w3.org/2000/svg"><title id="{id}-t">{}</title><desc id="{id}-d">{}</desc>"##,
+        r##"<svg class="bars" viewBox="0 0 {W} {H}" role="img" aria-labelledby="{id}-t {CHARTS_NOTE_ID}"><title id="{id}-t">{}</title>"##,
         escape(title),
-        escape(ctx.t("aggregates.chart_desc"))
     );
     // Bars, their values and their labels each in one group carrying the
     // shared presentation attributes, so a chart of many months does not
@@ -631,22 +638,23 @@ fn bar_chart(ctx: &Ctx, id: &str, title: &str, bars: &[(String, Cell)]) -> Strin
                     r##"<text x="{}" y="{}">{}</text>"##,
                     x + w / 2,
                     H - BOTTOM - 4,
-                    escape(ctx.t("aggregates.hidden"))
+                    escape(hidden)
                 );
             }
         }
+        // The labels share one line: one text element, a span per label.
         let _ = write!(
             labels,
-            r##"<text x="{}" y="{}">{}</text>"##,
+            r##"<tspan x="{}">{}</tspan>"##,
             x + w / 2,
-            H - BOTTOM + 14,
             escape(label.rsplit('-').next().unwrap_or(label))
         );
     }
     let _ = write!(
         svg,
-        r##"<g fill="#0b5c55">{rects}</g><g font-size="11" text-anchor="middle" fill="#1b1b1b">{values}</g><g font-size="10" text-anchor="middle" fill="#1b1b1b">{labels}</g><line x1="0" y1="{0}" x2="{W}" y2="{0}" stroke="#8a877d"/></svg>"##,
-        H - BOTTOM
+        r##"<g fill="#0b5c55">{rects}</g><g font-size="11" text-anchor="middle" fill="#1b1b1b">{values}</g><text y="{label_y}" font-size="10" text-anchor="middle" fill="#1b1b1b">{labels}</text><line x1="0" y1="{axis}" x2="{W}" y2="{axis}" stroke="#8a877d"/></svg>"##,
+        axis = H - BOTTOM,
+        label_y = H - BOTTOM + 14
     );
     svg
 }
@@ -665,6 +673,20 @@ struct AggregatesPage {
     per_org: Vec<(String, Vec<String>)>,
     per_org_cols: Vec<String>,
     deletions: Vec<(String, String)>,
+}
+
+impl AggregatesPage {
+    /// Whether any table has a chart, and so the page its note on charts.
+    fn any_chart(&self) -> bool {
+        self.tables
+            .iter()
+            .any(|t| t.state == TableState::Shown && t.cols.len() > 1)
+    }
+
+    /// The id of that note.
+    fn charts_note_id(&self) -> &'static str {
+        CHARTS_NOTE_ID
+    }
 }
 
 fn as_of(ctx: &Ctx, at: chrono::DateTime<chrono::Utc>) -> String {
