@@ -2370,26 +2370,26 @@ mod tests {
             true,
             vec![org(&[&[0, 1], &[0, 0]], 1), org(&[&[0, 4], &[5, 0]], 9)],
         );
-        let publication = |b11, b_total| Protected {
-            channel: Scope::Table(PublishedTable {
-                cells: vec![vec![H, H], vec![H, H]],
-                row_totals: vec![H, S(5)],
-                col_totals: vec![H, S(5)],
-                total: Some(H),
-            }),
+        // A 2 × 2 table with hidden margins but for the second row and
+        // column totals (`second`) and the grand total.
+        let two_by_two = |cells: [[Cell; 2]; 2], second: Cell, total: Cell| {
+            Scope::Table(PublishedTable {
+                cells: cells.iter().map(|r| r.to_vec()).collect(),
+                row_totals: vec![H, second],
+                col_totals: vec![H, second],
+                total: Some(total),
+            })
+        };
+        let publication = |b_total| Protected {
+            channel: two_by_two([[H, H], [H, H]], S(5), H),
             orgs: vec![
                 Scope::TooFewUsers,
-                Scope::Table(PublishedTable {
-                    cells: vec![vec![S(0), H], vec![H, b11]],
-                    row_totals: vec![H, H],
-                    col_totals: vec![H, H],
-                    total: Some(b_total),
-                }),
+                two_by_two([[S(0), H], [H, S(0)]], H, b_total),
             ],
         };
         // What protect published before the whole-number search. With
         // `a11 = 0`, the channel's hidden cell (0, 1) is 5.
-        let bad = publication(S(0), S(9));
+        let bad = publication(S(9));
         assert_eq!(
             audit(&f, &bad, k(5)),
             Err(Disclosure::Pinned {
@@ -2405,7 +2405,7 @@ mod tests {
             );
         }
         // Hiding the organisation's total as well leaves room.
-        let fine = publication(S(0), H);
+        let fine = publication(H);
         assert_eq!(audit(&f, &fine, k(5)), Ok(()));
         assert_eq!(brute_force(&f, &fine), Some(Vec::new()));
         let p = protect(&f, k(5));
@@ -2424,19 +2424,9 @@ mod tests {
             ],
         );
         let bad = Protected {
-            channel: Scope::Table(PublishedTable {
-                cells: vec![vec![H, H], vec![H, H]],
-                row_totals: vec![H, S(9)],
-                col_totals: vec![H, S(9)],
-                total: Some(H),
-            }),
+            channel: two_by_two([[H, H], [H, H]], S(9), H),
             orgs: vec![
-                Scope::Table(PublishedTable {
-                    cells: vec![vec![S(0), H], vec![H, S(5)]],
-                    row_totals: vec![H, H],
-                    col_totals: vec![H, H],
-                    total: Some(S(12)),
-                }),
+                two_by_two([[S(0), H], [H, S(5)]], H, S(12)),
                 Scope::TooFewUsers,
                 Scope::TooFewUsers,
             ],
