@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
@@ -20,7 +21,7 @@ use mestring_domain::periods::{Month, last_months};
 use mestring_domain::policy;
 use mestring_domain::scoring::{ChangeClass, classify_change, in_caseness};
 use mestring_domain::suppression::{
-    Cell, Family, OrgCounts, Protected, Scope, protect_without_empty,
+    Cell, Family, OrgCounts, Protected, Scope, Threshold, protect_without_empty,
 };
 use mestring_store::aggregates::{self as counts_store, ChannelCounts, CountRow, DeletionDay};
 use mestring_store::channels::ChannelRow;
@@ -412,6 +413,38 @@ pub async fn refresh_snapshots(state: &AppState) -> Result<usize, AppError> {
         .await?)
 }
 
+/// How many protected families [`protected`] remembers (15 measures per
+/// channel; a few channels).
+const PROTECTED_REMEMBERED: usize = 256;
+
+/// [`protect_without_empty`], remembered by family and k. Every view of a
+/// group-data page protects the same families until the hourly refresh
+/// changes the counts, and protection is a deterministic function of them,
+/// so a remembered result is the result. Keyed by the whole family (no
+/// hash standing in for it), so two families never share an entry. When
+/// full, the memory starts afresh.
+fn protected(family: &Family, k: Threshold) -> Protected {
+    static MEMORY: OnceLock<Mutex<HashMap<(Family, Threshold), Protected>>> = OnceLock::new();
+    let memory = MEMORY.get_or_init(Default::default);
+    let key = (family.clone(), k);
+    // A poisoned lock only means another view panicked mid-insert; the
+    // map itself is still a valid cache of pure results.
+    if let Some(p) = memory
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return p.clone();
+    }
+    let p = protect_without_empty(family, k);
+    let mut memory = memory.lock().unwrap_or_else(PoisonError::into_inner);
+    if memory.len() >= PROTECTED_REMEMBERED {
+        memory.clear();
+    }
+    memory.insert(key, p.clone());
+    p
+}
+
 async fn report(state: &AppState, ctx: &Ctx, channel: ChannelSlug) -> Result<Report, AppError> {
     let now = state.clock.now();
     let months = last_months(now, policy::aggregates::MONTHS_SHOWN);
@@ -441,7 +474,7 @@ async fn report(state: &AppState, ctx: &Ctx, channel: ChannelSlug) -> Result<Rep
     let measures = measures(ctx, &state.content, &orgs, &months, &counts)
         .into_iter()
         .map(|m| {
-            let p = protect_without_empty(&m.family, k);
+            let p = protected(&m.family, k);
             (m, p)
         })
         .collect();
@@ -976,4 +1009,52 @@ fn csv_response(body: String, name: &str) -> HttpResponse {
             format!("attachment; filename=\"{name}\""),
         ))
         .body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn family(cells: [[u64; 2]; 2], small: u64) -> Family {
+        let orgs = vec![
+            OrgCounts {
+                cells: cells.iter().map(|r| r.to_vec()).collect(),
+                users: cells.iter().flatten().sum(),
+            },
+            OrgCounts {
+                cells: vec![vec![small, 0], vec![0, 0]],
+                users: small,
+            },
+        ];
+        Family {
+            rows: 2,
+            cols: 2,
+            additive: true,
+            channel_users: orgs.iter().map(|o| o.users).sum(),
+            orgs,
+        }
+    }
+
+    /// The memory answers what protection answers, for families that
+    /// differ in one count only (a key by shape or by channel would mix
+    /// them up), however often it is asked.
+    #[test]
+    fn remembered_protection_is_protection() {
+        let k = Threshold::default();
+        let families = [
+            family([[9, 7], [6, 8]], 1),
+            family([[9, 7], [6, 8]], 2),
+            family([[9, 7], [6, 3]], 1),
+        ];
+        let fresh: Vec<Protected> = families
+            .iter()
+            .map(|f| protect_without_empty(f, k))
+            .collect();
+        assert_ne!(fresh[0], fresh[2], "the families publish differently");
+        for _ in 0..2 {
+            for (f, p) in families.iter().zip(&fresh) {
+                assert_eq!(&protected(f, k), p);
+            }
+        }
+    }
 }

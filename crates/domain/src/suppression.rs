@@ -132,7 +132,7 @@ use std::fmt;
 use crate::policy::aggregates::{DEFAULT_K, MIN_K};
 
 /// k: the threshold. Parse, don't validate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Threshold(u32);
 
 impl Threshold {
@@ -198,7 +198,7 @@ pub enum ThresholdError {
 
 /// One organisation's counts for one measure, `cells[row][col]`, and how
 /// many users the organisation has in scope.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OrgCounts {
     /// The counts, `rows` × `cols`.
     pub cells: Vec<Vec<u64>>,
@@ -208,7 +208,7 @@ pub struct OrgCounts {
 
 /// One measure over every organisation of a channel. Every organisation
 /// has `rows` × `cols` cells.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Family {
     /// Rows of every table.
     pub rows: usize,
