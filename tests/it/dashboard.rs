@@ -598,9 +598,7 @@ async fn invitation_is_delivered_through_a_real_smtp_exchange() {
             )
             .await;
         assert_eq!(res.status, 303, "{}", res.body);
-        let data = rx
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .expect("mail over SMTP");
+        let data = crate::helpers::received(&rx, "mail over SMTP").await;
         let data = crate::helpers::unfold_quoted_printable(&data);
         assert!(data.contains("per@a.no"));
         let link = invite_path(&data).expect("link in the mail");

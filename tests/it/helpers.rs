@@ -968,3 +968,21 @@ pub fn seeded_staff(stdout: &str, prefix: &str) -> StaffFixture {
         .expect("base32"),
     }
 }
+
+/// The next message a fake server passed on, waiting up to 20 s without
+/// blocking this thread. The app's maintenance loop runs on the test's
+/// own runtime (`jobs::spawn` uses `tokio::spawn`): a blocking wait here
+/// would freeze a sweep that is halfway through sending (a receipt it has
+/// claimed), and the message would never come.
+pub async fn received(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    loop {
+        match rx.try_recv() {
+            Ok(message) => return message,
+            Err(std::sync::mpsc::TryRecvError::Empty) if std::time::Instant::now() < deadline => {
+                actix_web::rt::time::sleep(StdDuration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{what}: {e:?} after waiting 20 s"),
+        }
+    }
+}

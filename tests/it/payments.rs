@@ -551,8 +551,7 @@ async fn the_real_server_writes_no_address_code_or_token_to_its_logs_or_files() 
             post_webhook_to(&server.base, &body, Some(&forged)).await.0,
             400
         );
-        rx.recv_timeout(std::time::Duration::from_secs(20))
-            .expect("receipt over SMTP");
+        crate::helpers::received(&rx, "receipt over SMTP").await;
         let code = code_on(&c.get(&success).await.body).expect("code");
         let user = server.client();
         assert_eq!(user.login(&code).await.status, 303);
@@ -676,9 +675,7 @@ async fn receipt_is_sent_without_the_code_then_the_address_is_in_no_byte() {
             0,
         );
         assert_eq!(deliver(&app, &body).await, 200);
-        let mail = rx
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .expect("receipt over SMTP");
+        let mail = crate::helpers::received(&rx, "receipt over SMTP").await;
         let mail = crate::helpers::unfold_quoted_printable(&mail);
         assert!(mail.contains(&email), "to the buyer");
         assert!(
