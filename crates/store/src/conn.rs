@@ -600,6 +600,35 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// The bundled SQLite is built with the flags in `.cargo/config.toml`
+    /// (docs/scaling.md): without the shared page-cache group and the
+    /// memory statistics, whose process-wide mutexes every connection
+    /// waited on, and with a query plan that does not depend on bound
+    /// values, so that a cached statement is not prepared again each time
+    /// (every `.first()` binds its LIMIT, and SQLite otherwise re-plans on
+    /// every new LIMIT binding). A build that lost the flags fails here.
+    #[test]
+    fn the_bundled_sqlite_is_built_for_many_connections() {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct CompileOption {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            compile_options: String,
+        }
+        let mut conn = diesel::SqliteConnection::establish(":memory:").expect("in memory");
+        let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
+            .load::<CompileOption>(&mut conn)
+            .expect("compile options")
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        let has = |name: &str| options.iter().any(|o| o == name);
+        assert!(has("ENABLE_QPSG"), "{options:?}");
+        assert!(has("DEFAULT_MEMSTATUS=0"), "{options:?}");
+        assert!(!has("ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+        assert!(has("THREADSAFE=1"), "{options:?}");
+    }
+
     #[test]
     fn pg_reason_drops_the_address_and_keeps_the_reason() {
         let msg = "connection to server at \"10.1.2.3\", port 5433 failed: Connection refused\n\
