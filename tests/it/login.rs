@@ -175,7 +175,13 @@ async fn sessions_end_after_30_idle_minutes() {
             200,
             "activity resets the idle timer"
         );
+        assert_eq!(c.get("/app/results").await.status, 200);
         app.clock.advance(Duration::minutes(31));
+        // Both pages that resume the session in their own trip to the
+        // database (`PendingUserSession`) end it as every other page does.
+        let r = c.get("/app/results").await;
+        assert_eq!(r.status, 303);
+        assert_eq!(r.location(), Some("/login"));
         let r = c.get("/app").await;
         assert_eq!(r.status, 303);
         assert_eq!(r.location(), Some("/login"));

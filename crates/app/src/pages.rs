@@ -7,7 +7,7 @@ use askama::Template;
 use mestring_domain::content::Lang;
 use mestring_web::page::LANG_COOKIE;
 use mestring_web::page::html;
-use mestring_web::session::{SESSION_COOKIE, UserSession};
+use mestring_web::session::{PendingUserSession, SESSION_COOKIE};
 use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
 
@@ -28,10 +28,10 @@ pub async fn index(req: HttpRequest) -> HttpResponse {
 pub async fn show_home(
     state: web::Data<AppState>,
     ctx: Ctx,
-    user: UserSession,
+    pending: PendingUserSession,
     query: web::Query<crate::program::home::HomeQuery>,
 ) -> Result<HttpResponse, AppError> {
-    crate::program::home::show(state, ctx, user, query).await
+    crate::program::home::show(state, ctx, pending, query).await
 }
 
 #[derive(Template)]

@@ -8,7 +8,7 @@ use mestring_store::accounts::AccountRow;
 use mestring_store::activity::ActivityDayRow;
 use mestring_store::progress::ProgressRow;
 use mestring_store::responses::ResponseRow;
-use mestring_web::session::UserSession;
+use mestring_web::session::PendingUserSession;
 use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
 
@@ -75,40 +75,44 @@ struct HomePage {
     previous_login: Option<String>,
 }
 
-/// Renders the overview for `GET /app`.
+/// Renders the overview for `GET /app`. The session is resumed in the
+/// page's own trip to the database: this is the most visited page.
 pub async fn show(
     state: web::Data<AppState>,
     ctx: Ctx,
-    user: UserSession,
+    pending: PendingUserSession,
     query: web::Query<HomeQuery>,
 ) -> Result<HttpResponse, AppError> {
     let lang = ctx.lang;
-    let account = user.account_id();
     let now = state.clock.now();
     let today = oslo_date(now);
-    let slug = user_program(&state, &user).map(|p| p.slug.to_string());
-    let (responses, completed, started, code_offer) = state
+    let content = state.clone();
+    let found = state
         .store
         .run(move |conn| {
-            // The activity touch rides along with the page's reads: one
-            // trip to the blocking pool and the connection pool instead of
-            // two (the home page is the most visited). As in
-            // `touch_activity`, a failed touch does not fail the page.
+            let Some(user) = pending.resume(conn)? else {
+                return Ok(None);
+            };
+            let account = user.account_id();
+            // The activity touch rides along with the page's reads (the
+            // home page is the most visited). As in `touch_activity`, a
+            // failed touch does not fail the page.
             if let Err(e) = ActivityDayRow::touch(conn, &account, today, now) {
                 tracing::warn!(error = %e, "could not record activity");
             }
             let code_offer = AccountRow::uses_issued_code(conn, &account)?;
             let responses = ResponseRow::list_for_account(conn, &account)?;
-            let (completed, started) = match &slug {
-                Some(s) => (
-                    ProgressRow::completed_steps(conn, &account, s)?,
-                    ProgressRow::started_at(conn, &account, s)?,
+            let (completed, started) = match user_program(&content, &user) {
+                Some(p) => (
+                    ProgressRow::completed_steps(conn, &account, p.slug.as_str())?,
+                    ProgressRow::started_at(conn, &account, p.slug.as_str())?,
                 ),
                 None => Default::default(),
             };
-            Ok((responses, completed, started, code_offer))
+            Ok(Some((user, responses, completed, started, code_offer)))
         })
         .await?;
+    let (user, responses, completed, started, code_offer) = found.ok_or(AppError::LoginRequired)?;
     let previous_login = user
         .account
         .previous_login_at

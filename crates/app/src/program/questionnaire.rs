@@ -10,7 +10,7 @@ use mestring_domain::scoring::{self, Answers, ChangeClass, ScoringError};
 use mestring_store::account_keys;
 use mestring_store::progress::ProgressRow;
 use mestring_store::responses::{NewResponse, ResponseRow};
-use mestring_web::session::UserSession;
+use mestring_web::session::{PendingUserSession, UserSession};
 use mestring_web::{AppError, AppState, Ctx};
 use serde::Deserialize;
 
@@ -507,23 +507,28 @@ pub async fn void_result(
 }
 
 /// `GET /app/results`: every questionnaire answered, as a chart and a
-/// table of the same numbers.
+/// table of the same numbers. The session is resumed in the page's own
+/// trip to the database, as on the overview.
 pub async fn show_results(
     state: web::Data<AppState>,
     ctx: Ctx,
-    user: UserSession,
+    pending: PendingUserSession,
     query: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let account = user.account_id();
     let (rows, voided_rows) = state
         .store
         .run(move |conn| {
-            Ok((
+            let Some(user) = pending.resume(conn)? else {
+                return Ok(None);
+            };
+            let account = user.account_id();
+            Ok(Some((
                 ResponseRow::list_for_account(conn, &account)?,
                 ResponseRow::list_voided(conn, &account)?,
-            ))
+            )))
         })
-        .await?;
+        .await?
+        .ok_or(AppError::LoginRequired)?;
     let lang = ctx.lang;
     let mut series = Vec::new();
     for q in state.content.questionnaires() {
