@@ -86,7 +86,9 @@ pub async fn show(
     let lang = ctx.lang;
     let now = state.clock.now();
     let today = oslo_date(now);
-    let content = state.clone();
+    // The program, and so which progress to read, is known only once the
+    // session is resumed inside the trip.
+    let in_trip = state.clone();
     let found = state
         .store
         .run(move |conn| {
@@ -102,7 +104,7 @@ pub async fn show(
             }
             let code_offer = AccountRow::uses_issued_code(conn, &account)?;
             let responses = ResponseRow::list_for_account(conn, &account)?;
-            let (completed, started) = match user_program(&content, &user) {
+            let (completed, started) = match user_program(&in_trip, &user) {
                 Some(p) => (
                     ProgressRow::completed_steps(conn, &account, p.slug.as_str())?,
                     ProgressRow::started_at(conn, &account, p.slug.as_str())?,
