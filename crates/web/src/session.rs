@@ -104,11 +104,9 @@ impl FromRequest for UserSession {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let pending = PendingUserSession::from_cookie(req);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let found = PendingUserSession::from_cookie(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| AppError::internal("AppState missing"))?;
-            let pending = pending?;
+            let (pending, state) = found?;
             state
                 .store
                 .run(move |conn| pending.resume(conn))
@@ -131,16 +129,20 @@ pub struct PendingUserSession {
 }
 
 impl PendingUserSession {
-    fn from_cookie(req: &HttpRequest) -> Result<Self, AppError> {
+    /// The pending session and the state it was read with (the extractor
+    /// of [`UserSession`] goes on to the store with it).
+    fn from_cookie(req: &HttpRequest) -> Result<(Self, web::Data<AppState>), AppError> {
         let state = req
             .app_data::<web::Data<AppState>>()
+            .cloned()
             .ok_or_else(|| AppError::internal("AppState missing"))?;
         let token = req.cookie(SESSION_COOKIE).ok_or(AppError::LoginRequired)?;
-        Ok(Self {
+        let pending = Self {
             token_hash: hash_token(token.value()),
             limits: state.config.user_sessions,
             now: state.clock.now(),
-        })
+        };
+        Ok((pending, state))
     }
 
     /// The live session, or `None` when it has ended (the caller answers
@@ -165,7 +167,7 @@ impl FromRequest for PendingUserSession {
     type Future = std::future::Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Self::from_cookie(req))
+        std::future::ready(Self::from_cookie(req).map(|(pending, _)| pending))
     }
 }
 
