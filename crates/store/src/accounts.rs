@@ -146,21 +146,6 @@ impl AccountRow {
         Ok(n == 1)
     }
 
-    /// Whether the account still logs in with the code its organisation
-    /// issued (it was never replaced). `false` for bought codes.
-    pub fn uses_issued_code(conn: &mut DbConn, id: &Id) -> Result<bool, StoreError> {
-        use crate::schema::code_batch_items;
-        // Compared in the database: one query on the home page, not two.
-        let issued: Option<String> = code_batch_items::table
-            .inner_join(accounts::table)
-            .filter(code_batch_items::account_id.eq(id.as_str()))
-            .filter(code_batch_items::issued_hash.eq(accounts::code_hash))
-            .select(code_batch_items::account_id)
-            .first(conn)
-            .optional()?;
-        Ok(issued.is_some())
-    }
-
     /// Replaces the account's code: the old code stops working at once.
     /// The organisation's pseudonym (the issued code) is left untouched.
     pub fn replace_code(conn: &mut DbConn, id: &Id, new_hash: &CodeHash) -> Result<(), StoreError> {

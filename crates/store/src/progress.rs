@@ -14,6 +14,16 @@ use crate::stored_id::StoredId;
 use crate::time::{StoredOptionalTime, StoredTime};
 use crate::{DbConn, StoreError, to_db};
 
+/// What an account has done in one program.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProgramProgress {
+    /// The steps completed.
+    pub completed: BTreeSet<StepId>,
+    /// When the account first opened any step: the start of the program
+    /// for the measurement schedule. `None` before the first step.
+    pub started_at: Option<DateTime<Utc>>,
+}
+
 /// One step of one program for one account: first seen, maybe completed.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = step_progress)]
@@ -133,19 +143,34 @@ impl ProgressRow {
         Ok(())
     }
 
-    /// The steps of `program` the account has completed.
-    pub fn completed_steps(
+    /// What the account has done in `program`: the steps completed and
+    /// when it first opened one. One statement for both (on PostgreSQL
+    /// each statement is a network round trip).
+    pub fn in_program(
         conn: &mut DbConn,
         account: &Id,
         program: &str,
-    ) -> Result<BTreeSet<StepId>, StoreError> {
-        let ids: Vec<String> = step_progress::table
+    ) -> Result<ProgramProgress, StoreError> {
+        let rows: Vec<(String, StoredTime, StoredOptionalTime)> = step_progress::table
             .filter(step_progress::account_id.eq(account.as_str()))
             .filter(step_progress::program_slug.eq(program))
-            .filter(step_progress::completed_at.is_not_null())
-            .select(step_progress::step_id)
+            .select((
+                step_progress::step_id,
+                step_progress::first_seen_at,
+                step_progress::completed_at,
+            ))
             .load(conn)?;
-        Ok(ids.into_iter().map(StepId::new).collect())
+        let mut progress = ProgramProgress::default();
+        for (step, first_seen, completed) in rows {
+            let first_seen = DateTime::from(first_seen);
+            if progress.started_at.is_none_or(|start| first_seen < start) {
+                progress.started_at = Some(first_seen);
+            }
+            if Option::<DateTime<Utc>>::from(completed).is_some() {
+                progress.completed.insert(StepId::new(step));
+            }
+        }
+        Ok(progress)
     }
 
     /// Every progress row of the account, oldest first (for clinician
@@ -157,23 +182,6 @@ impl ProgressRow {
             .select(Self::as_select())
             .load(conn)
             .map_err(StoreError::from)
-    }
-
-    /// When the account first opened any step of `program`: the start of
-    /// the program for the measurement schedule.
-    pub fn started_at(
-        conn: &mut DbConn,
-        account: &Id,
-        program: &str,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let first: Option<StoredTime> = step_progress::table
-            .filter(step_progress::account_id.eq(account.as_str()))
-            .filter(step_progress::program_slug.eq(program))
-            .order(step_progress::first_seen_at.asc())
-            .select(step_progress::first_seen_at)
-            .first(conn)
-            .optional()?;
-        Ok(first.map(DateTime::from))
     }
 }
 
@@ -205,6 +213,51 @@ mod tests {
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_780_000_000 + secs, 0).expect("a valid time")
+    }
+
+    /// One statement gives both what the home page needs: the steps
+    /// completed in this program only, and the earliest first opening of
+    /// any of its steps, whatever order the rows were written in.
+    #[test]
+    fn in_program_gives_the_completed_steps_and_the_first_opening() {
+        let dir = crate::conn::test_dir("progress-in-program");
+        let url = format!("sqlite://{}/db.sqlite", dir.display());
+        let store = Store::connect(&DatabaseUrl::parse(&url).expect("url"), 2).expect("store");
+        store.migrate().expect("migrations");
+        let account = Id::generate();
+        let progress = store
+            .run_blocking(move |conn| {
+                diesel::insert_into(accounts::table)
+                    .values((
+                        accounts::id.eq(account.as_str()),
+                        accounts::code_hash.eq("hash"),
+                        accounts::created_at.eq(to_db(at(0))),
+                    ))
+                    .execute(conn)?;
+                let before = ProgressRow::in_program(conn, &account, "p")?;
+                ProgressRow::mark_seen(conn, &account, "p", "later", at(50))?;
+                ProgressRow::mark_completed(conn, &account, "p", "earlier", at(60))?;
+                ProgressRow::mark_seen(conn, &account, "p", "open", at(70))?;
+                ProgressRow::mark_seen(conn, &account, "other", "x", at(5))?;
+                ProgressRow::mark_completed(conn, &account, "other", "x", at(6))?;
+                diesel::update(
+                    crate::schema::step_progress::table
+                        .filter(crate::schema::step_progress::step_id.eq("earlier")),
+                )
+                .set(crate::schema::step_progress::first_seen_at.eq(to_db(at(10))))
+                .execute(conn)?;
+                Ok((before, ProgressRow::in_program(conn, &account, "p")?))
+            })
+            .expect("progress");
+        let (before, after) = progress;
+        assert_eq!(before, super::ProgramProgress::default());
+        assert_eq!(after.started_at, Some(at(10)), "the earliest opening");
+        let completed: Vec<&str> = after.completed.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            completed,
+            ["earlier"],
+            "only this program's completed steps"
+        );
     }
 
     /// A step completed inside the questionnaire's transaction while

@@ -389,6 +389,7 @@ diesel::allow_tables_to_appear_in_same_query!(staff, organisations);
 diesel::allow_tables_to_appear_in_same_query!(staff_views, organisations);
 diesel::allow_tables_to_appear_in_same_query!(staff_views, accounts);
 diesel::allow_tables_to_appear_in_same_query!(code_batch_items, accounts);
+diesel::allow_tables_to_appear_in_same_query!(code_batch_items, sessions);
 diesel::allow_tables_to_appear_in_same_query!(code_batches, accounts);
 diesel::allow_tables_to_appear_in_same_query!(staff, accounts);
 

@@ -6,7 +6,7 @@ use mestring_domain::id::Id;
 use mestring_domain::policy;
 
 use crate::accounts::AccountRow;
-use crate::schema::{accounts, sessions};
+use crate::schema::{accounts, code_batch_items, sessions};
 use crate::stored_id::StoredId;
 use crate::time::StoredTime;
 use crate::{DbConn, StoreError, to_db};
@@ -73,6 +73,51 @@ impl SessionRow {
         let Some((session, account)) = found else {
             return Ok(None);
         };
+        Self::keep_if_live(conn, token_hash, limits, now, session, account)
+    }
+
+    /// As [`Self::resume`], and whether the account still logs in with the
+    /// code its organisation issued (the home page then offers to replace
+    /// it). The codes are compared in the database, in the same statement
+    /// as the session lookup: on PostgreSQL every statement is a network
+    /// round trip, and the home page is the most visited.
+    pub fn resume_noting_issued_code(
+        conn: &mut DbConn,
+        token_hash: &str,
+        limits: SessionLimits,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Self, AccountRow, bool)>, StoreError> {
+        let found: Option<(Self, AccountRow, Option<String>)> = sessions::table
+            .inner_join(accounts::table)
+            .left_join(
+                code_batch_items::table.on(code_batch_items::account_id
+                    .eq(accounts::id)
+                    .and(code_batch_items::issued_hash.eq(accounts::code_hash))),
+            )
+            .filter(sessions::token_hash.eq(token_hash))
+            .select((
+                Self::as_select(),
+                AccountRow::as_select(),
+                code_batch_items::account_id.nullable(),
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((session, account, issued)) = found else {
+            return Ok(None);
+        };
+        let live = Self::keep_if_live(conn, token_hash, limits, now, session, account)?;
+        Ok(live.map(|(session, account)| (session, account, issued.is_some())))
+    }
+
+    /// The session found, if it is still live at `now`; else deletes it.
+    fn keep_if_live(
+        conn: &mut DbConn,
+        token_hash: &str,
+        limits: SessionLimits,
+        now: DateTime<Utc>,
+        session: Self,
+        account: AccountRow,
+    ) -> Result<Option<(Self, AccountRow)>, StoreError> {
         if !session.is_live(limits, now) || account.deactivated_at.is_some() {
             Self::delete(conn, token_hash)?;
             return Ok(None);

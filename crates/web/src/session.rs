@@ -154,6 +154,24 @@ impl PendingUserSession {
             token_hash: self.token_hash,
         }))
     }
+
+    /// As [`Self::resume`], and whether the account still logs in with the
+    /// code its organisation issued, in the same statement
+    /// ([`SessionRow::resume_noting_issued_code`]).
+    pub fn resume_noting_issued_code(
+        self,
+        conn: &mut DbConn,
+    ) -> Result<Option<(UserSession, bool)>, StoreError> {
+        let found =
+            SessionRow::resume_noting_issued_code(conn, &self.token_hash, self.limits, self.now)?;
+        Ok(found.map(|(_, account, issued)| {
+            let user = UserSession {
+                account,
+                token_hash: self.token_hash,
+            };
+            (user, issued)
+        }))
+    }
 }
 
 impl std::fmt::Debug for PendingUserSession {

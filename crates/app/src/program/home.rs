@@ -4,9 +4,8 @@
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use mestring_domain::content::StepState;
-use mestring_store::accounts::AccountRow;
 use mestring_store::activity::ActivityDayRow;
-use mestring_store::progress::ProgressRow;
+use mestring_store::progress::{ProgramProgress, ProgressRow};
 use mestring_store::responses::ResponseRow;
 use mestring_web::session::PendingUserSession;
 use mestring_web::{AppError, AppState, Ctx};
@@ -92,7 +91,7 @@ pub async fn show(
     let found = state
         .store
         .run(move |conn| {
-            let Some(user) = pending.resume(conn)? else {
+            let Some((user, code_offer)) = pending.resume_noting_issued_code(conn)? else {
                 return Ok(None);
             };
             let account = user.account_id();
@@ -102,31 +101,27 @@ pub async fn show(
             if let Err(e) = ActivityDayRow::touch(conn, &account, today, now) {
                 tracing::warn!(error = %e, "could not record activity");
             }
-            let code_offer = AccountRow::uses_issued_code(conn, &account)?;
             let responses = ResponseRow::list_for_account(conn, &account)?;
-            let (completed, started) = match user_program(&in_trip, &user) {
-                Some(p) => (
-                    ProgressRow::completed_steps(conn, &account, p.slug.as_str())?,
-                    ProgressRow::started_at(conn, &account, p.slug.as_str())?,
-                ),
-                None => Default::default(),
+            let progress = match user_program(&in_trip, &user) {
+                Some(p) => ProgressRow::in_program(conn, &account, p.slug.as_str())?,
+                None => ProgramProgress::default(),
             };
-            Ok(Some((user, responses, completed, started, code_offer)))
+            Ok(Some((user, responses, progress, code_offer)))
         })
         .await?;
-    let (user, responses, completed, started, code_offer) = found.ok_or(AppError::LoginRequired)?;
+    let (user, responses, progress, code_offer) = found.ok_or(AppError::LoginRequired)?;
     let previous_login = user
         .account
         .previous_login_at
         .map(mestring_web::fmt::date_time);
 
     let program = user_program(&state, &user).map(|p| {
-        let statuses = p.progress(&completed);
+        let statuses = p.progress(&progress.completed);
         let done = statuses
             .iter()
             .filter(|s| s.state == StepState::Completed)
             .count();
-        let started_on = started.map(oslo_date).unwrap_or(today);
+        let started_on = progress.started_at.map(oslo_date).unwrap_or(today);
         let due = p
             .schedule
             .iter()
@@ -156,7 +151,7 @@ pub async fn show(
                     ("total", &statuses.len().to_string()),
                 ],
             ),
-            next: p.next_step(&completed).map(|s| ContinueView {
+            next: p.next_step(&progress.completed).map(|s| ContinueView {
                 href: step_href(&s.step.id),
                 step_title: s.step.title.get(lang).to_owned(),
                 module_title: s.module.title.get(lang).to_owned(),

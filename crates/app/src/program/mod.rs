@@ -137,8 +137,9 @@ pub(crate) async fn completed_steps(
     let program = program.to_owned();
     Ok(state
         .store
-        .run(move |conn| ProgressRow::completed_steps(conn, &account, &program))
-        .await?)
+        .run(move |conn| ProgressRow::in_program(conn, &account, &program))
+        .await?
+        .completed)
 }
 
 /// The URL of a step.

@@ -55,7 +55,7 @@ async fn measurement_reminders(
         .run(move |conn| {
             Ok((
                 ResponseRow::list_for_account(conn, &account)?,
-                ProgressRow::started_at(conn, &account, &slug)?,
+                ProgressRow::in_program(conn, &account, &slug)?.started_at,
             ))
         })
         .await?;
