@@ -215,6 +215,18 @@ mod tests {
         DateTime::from_timestamp(1_780_000_000 + secs, 0).expect("a valid time")
     }
 
+    /// Stores a bare account for progress rows to belong to.
+    fn insert_account(conn: &mut crate::DbConn, id: &Id) -> Result<(), crate::StoreError> {
+        diesel::insert_into(accounts::table)
+            .values((
+                accounts::id.eq(id.as_str()),
+                accounts::code_hash.eq("hash"),
+                accounts::created_at.eq(to_db(at(0))),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
     /// One statement gives both what the home page needs: the steps
     /// completed in this program only, and the earliest first opening of
     /// any of its steps, whatever order the rows were written in.
@@ -227,13 +239,7 @@ mod tests {
         let account = Id::generate();
         let progress = store
             .run_blocking(move |conn| {
-                diesel::insert_into(accounts::table)
-                    .values((
-                        accounts::id.eq(account.as_str()),
-                        accounts::code_hash.eq("hash"),
-                        accounts::created_at.eq(to_db(at(0))),
-                    ))
-                    .execute(conn)?;
+                insert_account(conn, &account)?;
                 let before = ProgressRow::in_program(conn, &account, "p")?;
                 ProgressRow::mark_seen(conn, &account, "p", "later", at(50))?;
                 ProgressRow::mark_completed(conn, &account, "p", "earlier", at(60))?;
@@ -273,16 +279,7 @@ mod tests {
             let account = Id::generate();
             let acc = account.clone();
             store
-                .run_blocking(move |conn| {
-                    diesel::insert_into(accounts::table)
-                        .values((
-                            accounts::id.eq(acc.as_str()),
-                            accounts::code_hash.eq("hash"),
-                            accounts::created_at.eq(to_db(at(0))),
-                        ))
-                        .execute(conn)
-                        .map_err(crate::StoreError::from)
-                })
+                .run_blocking(move |conn| insert_account(conn, &acc))
                 .expect("account");
 
             let (acc, account2) = (account.clone(), account.clone());
